@@ -1,0 +1,135 @@
+//! ARP (RFC 826) for IPv4 over Ethernet: how a pinger learns the next hop's MAC.
+//!
+//! Only the Ethernet/IPv4 form exists on the links ersatz works with; an ARP
+//! packet for any other hardware or protocol type is a parse error.
+
+use std::io::Write;
+
+use cookie_factory::bytes::{be_u16, be_u8};
+use cookie_factory::sequence::tuple;
+use cookie_factory::SerializeFn;
+use derive_try_from_primitive::TryFromPrimitive;
+use nom::number::complete::{be_u16 as parse_u16, be_u8 as parse_u8};
+
+use super::parse::{self, context, invalid};
+use super::{ethernet, ipv4};
+
+/// What the sender asks or answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, TryFromPrimitive)]
+#[repr(u16)]
+pub enum Operation {
+    /// "Who has `target_ip_addr`? Tell `sender_ip_addr`."
+    Request = 1,
+    /// "`sender_ip_addr` is at `sender_hw_addr`."
+    Reply = 2,
+}
+
+/// The link layer the addresses belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, TryFromPrimitive)]
+#[repr(u16)]
+pub enum HardwareType {
+    /// Ethernet (10 Mb and every speed since).
+    Ethernet = 1,
+}
+
+/// Length of an Ethernet/IPv4 ARP packet on the wire.
+pub const LEN: usize = 28;
+
+/// An Ethernet/IPv4 ARP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Packet {
+    /// Request or reply.
+    pub operation: Operation,
+    /// The sender's MAC.
+    pub sender_hw_addr: ethernet::Addr,
+    /// The sender's IPv4 address.
+    pub sender_ip_addr: ipv4::Addr,
+    /// The target's MAC (zero in a request: that is the question).
+    pub target_hw_addr: ethernet::Addr,
+    /// The target's IPv4 address.
+    pub target_ip_addr: ipv4::Addr,
+}
+
+/// A request from `sender` asking who has `target_ip_addr`.
+pub fn request(
+    sender_hw_addr: ethernet::Addr,
+    sender_ip_addr: ipv4::Addr,
+    target_ip_addr: ipv4::Addr,
+) -> Packet {
+    Packet {
+        operation: Operation::Request,
+        sender_hw_addr,
+        sender_ip_addr,
+        target_hw_addr: ethernet::Addr::zero(),
+        target_ip_addr,
+    }
+}
+
+impl Packet {
+    /// The reply to this request, from the station at `hw_addr`.
+    pub fn reply(&self, hw_addr: ethernet::Addr) -> Packet {
+        Packet {
+            operation: Operation::Reply,
+            sender_hw_addr: hw_addr,
+            sender_ip_addr: self.target_ip_addr,
+            target_hw_addr: self.sender_hw_addr,
+            target_ip_addr: self.sender_ip_addr,
+        }
+    }
+
+    /// This packet as the payload of an Ethernet frame.
+    pub fn as_ethernet_payload(self) -> ethernet::Payload<'static> {
+        ethernet::Payload::ARP(self)
+    }
+
+    /// Parses 28 bytes of Ethernet/IPv4 ARP.
+    pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
+        context("ARP packet", |i| {
+            let start = i;
+            let (i, htype) = parse_u16(i)?;
+            let (i, ptype) = parse_u16(i)?;
+            let (i, hlen) = parse_u8(i)?;
+            let (i, plen) = parse_u8(i)?;
+            if HardwareType::try_from(htype).is_err() || hlen != 6 {
+                return invalid(start, "hardware type is not Ethernet");
+            }
+            if ptype != ethernet::EtherType::IPv4 as u16 || plen != 4 {
+                return invalid(start, "protocol type is not IPv4");
+            }
+            let op_at = i;
+            let (i, op) = parse_u16(i)?;
+            let Ok(operation) = Operation::try_from(op) else {
+                return invalid(op_at, "operation is neither request (1) nor reply (2)");
+            };
+            let (i, sender_hw_addr) = ethernet::Addr::parse(i)?;
+            let (i, sender_ip_addr) = ipv4::Addr::parse(i)?;
+            let (i, target_hw_addr) = ethernet::Addr::parse(i)?;
+            let (i, target_ip_addr) = ipv4::Addr::parse(i)?;
+            Ok((
+                i,
+                Packet {
+                    operation,
+                    sender_hw_addr,
+                    sender_ip_addr,
+                    target_hw_addr,
+                    target_ip_addr,
+                },
+            ))
+        })(i)
+    }
+
+    /// Writes 28 bytes.
+    pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
+        tuple((
+            be_u16(HardwareType::Ethernet as u16),
+            be_u16(ethernet::EtherType::IPv4 as u16),
+            be_u8(6),
+            be_u8(4),
+            be_u16(self.operation as u16),
+            self.sender_hw_addr.serialize(),
+            self.sender_ip_addr.serialize(),
+            self.target_hw_addr.serialize(),
+            self.target_ip_addr.serialize(),
+        ))
+    }
+}

@@ -1,0 +1,240 @@
+//! Ethernet II frames and MAC addresses.
+//!
+//! A frame is parsed down to its payload (IPv4 or ARP), and whatever follows
+//! the payload's own length (the padding a NIC adds to reach 60 bytes, or a
+//! trailer) is kept apart in [`Frame::padding`]: it is never payload, and it is
+//! written back as it was.
+
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+use cookie_factory::bytes::be_u16;
+use cookie_factory::combinator::slice;
+use cookie_factory::sequence::tuple;
+use cookie_factory::SerializeFn;
+use derive_try_from_primitive::TryFromPrimitive;
+use nom::number::complete::be_u16 as parse_u16;
+
+use super::blob::Blob;
+use super::parse::{self, context};
+use super::{arp, ipv4, serialize};
+
+/// A MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Addr(pub [u8; 6]);
+
+impl Addr {
+    /// `00-00-00-00-00-00`, the unknown target of an ARP request.
+    pub const fn zero() -> Self {
+        Addr([0; 6])
+    }
+
+    /// `FF-FF-FF-FF-FF-FF`, every station on the link.
+    pub const fn broadcast() -> Self {
+        Addr([0xff; 6])
+    }
+
+    /// Whether this is the broadcast address.
+    pub fn is_broadcast(&self) -> bool {
+        *self == Self::broadcast()
+    }
+
+    /// Whether the group bit is set (multicast or broadcast).
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+
+    /// Parses 6 bytes.
+    pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
+        let (i, bytes) = parse::array::<6>(i)?;
+        Ok((i, Addr(bytes)))
+    }
+
+    /// Writes 6 bytes.
+    pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
+        let bytes = self.0;
+        move |out| slice(bytes)(out)
+    }
+}
+
+impl fmt::Display for Addr {
+    /// Like Windows: `14-0C-76-6A-71-BD`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02X}-{b:02X}-{c:02X}-{d:02X}-{e:02X}-{g:02X}")
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a string is not a MAC address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a MAC address: expected six hex pairs separated by '-' or ':', like 14-0C-76-6A-71-BD")]
+pub struct ParseAddrError(pub String);
+
+impl FromStr for Addr {
+    type Err = ParseAddrError;
+
+    /// Accepts `14-0C-76-6A-71-BD` (Windows) and `14:0c:76:6a:71:bd` (Unix),
+    /// in either case; one separator throughout.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseAddrError(s.to_string());
+        let sep = if s.contains('-') { '-' } else { ':' };
+        let mut out = [0u8; 6];
+        let mut parts = s.split(sep);
+        for byte in out.iter_mut() {
+            let part = parts.next().ok_or_else(err)?;
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err());
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| err())?;
+        }
+        if parts.next().is_some() {
+            return Err(err());
+        }
+        Ok(Addr(out))
+    }
+}
+
+/// The EtherTypes ersatz understands; others are kept raw in [`Payload::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, TryFromPrimitive)]
+#[repr(u16)]
+pub enum EtherType {
+    /// Internet Protocol version 4.
+    IPv4 = 0x0800,
+    /// Address Resolution Protocol.
+    ARP = 0x0806,
+}
+
+/// What an Ethernet frame carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// An IPv4 packet.
+    IPv4(ipv4::Packet<'a>),
+    /// An ARP packet.
+    ARP(arp::Packet),
+    /// Any other EtherType (or an 802.3 length), with all the bytes after it.
+    Unknown(u16, Blob<'a>),
+}
+
+impl<'a> Payload<'a> {
+    /// The EtherType this payload goes out with.
+    pub fn ether_type_raw(&self) -> u16 {
+        match self {
+            Payload::IPv4(_) => EtherType::IPv4 as u16,
+            Payload::ARP(_) => EtherType::ARP as u16,
+            Payload::Unknown(t, _) => *t,
+        }
+    }
+
+    /// Detaches the payload from the buffer it was parsed from.
+    pub fn into_owned(self) -> Payload<'static> {
+        match self {
+            Payload::IPv4(p) => Payload::IPv4(p.into_owned()),
+            Payload::ARP(p) => Payload::ARP(p),
+            Payload::Unknown(t, b) => Payload::Unknown(t, b.into_owned()),
+        }
+    }
+
+    /// Writes the payload.
+    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
+        move |out| match self {
+            Payload::IPv4(p) => p.serialize()(out),
+            Payload::ARP(p) => p.serialize()(out),
+            Payload::Unknown(_, b) => slice(&b[..])(out),
+        }
+    }
+}
+
+/// An Ethernet II frame (without preamble and frame check sequence, as
+/// captured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Destination MAC.
+    pub dst: Addr,
+    /// Source MAC.
+    pub src: Addr,
+    /// The EtherType, if ersatz knows it. On output the EtherType comes from
+    /// the payload ([`Payload::ether_type_raw`]), so it can never disagree.
+    pub ether_type: Option<EtherType>,
+    /// What the frame carries.
+    pub payload: Payload<'a>,
+    /// Bytes after the payload's own end: Ethernet padding up to the 60-byte
+    /// minimum, or a trailer. Not part of the payload; written back as is.
+    pub padding: Blob<'a>,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame carrying `payload`, without padding.
+    pub fn new(dst: Addr, src: Addr, payload: Payload<'a>) -> Self {
+        Frame {
+            dst,
+            src,
+            ether_type: EtherType::try_from(payload.ether_type_raw()).ok(),
+            payload,
+            padding: Blob::empty(),
+        }
+    }
+
+    /// Parses a whole captured frame: every byte ends up in a field, so the
+    /// remaining input is always empty.
+    pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        context("Ethernet frame", |i| {
+            let (i, dst) = Addr::parse(i)?;
+            let (i, src) = Addr::parse(i)?;
+            let (i, raw) = parse_u16(i)?;
+            let ether_type = EtherType::try_from(raw).ok();
+            let (rest, payload) = match ether_type {
+                Some(EtherType::IPv4) => {
+                    let (rest, p) = ipv4::Packet::parse(i)?;
+                    (rest, Payload::IPv4(p))
+                }
+                Some(EtherType::ARP) => {
+                    let (rest, p) = arp::Packet::parse(i)?;
+                    (rest, Payload::ARP(p))
+                }
+                None => (&i[i.len()..], Payload::Unknown(raw, Blob::from(i))),
+            };
+            let frame = Frame {
+                dst,
+                src,
+                ether_type,
+                payload,
+                padding: Blob::from(rest),
+            };
+            Ok((&rest[rest.len()..], frame))
+        })(i)
+    }
+
+    /// Writes the frame: header, payload, padding.
+    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
+        tuple((
+            self.dst.serialize(),
+            self.src.serialize(),
+            be_u16(self.payload.ether_type_raw()),
+            self.payload.serialize(),
+            slice(&self.padding[..]),
+        ))
+    }
+
+    /// The frame's bytes, in a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>, cookie_factory::GenError> {
+        serialize::to_vec(self.serialize())
+    }
+
+    /// Detaches the frame from the buffer it was parsed from.
+    pub fn into_owned(self) -> Frame<'static> {
+        Frame {
+            dst: self.dst,
+            src: self.src,
+            ether_type: self.ether_type,
+            payload: self.payload.into_owned(),
+            padding: self.padding.into_owned(),
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! ICMP (RFC 792): echo request and reply, and the error messages that tell a
+//! pinger why its request did not arrive.
+//!
+//! Every message has the same 8-byte head (type, code, checksum, 4 bytes that
+//! depend on the type) followed by a payload. [`Header`] gives those 4 bytes
+//! meaning per type; messages ersatz has no layout for, and echo messages with
+//! a non-zero code, are kept byte for byte as [`Header::Other`].
+
+use std::io::Write;
+
+use cookie_factory::combinator::slice;
+use cookie_factory::{GenError, SerializeFn, WriteContext};
+
+use super::blob::Blob;
+use super::checksum::{self, Checksum};
+use super::parse::{self, context};
+use super::{ipv4, serialize};
+
+open_enum! {
+    /// The message type.
+    pub enum Type: u8 {
+        /// Echo reply (RFC 792).
+        EchoReply = 0,
+        /// Destination unreachable (RFC 792).
+        DestinationUnreachable = 3,
+        /// Source quench (RFC 792, deprecated by RFC 6633).
+        SourceQuench = 4,
+        /// Redirect (RFC 792).
+        Redirect = 5,
+        /// Echo request (RFC 792).
+        EchoRequest = 8,
+        /// Router advertisement (RFC 1256).
+        RouterAdvertisement = 9,
+        /// Router solicitation (RFC 1256).
+        RouterSolicitation = 10,
+        /// Time exceeded (RFC 792).
+        TimeExceeded = 11,
+        /// Parameter problem (RFC 792).
+        ParameterProblem = 12,
+        /// Timestamp (RFC 792).
+        Timestamp = 13,
+        /// Timestamp reply (RFC 792).
+        TimestampReply = 14,
+        /// Information request (RFC 792, obsolete).
+        InformationRequest = 15,
+        /// Information reply (RFC 792, obsolete).
+        InformationReply = 16,
+        /// Address mask request (RFC 950).
+        AddressMaskRequest = 17,
+        /// Address mask reply (RFC 950).
+        AddressMaskReply = 18,
+    }
+}
+
+open_enum! {
+    /// Why a destination is unreachable (RFC 792, RFC 1122, RFC 1812).
+    pub enum UnreachableCode: u8 {
+        /// Net unreachable.
+        Net = 0,
+        /// Host unreachable.
+        Host = 1,
+        /// Protocol unreachable.
+        Protocol = 2,
+        /// Port unreachable.
+        Port = 3,
+        /// Fragmentation needed and DF set.
+        FragmentationNeeded = 4,
+        /// Source route failed.
+        SourceRouteFailed = 5,
+        /// Destination network unknown.
+        NetUnknown = 6,
+        /// Destination host unknown.
+        HostUnknown = 7,
+        /// Source host isolated.
+        SourceHostIsolated = 8,
+        /// Communication with destination network administratively prohibited.
+        NetProhibited = 9,
+        /// Communication with destination host administratively prohibited.
+        HostProhibited = 10,
+        /// Network unreachable for type of service.
+        NetTos = 11,
+        /// Host unreachable for type of service.
+        HostTos = 12,
+        /// Communication administratively prohibited.
+        CommunicationProhibited = 13,
+        /// Host precedence violation.
+        HostPrecedenceViolation = 14,
+        /// Precedence cutoff in effect.
+        PrecedenceCutoff = 15,
+    }
+}
+
+open_enum! {
+    /// What ran out (RFC 792).
+    pub enum TimeExceededCode: u8 {
+        /// Time to live exceeded in transit.
+        TtlExceeded = 0,
+        /// Fragment reassembly time exceeded.
+        FragmentReassembly = 1,
+    }
+}
+
+open_enum! {
+    /// What a redirect is for (RFC 792).
+    pub enum RedirectCode: u8 {
+        /// Redirect datagrams for the network.
+        Net = 0,
+        /// Redirect datagrams for the host.
+        Host = 1,
+        /// Redirect for the type of service and network.
+        TosNet = 2,
+        /// Redirect for the type of service and host.
+        TosHost = 3,
+    }
+}
+
+/// Identifier and sequence number of an echo (and of the other query messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Echo {
+    /// Identifier: which pinger (Windows uses one per process run).
+    pub identifier: u16,
+    /// Sequence number: which probe.
+    pub sequence_number: u16,
+}
+
+impl Echo {
+    /// An echo request with this identifier, sequence number and payload.
+    pub fn as_echo_request<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
+        Packet::new(Header::EchoRequest(self), payload.into())
+    }
+
+    /// An echo reply with this identifier, sequence number and payload.
+    pub fn as_echo_reply<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
+        Packet::new(Header::EchoReply(self), payload.into())
+    }
+
+    fn from_rest(rest: [u8; 4]) -> Self {
+        Echo {
+            identifier: u16::from_be_bytes([rest[0], rest[1]]),
+            sequence_number: u16::from_be_bytes([rest[2], rest[3]]),
+        }
+    }
+
+    fn to_rest(self) -> [u8; 4] {
+        let [a, b] = self.identifier.to_be_bytes();
+        let [c, d] = self.sequence_number.to_be_bytes();
+        [a, b, c, d]
+    }
+}
+
+/// The code and the 4 type-specific bytes of a message, given meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Header {
+    /// Echo reply (type 0, code 0).
+    EchoReply(Echo),
+    /// Destination unreachable (type 3). The payload quotes the original
+    /// datagram: see [`Packet::original`].
+    DestinationUnreachable {
+        /// Why.
+        code: UnreachableCode,
+        /// The first two of the 4 bytes (zero by RFC 1191).
+        unused: u16,
+        /// For [`UnreachableCode::FragmentationNeeded`]: the next hop's MTU (RFC 1191).
+        next_hop_mtu: u16,
+    },
+    /// Source quench (type 4).
+    SourceQuench {
+        /// Code (0).
+        code: u8,
+        /// The 4 bytes (zero).
+        unused: u32,
+    },
+    /// Redirect (type 5).
+    Redirect {
+        /// What for.
+        code: RedirectCode,
+        /// The better gateway.
+        gateway: ipv4::Addr,
+    },
+    /// Echo request (type 8, code 0).
+    EchoRequest(Echo),
+    /// Time exceeded (type 11): a router dropped the datagram as its TTL ran out.
+    TimeExceeded {
+        /// What ran out.
+        code: TimeExceededCode,
+        /// The 4 bytes (zero).
+        unused: u32,
+    },
+    /// Parameter problem (type 12).
+    ParameterProblem {
+        /// Code (0: pointer indicates the error).
+        code: u8,
+        /// Offset of the offending byte in the original header.
+        pointer: u8,
+        /// The last 3 bytes (zero).
+        unused: [u8; 3],
+    },
+    /// Timestamp (type 13, code 0); the payload holds the three timestamps.
+    Timestamp(Echo),
+    /// Timestamp reply (type 14, code 0).
+    TimestampReply(Echo),
+    /// Information request (type 15, code 0).
+    InformationRequest(Echo),
+    /// Information reply (type 16, code 0).
+    InformationReply(Echo),
+    /// Any other type, or a known type with a code it should not have: the
+    /// code and the 4 bytes, raw.
+    Other {
+        /// The code.
+        code: u8,
+        /// The 4 type-specific bytes.
+        rest: [u8; 4],
+    },
+}
+
+impl Header {
+    /// Gives the 4 type-specific bytes of a message of type `typ` their meaning.
+    pub fn from_wire(typ: Type, code: u8, rest: [u8; 4]) -> Header {
+        let word = u32::from_be_bytes(rest);
+        match (typ, code) {
+            (Type::EchoReply, 0) => Header::EchoReply(Echo::from_rest(rest)),
+            (Type::EchoRequest, 0) => Header::EchoRequest(Echo::from_rest(rest)),
+            (Type::Timestamp, 0) => Header::Timestamp(Echo::from_rest(rest)),
+            (Type::TimestampReply, 0) => Header::TimestampReply(Echo::from_rest(rest)),
+            (Type::InformationRequest, 0) => Header::InformationRequest(Echo::from_rest(rest)),
+            (Type::InformationReply, 0) => Header::InformationReply(Echo::from_rest(rest)),
+            (Type::DestinationUnreachable, code) => Header::DestinationUnreachable {
+                code: code.into(),
+                unused: u16::from_be_bytes([rest[0], rest[1]]),
+                next_hop_mtu: u16::from_be_bytes([rest[2], rest[3]]),
+            },
+            (Type::SourceQuench, code) => Header::SourceQuench { code, unused: word },
+            (Type::Redirect, code) => Header::Redirect {
+                code: code.into(),
+                gateway: ipv4::Addr(rest),
+            },
+            (Type::TimeExceeded, code) => Header::TimeExceeded {
+                code: code.into(),
+                unused: word,
+            },
+            (Type::ParameterProblem, code) => Header::ParameterProblem {
+                code,
+                pointer: rest[0],
+                unused: [rest[1], rest[2], rest[3]],
+            },
+            (_, code) => Header::Other { code, rest },
+        }
+    }
+
+    /// The code and the 4 type-specific bytes, as they go on the wire.
+    pub fn to_wire(&self) -> (u8, [u8; 4]) {
+        match *self {
+            Header::EchoReply(e)
+            | Header::EchoRequest(e)
+            | Header::Timestamp(e)
+            | Header::TimestampReply(e)
+            | Header::InformationRequest(e)
+            | Header::InformationReply(e) => (0, e.to_rest()),
+            Header::DestinationUnreachable {
+                code,
+                unused,
+                next_hop_mtu,
+            } => {
+                let [a, b] = unused.to_be_bytes();
+                let [c, d] = next_hop_mtu.to_be_bytes();
+                (code.into(), [a, b, c, d])
+            }
+            Header::SourceQuench { code, unused } => (code, unused.to_be_bytes()),
+            Header::Redirect { code, gateway } => (code.into(), gateway.0),
+            Header::TimeExceeded { code, unused } => (code.into(), unused.to_be_bytes()),
+            Header::ParameterProblem {
+                code,
+                pointer,
+                unused: [a, b, c],
+            } => (code, [pointer, a, b, c]),
+            Header::Other { code, rest } => (code, rest),
+        }
+    }
+
+    /// The type this header belongs to (`None` for [`Header::Other`]).
+    pub fn typ(&self) -> Option<Type> {
+        Some(match self {
+            Header::EchoReply(_) => Type::EchoReply,
+            Header::DestinationUnreachable { .. } => Type::DestinationUnreachable,
+            Header::SourceQuench { .. } => Type::SourceQuench,
+            Header::Redirect { .. } => Type::Redirect,
+            Header::EchoRequest(_) => Type::EchoRequest,
+            Header::TimeExceeded { .. } => Type::TimeExceeded,
+            Header::ParameterProblem { .. } => Type::ParameterProblem,
+            Header::Timestamp(_) => Type::Timestamp,
+            Header::TimestampReply(_) => Type::TimestampReply,
+            Header::InformationRequest(_) => Type::InformationRequest,
+            Header::InformationReply(_) => Type::InformationReply,
+            Header::Other { .. } => return None,
+        })
+    }
+
+    /// Whether this is an error message, whose payload quotes the datagram
+    /// that caused it.
+    pub fn is_error(&self) -> bool {
+        matches!(
+            self,
+            Header::DestinationUnreachable { .. }
+                | Header::SourceQuench { .. }
+                | Header::Redirect { .. }
+                | Header::TimeExceeded { .. }
+                | Header::ParameterProblem { .. }
+        )
+    }
+}
+
+/// Length of the head every message has.
+pub const HEADER_LEN: usize = 8;
+
+/// An ICMP message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// The type byte, as on the wire; [`Packet::new`] keeps it in step with
+    /// `header`.
+    pub typ: Type,
+    /// Checksum as parsed (computed on output).
+    pub checksum: u16,
+    /// Whether the parsed checksum was correct. A damaged message is still
+    /// returned so it can be reported; it must not be believed.
+    pub checksum_ok: bool,
+    /// Code and type-specific bytes.
+    pub header: Header,
+    /// Everything after the 8-byte head (for error messages: the quote).
+    pub payload: Blob<'a>,
+}
+
+impl<'a> Packet<'a> {
+    /// A message with this header and payload; the type follows the header
+    /// ([`Header::Other`] gets the reserved type 255: set `typ` yourself).
+    pub fn new(header: Header, payload: Blob<'a>) -> Self {
+        Packet {
+            typ: header.typ().unwrap_or(Type::Other(255)),
+            checksum: 0,
+            checksum_ok: true,
+            header,
+            payload,
+        }
+    }
+
+    /// Length on the wire.
+    pub fn len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+
+    /// Never true: a message has at least its head.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// This message as the payload of an IPv4 packet.
+    pub fn as_ipv4_payload(self) -> ipv4::Payload<'a> {
+        ipv4::Payload::ICMP(self)
+    }
+
+    /// Detaches the message from the buffer it was parsed from.
+    pub fn into_owned(self) -> Packet<'static> {
+        Packet {
+            payload: self.payload.into_owned(),
+            ..self
+        }
+    }
+
+    /// For an error message, the datagram it quotes: the original IPv4 header
+    /// and the first bytes of its payload (for an echo request, its identifier
+    /// and sequence number: see [`Quote::echo_request`]). `None` for other
+    /// messages, or when the quote is not an IPv4 header.
+    pub fn original(&self) -> Option<Quote<'_>> {
+        if !self.header.is_error() {
+            return None;
+        }
+        let (_, packet) = ipv4::Packet::parse_quoted(&self.payload).ok()?;
+        Some(Quote { packet })
+    }
+
+    /// Parses a whole message: everything after the 8-byte head is payload.
+    pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        context("ICMP message", |i: parse::Input<'a>| {
+            let (payload, head) = parse::array::<HEADER_LEN>(i)?;
+            let typ = Type::from(head[0]);
+            let packet = Packet {
+                typ,
+                checksum: u16::from_be_bytes([head[2], head[3]]),
+                checksum_ok: checksum::verify(i),
+                header: Header::from_wire(typ, head[1], [head[4], head[5], head[6], head[7]]),
+                payload: Blob::from(payload),
+            };
+            Ok((&payload[payload.len()..], packet))
+        })(i)
+    }
+
+    /// Writes the message, computing the checksum over head and payload (an
+    /// odd length is padded with a zero byte for the sum only).
+    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
+        move |out: WriteContext<W>| {
+            let (code, [r0, r1, r2, r3]) = self.header.to_wire();
+            let mut head = [u8::from(self.typ), code, 0, 0, r0, r1, r2, r3];
+            let sum = Checksum::new().add(&head).add(&self.payload).finish();
+            head[2..4].copy_from_slice(&sum.to_be_bytes());
+            let out = slice(head)(out)?;
+            slice(&self.payload[..])(out)
+        }
+    }
+
+    /// The message's bytes, in a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
+        serialize::to_vec(self.serialize())
+    }
+}
+
+/// The datagram quoted by an ICMP error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote<'a> {
+    /// The original header; its payload holds only the quoted bytes, raw.
+    pub packet: ipv4::Packet<'a>,
+}
+
+impl Quote<'_> {
+    /// If the quoted datagram was an ICMP echo request, its identifier and
+    /// sequence number: how a pinger knows which of its probes failed.
+    pub fn echo_request(&self) -> Option<Echo> {
+        if self.packet.protocol != ipv4::Protocol::ICMP || self.packet.is_fragment() {
+            return None;
+        }
+        let ipv4::Payload::Unknown(bytes) = &self.packet.payload else {
+            return None;
+        };
+        let head: &[u8; HEADER_LEN] = bytes.first_chunk()?;
+        match Header::from_wire(
+            Type::from(head[0]),
+            head[1],
+            [head[4], head[5], head[6], head[7]],
+        ) {
+            Header::EchoRequest(echo) => Some(echo),
+            _ => None,
+        }
+    }
+}

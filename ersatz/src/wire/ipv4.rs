@@ -1,0 +1,405 @@
+//! IPv4 (RFC 791): addresses, the packet with every header field, options kept.
+//!
+//! The total length bounds the packet: bytes after it (Ethernet padding) are
+//! left to the caller. On output, IHL, total length and header checksum are
+//! computed from the other fields.
+
+use std::fmt;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use cookie_factory::combinator::slice;
+use cookie_factory::{GenError, SerializeFn, WriteContext};
+use ux::{u13, u2, u3, u4, u6};
+
+use super::bits::Bits;
+use super::blob::Blob;
+use super::checksum::{self, Checksum};
+use super::parse::{self, context, invalid};
+use super::{ethernet, icmp, serialize};
+
+/// An IPv4 address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Addr(pub [u8; 4]);
+
+impl Addr {
+    /// Parses 4 bytes.
+    #[inline]
+    pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
+        let (i, bytes) = parse::array::<4>(i)?;
+        Ok((i, Addr(bytes)))
+    }
+
+    /// Writes 4 bytes.
+    pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
+        let bytes = self.0;
+        move |out| slice(bytes)(out)
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a}.{b}.{c}.{d}")
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a string is not an IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IPv4 address (expected four numbers 0-255, like 10.0.0.1)")]
+pub struct ParseAddrError(pub String);
+
+impl FromStr for Addr {
+    type Err = ParseAddrError;
+
+    /// Dotted quad, as `std::net::Ipv4Addr` reads it (no octal, no shorthand).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ipv4Addr::from_str(s)
+            .map(Addr::from)
+            .map_err(|_| ParseAddrError(s.to_string()))
+    }
+}
+
+impl From<Ipv4Addr> for Addr {
+    fn from(a: Ipv4Addr) -> Self {
+        Addr(a.octets())
+    }
+}
+
+impl From<Addr> for Ipv4Addr {
+    fn from(a: Addr) -> Self {
+        Ipv4Addr::from(a.0)
+    }
+}
+
+impl From<[u8; 4]> for Addr {
+    fn from(a: [u8; 4]) -> Self {
+        Addr(a)
+    }
+}
+
+open_enum! {
+    /// The protocol of the payload (IANA "Assigned Internet Protocol Numbers").
+    pub enum Protocol: u8 {
+        /// Internet Control Message Protocol.
+        ICMP = 1,
+        /// Internet Group Management Protocol.
+        IGMP = 2,
+        /// Transmission Control Protocol.
+        TCP = 6,
+        /// User Datagram Protocol.
+        UDP = 17,
+        /// Generic Routing Encapsulation.
+        GRE = 47,
+        /// Encapsulating Security Payload.
+        ESP = 50,
+        /// Reserved; what ersatz puts on a packet whose payload has no protocol.
+        Reserved = 255,
+    }
+}
+
+/// The "Don't Fragment" flag.
+pub const DONT_FRAGMENT: u3 = u3::new(0b010);
+/// The "More Fragments" flag.
+pub const MORE_FRAGMENTS: u3 = u3::new(0b001);
+
+/// The TTL ersatz gives new packets: 128, like Windows.
+pub const DEFAULT_TTL: u8 = 128;
+
+/// Length of the header without options.
+pub const MIN_HEADER_LEN: usize = 20;
+/// Longest options field: IHL is at most 15 words.
+pub const MAX_OPTIONS_LEN: usize = 40;
+
+/// What an IPv4 packet carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// An ICMP message.
+    ICMP(icmp::Packet<'a>),
+    /// Any other protocol, a fragment, or a quote: the raw bytes.
+    Unknown(Blob<'a>),
+}
+
+impl<'a> Payload<'a> {
+    /// Length on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::ICMP(p) => p.len(),
+            Payload::Unknown(b) => b.len(),
+        }
+    }
+
+    /// Whether there are no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The protocol number this payload goes out with.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Payload::ICMP(_) => Protocol::ICMP,
+            Payload::Unknown(_) => Protocol::Reserved,
+        }
+    }
+
+    /// A new packet from `src` to `dst` carrying this payload, as Windows
+    /// makes them: random identification, TTL 128, no flags, no options.
+    pub fn as_packet(self, src: Addr, dst: Addr) -> Packet<'a> {
+        Packet {
+            version: u4::new(4),
+            ihl: u4::new(5),
+            dscp: u6::new(0),
+            ecn: u2::new(0),
+            length: (MIN_HEADER_LEN + self.len()).min(usize::from(u16::MAX)) as u16,
+            identification: rand::random(),
+            flags: u3::new(0),
+            fragment_offset: u13::new(0),
+            ttl: DEFAULT_TTL,
+            protocol: self.protocol(),
+            checksum: 0,
+            checksum_ok: true,
+            src,
+            dst,
+            options: Blob::empty(),
+            payload: self,
+        }
+    }
+
+    /// Detaches the payload from the buffer it was parsed from.
+    pub fn into_owned(self) -> Payload<'static> {
+        match self {
+            Payload::ICMP(p) => Payload::ICMP(p.into_owned()),
+            Payload::Unknown(b) => Payload::Unknown(b.into_owned()),
+        }
+    }
+
+    /// Writes the payload.
+    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
+        move |out| match self {
+            Payload::ICMP(p) => p.serialize()(out),
+            Payload::Unknown(b) => slice(&b[..])(out),
+        }
+    }
+}
+
+/// An IPv4 packet, every header field as it was on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// Version: 4.
+    pub version: u4,
+    /// Header length in 32-bit words, as parsed (computed from `options` on output).
+    pub ihl: u4,
+    /// Differentiated Services Code Point.
+    pub dscp: u6,
+    /// Explicit Congestion Notification.
+    pub ecn: u2,
+    /// Total length, as parsed (computed on output).
+    pub length: u16,
+    /// Identification, for reassembly.
+    pub identification: u16,
+    /// Flags: reserved, [`DONT_FRAGMENT`], [`MORE_FRAGMENTS`].
+    pub flags: u3,
+    /// Fragment offset in 8-byte units.
+    pub fragment_offset: u13,
+    /// Time to live.
+    pub ttl: u8,
+    /// Protocol of the payload.
+    pub protocol: Protocol,
+    /// Header checksum as parsed (computed on output).
+    pub checksum: u16,
+    /// Whether the parsed header checksum was correct. A packet with a wrong
+    /// checksum is still returned, so that it can be reported; it must not be
+    /// believed.
+    pub checksum_ok: bool,
+    /// Source address.
+    pub src: Addr,
+    /// Destination address.
+    pub dst: Addr,
+    /// Options, raw (a multiple of 4 bytes when parsed; zero-padded on output).
+    pub options: Blob<'a>,
+    /// The payload.
+    pub payload: Payload<'a>,
+}
+
+impl<'a> Packet<'a> {
+    /// Whether the Don't Fragment flag is set.
+    pub fn dont_fragment(&self) -> bool {
+        u8::from(self.flags) & u8::from(DONT_FRAGMENT) != 0
+    }
+
+    /// Whether this is a fragment (More Fragments set, or a non-zero offset):
+    /// then the payload is not parsed, as it is not a whole message.
+    pub fn is_fragment(&self) -> bool {
+        u8::from(self.flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(self.fragment_offset) != 0
+    }
+
+    /// Header length on output, options padded to whole words.
+    pub fn header_len(&self) -> usize {
+        MIN_HEADER_LEN + self.options.len().div_ceil(4) * 4
+    }
+
+    /// Total length on output.
+    pub fn len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Never true: a packet has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// This packet as the payload of an Ethernet frame.
+    pub fn as_ethernet_payload(self) -> ethernet::Payload<'a> {
+        ethernet::Payload::IPv4(self)
+    }
+
+    /// Detaches the packet from the buffer it was parsed from.
+    pub fn into_owned(self) -> Packet<'static> {
+        Packet {
+            options: self.options.into_owned(),
+            payload: self.payload.into_owned(),
+            ..self
+        }
+    }
+
+    /// Parses a packet. The total length bounds it: what follows is returned
+    /// as the remaining input. ICMP payloads are parsed (unless fragmented);
+    /// other protocols are kept raw.
+    pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        context("IPv4 packet", |i| Self::parse_inner(i, false))(i)
+    }
+
+    /// Parses the original datagram quoted by an ICMP error message: its header
+    /// in full, then as many payload bytes as were quoted (RFC 792: at least 8),
+    /// so the total length may run past the end. The payload stays raw.
+    pub fn parse_quoted(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        context("quoted IPv4 packet", |i| Self::parse_inner(i, true))(i)
+    }
+
+    fn parse_inner(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
+        let (_, fixed) = parse::array::<MIN_HEADER_LEN>(start)?;
+        let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
+        let version: u4 = word0.get(0);
+        let ihl: u4 = word0.get(4);
+        if u8::from(version) != 4 {
+            return invalid(start, "version is not 4");
+        }
+        let header_len = usize::from(u8::from(ihl)) * 4;
+        if header_len < MIN_HEADER_LEN {
+            return invalid(start, "header length (IHL) is below 5 words");
+        }
+        let length = u16::from_be_bytes([fixed[2], fixed[3]]);
+        if usize::from(length) < header_len {
+            return invalid(start, "total length is shorter than the header");
+        }
+        let (_, header) = context("options", parse::take(header_len))(start)?;
+        let end = if usize::from(length) <= start.len() {
+            usize::from(length)
+        } else if quoted {
+            start.len()
+        } else {
+            return invalid(start, "total length runs past the end of the frame");
+        };
+        let (body, rest) = start.split_at(end);
+        let payload_bytes = &body[header_len..];
+        let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
+        let mut packet = Packet {
+            version,
+            ihl,
+            dscp: word0.get(8),
+            ecn: word0.get(14),
+            length,
+            identification: u16::from_be_bytes([fixed[4], fixed[5]]),
+            flags: word3.get(0),
+            fragment_offset: word3.get(3),
+            ttl: fixed[8],
+            protocol: Protocol::from(fixed[9]),
+            checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
+            checksum_ok: checksum::verify(header),
+            src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
+            dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
+            options: Blob::from(&header[MIN_HEADER_LEN..]),
+            payload: Payload::Unknown(Blob::from(payload_bytes)),
+        };
+        if !quoted && packet.protocol == Protocol::ICMP && !packet.is_fragment() {
+            let (_, icmp) = icmp::Packet::parse(payload_bytes)?;
+            packet.payload = Payload::ICMP(icmp);
+        }
+        Ok((rest, packet))
+    }
+
+    /// Writes the packet, computing IHL, total length and header checksum.
+    ///
+    /// Fails with `GenError::CustomError(`[`serialize::OPTIONS_TOO_LONG`]`)`
+    /// for options over 40 bytes and
+    /// [`serialize::PACKET_TOO_LONG`] for a packet over 65,535 bytes.
+    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
+        move |out: WriteContext<W>| {
+            if self.options.len() > MAX_OPTIONS_LEN {
+                return Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG));
+            }
+            let total = self.len();
+            let Ok(total) = u16::try_from(total) else {
+                return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            };
+            let header_len = self.header_len();
+            let mut options = [0u8; MAX_OPTIONS_LEN];
+            options[..self.options.len()].copy_from_slice(&self.options);
+            let options = &options[..header_len - MIN_HEADER_LEN];
+
+            let mut word0 = Bits::<2>::default();
+            word0
+                .put(0, self.version)
+                .put(4, u4::new((header_len / 4) as u8))
+                .put(8, self.dscp)
+                .put(14, self.ecn);
+            let mut word3 = Bits::<2>::default();
+            word3.put(0, self.flags).put(3, self.fragment_offset);
+            let [b0, b1] = word0.into_bytes();
+            let [b6, b7] = word3.into_bytes();
+            let [l0, l1] = total.to_be_bytes();
+            let [i0, i1] = self.identification.to_be_bytes();
+            let [s0, s1, s2, s3] = self.src.0;
+            let [d0, d1, d2, d3] = self.dst.0;
+            let mut header = [
+                b0,
+                b1,
+                l0,
+                l1,
+                i0,
+                i1,
+                b6,
+                b7,
+                self.ttl,
+                u8::from(self.protocol),
+                0,
+                0,
+                s0,
+                s1,
+                s2,
+                s3,
+                d0,
+                d1,
+                d2,
+                d3,
+            ];
+            let sum = Checksum::new().add(&header).add(options).finish();
+            header[10..12].copy_from_slice(&sum.to_be_bytes());
+            let out = slice(header)(out)?;
+            let out = slice(options)(out)?;
+            self.payload.serialize()(out)
+        }
+    }
+
+    /// The packet's bytes, in a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
+        serialize::to_vec(self.serialize())
+    }
+}
