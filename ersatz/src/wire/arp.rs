@@ -133,3 +133,63 @@ impl Packet {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::parse::run;
+    use crate::wire::{fixtures, serialize};
+
+    const HOST_MAC: ethernet::Addr = ethernet::Addr([0x02, 0xe5, 0xa7, 0x01, 0x00, 0x02]);
+    const GW_MAC: ethernet::Addr = ethernet::Addr([0x02, 0xe5, 0xa7, 0x01, 0x00, 0x01]);
+    const HOST: ipv4::Addr = ipv4::Addr([10, 77, 1, 2]);
+    const GW: ipv4::Addr = ipv4::Addr([10, 77, 1, 1]);
+
+    #[test]
+    fn kernel_request_parses_and_we_build_the_same() {
+        let body = &fixtures::arp_request()[14..];
+        let packet = run(body, Packet::parse).unwrap();
+        let ours = request(HOST_MAC, HOST, GW);
+        assert_eq!(packet, ours);
+        assert_eq!(serialize::to_vec(ours.serialize()).unwrap(), body);
+    }
+
+    #[test]
+    fn kernel_reply_answers_our_request() {
+        let body = &fixtures::arp_reply()[14..];
+        let packet = run(body, Packet::parse).unwrap();
+        assert_eq!(packet.operation, Operation::Reply);
+        assert_eq!(packet.sender_hw_addr, GW_MAC);
+        assert_eq!(packet.sender_ip_addr, GW);
+        assert_eq!(packet.target_hw_addr, HOST_MAC);
+        assert_eq!(packet.target_ip_addr, HOST);
+        assert_eq!(packet, request(HOST_MAC, HOST, GW).reply(GW_MAC));
+    }
+
+    #[test]
+    fn other_hardware_protocol_or_operation_is_an_error() {
+        let body = fixtures::arp_request()[14..].to_vec();
+        let with = |at: usize, value: u8| {
+            let mut b = body.clone();
+            b[at] = value;
+            run(&b, Packet::parse).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            with(1, 6),
+            Err("ARP packet: hardware type is not Ethernet (at byte 0)".into())
+        );
+        assert_eq!(
+            with(4, 8),
+            Err("ARP packet: hardware type is not Ethernet (at byte 0)".into())
+        );
+        assert_eq!(
+            with(2, 0x86),
+            Err("ARP packet: protocol type is not IPv4 (at byte 0)".into())
+        );
+        assert_eq!(
+            with(7, 3),
+            Err("ARP packet: operation is neither request (1) nor reply (2) (at byte 6)".into())
+        );
+        assert!(run(&body[..27], Packet::parse).is_err());
+    }
+}

@@ -238,3 +238,116 @@ impl<'a> Frame<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fixtures;
+    use crate::wire::parse::run;
+
+    fn parse(bytes: &[u8]) -> Frame<'_> {
+        run(bytes, Frame::parse).expect("fixture parses")
+    }
+
+    #[test]
+    fn every_capture_reserializes_byte_for_byte() {
+        for (name, bytes) in fixtures::all() {
+            let frame = parse(bytes);
+            assert_eq!(frame.to_vec().unwrap(), bytes, "{name}");
+        }
+    }
+
+    #[test]
+    fn arp_request_is_broadcast() {
+        let frame = parse(fixtures::arp_request());
+        assert_eq!(frame.dst, Addr::broadcast());
+        assert_eq!(frame.src, "02:e5:a7:01:00:02".parse().unwrap());
+        assert_eq!(frame.ether_type, Some(EtherType::ARP));
+        assert!(matches!(frame.payload, Payload::ARP(_)));
+        assert!(frame.padding.is_empty());
+    }
+
+    #[test]
+    fn padding_is_not_payload() {
+        let bytes = fixtures::padded_request();
+        assert_eq!(bytes.len(), 60);
+        let frame = parse(bytes);
+        assert_eq!(&*frame.padding, &[0u8; 18]);
+        let Payload::IPv4(ip) = &frame.payload else {
+            panic!("not IPv4: {frame:?}")
+        };
+        assert_eq!(ip.length, 28);
+        let crate::ipv4::Payload::ICMP(icmp) = &ip.payload else {
+            panic!("not ICMP: {ip:?}")
+        };
+        assert!(icmp.payload.is_empty());
+        assert!(icmp.checksum_ok);
+        // Without its padding it is the same packet.
+        let unpadded = parse(&bytes[..42]);
+        assert_eq!(unpadded.payload, frame.payload);
+        assert!(unpadded.padding.is_empty());
+    }
+
+    #[test]
+    fn unknown_ether_type_keeps_its_bytes() {
+        let mut bytes = fixtures::echo_request().to_vec();
+        bytes[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        let frame = parse(&bytes);
+        assert_eq!(frame.ether_type, None);
+        assert_eq!(
+            frame.payload,
+            Payload::Unknown(0x86dd, Blob::from(&bytes[14..]))
+        );
+        assert_eq!(frame.to_vec().unwrap(), bytes);
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let bytes = &fixtures::echo_request()[..40];
+        let err = run(bytes, Frame::parse).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Ethernet frame > IPv4 packet: total length runs past the end of the frame (at byte 14)"
+        );
+        let err = run(&bytes[..13], Frame::parse).unwrap_err();
+        assert_eq!(err.to_string(), "Ethernet frame: End of file (at byte 12)");
+        let mut short_icmp = fixtures::padded_request()[..42].to_vec();
+        short_icmp[16..18].copy_from_slice(&24u16.to_be_bytes());
+        let err = run(&short_icmp, Frame::parse).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Ethernet frame > IPv4 packet > ICMP message: needs 8 bytes, has 4 (at byte 34)"
+        );
+    }
+
+    #[test]
+    fn addr_text_forms() {
+        let a: Addr = "14-0C-76-6A-71-BD".parse().unwrap();
+        assert_eq!(a, Addr([0x14, 0x0c, 0x76, 0x6a, 0x71, 0xbd]));
+        assert_eq!(a.to_string(), "14-0C-76-6A-71-BD");
+        assert_eq!("14:0c:76:6a:71:bd".parse::<Addr>(), Ok(a));
+        for bad in [
+            "",
+            "14-0C-76-6A-71",
+            "14-0C-76-6A-71-BD-00",
+            "14:0C-76:6A-71:BD",
+            "1-0C-76-6A-71-BD",
+            "+1-0C-76-6A-71-BD",
+            "zz-0C-76-6A-71-BD",
+        ] {
+            let err = bad.parse::<Addr>().unwrap_err();
+            assert!(err.to_string().contains("is not a MAC address"), "{bad}");
+        }
+        assert!(Addr::broadcast().is_broadcast() && Addr::broadcast().is_multicast());
+        assert!(!Addr::zero().is_multicast());
+    }
+
+    #[test]
+    fn into_owned_outlives_the_buffer() {
+        let bytes = fixtures::dest_unreachable().to_vec();
+        let owned = parse(&bytes).into_owned();
+        let expected = parse(fixtures::dest_unreachable());
+        drop(bytes);
+        assert_eq!(owned, expected);
+    }
+}

@@ -440,3 +440,176 @@ impl Quote<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fixtures;
+    use crate::wire::parse::run;
+
+    /// The ICMP message of a captured IPv4-in-Ethernet frame without options.
+    fn icmp(frame: &[u8]) -> Packet<'_> {
+        let ip = &frame[14..];
+        let len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let header = usize::from(ip[0] & 0xf) * 4;
+        run(&ip[header..len], Packet::parse).expect("fixture parses")
+    }
+
+    #[test]
+    fn echo_request_and_reply() {
+        let req = icmp(fixtures::echo_request());
+        let echo = Echo {
+            identifier: 0x1150,
+            sequence_number: 1,
+        };
+        assert_eq!(req.typ, Type::EchoRequest);
+        assert_eq!(req.header, Header::EchoRequest(echo));
+        assert_eq!((req.checksum, req.checksum_ok), (0x9287, true));
+        assert_eq!(req.payload.len(), 56);
+        let reply = icmp(fixtures::echo_reply());
+        assert_eq!(reply.typ, Type::EchoReply);
+        assert_eq!(reply.header, Header::EchoReply(echo));
+        assert_eq!((reply.checksum, reply.checksum_ok), (0x9a87, true));
+        assert_eq!(reply.payload, req.payload);
+        assert_eq!(reply.original(), None);
+        // The kernel's reply is what we would build as the reply.
+        assert_eq!(
+            echo.as_echo_reply(req.payload.borrowed()).to_vec().unwrap(),
+            reply.to_vec().unwrap()
+        );
+    }
+
+    #[test]
+    fn net_unreachable_quotes_our_request() {
+        let p = icmp(fixtures::dest_unreachable());
+        assert_eq!(p.typ, Type::DestinationUnreachable);
+        assert_eq!(
+            p.header,
+            Header::DestinationUnreachable {
+                code: UnreachableCode::Net,
+                unused: 0,
+                next_hop_mtu: 0
+            }
+        );
+        assert_eq!((p.checksum, p.checksum_ok), (0xfcff, true));
+        let quote = p.original().expect("quotes the request");
+        assert_eq!(quote.packet.src, ipv4::Addr([10, 77, 1, 2]));
+        assert_eq!(quote.packet.dst, ipv4::Addr([10, 99, 0, 1]));
+        assert_eq!(
+            (quote.packet.ttl, quote.packet.identification),
+            (64, 0xe160)
+        );
+        assert!(quote.packet.checksum_ok);
+        assert_eq!(
+            quote.echo_request(),
+            Some(Echo {
+                identifier: 0x1158,
+                sequence_number: 1
+            })
+        );
+    }
+
+    #[test]
+    fn ttl_expired_quotes_ttl_1() {
+        let p = icmp(fixtures::time_exceeded());
+        assert_eq!(
+            p.header,
+            Header::TimeExceeded {
+                code: TimeExceededCode::TtlExceeded,
+                unused: 0
+            }
+        );
+        assert_eq!((p.checksum, p.checksum_ok), (0xf4ff, true));
+        let quote = p.original().unwrap();
+        assert_eq!(quote.packet.ttl, 1);
+        assert_eq!(quote.packet.dst, ipv4::Addr([10, 77, 2, 2]));
+        assert_eq!(quote.echo_request().map(|e| e.identifier), Some(0x1160));
+    }
+
+    #[test]
+    fn quote_of_header_and_8_bytes_is_enough() {
+        let p = icmp(fixtures::time_exceeded());
+        let short = Packet {
+            payload: Blob::from(&p.payload[..28]),
+            ..p.clone()
+        };
+        let quote = short.original().unwrap();
+        assert_eq!(quote.packet.length, 84);
+        assert_eq!(quote.echo_request(), p.original().unwrap().echo_request());
+        let shorter = Packet {
+            payload: Blob::from(&p.payload[..27]),
+            ..p
+        };
+        assert_eq!(shorter.original().unwrap().echo_request(), None);
+    }
+
+    #[test]
+    fn damaged_message_is_detected() {
+        let mut frame = fixtures::echo_reply().to_vec();
+        frame[60] ^= 0x01; // one bit of the payload
+        let p = icmp(&frame);
+        assert!(!p.checksum_ok);
+        assert_eq!(p.checksum, 0x9a87);
+    }
+
+    #[test]
+    fn odd_payload_checksum_pads_with_zero() {
+        let echo = Echo {
+            identifier: 1,
+            sequence_number: 2,
+        };
+        let bytes = echo.as_echo_request(&[0xab_u8][..]).to_vec().unwrap();
+        // 0800 + 0000 + 0001 + 0002 + ab00 = b303 -> checksum 4cfc
+        assert_eq!(bytes, [8, 0, 0x4c, 0xfc, 0, 1, 0, 2, 0xab]);
+        let (_, back) = Packet::parse(&bytes).unwrap();
+        assert!(back.checksum_ok);
+    }
+
+    #[test]
+    fn unknown_types_and_odd_codes_keep_their_bytes() {
+        for head in [
+            [42u8, 7, 0, 0, 1, 2, 3, 4],
+            [8, 1, 0, 0, 0, 1, 0, 2],
+            [0, 9, 0, 0, 0, 1, 0, 2],
+            [5, 1, 0, 0, 10, 0, 0, 1],
+            [12, 0, 0, 0, 20, 0, 0, 0],
+            [4, 0, 0, 0, 0, 0, 0, 0],
+            [13, 0, 0, 0, 0, 1, 0, 1],
+        ] {
+            let mut bytes = head.to_vec();
+            bytes.extend_from_slice(b"xyz");
+            let sum = crate::wire::checksum::of(&bytes);
+            bytes[2..4].copy_from_slice(&sum.to_be_bytes());
+            let (_, p) = Packet::parse(&bytes).unwrap();
+            assert!(p.checksum_ok);
+            assert_eq!(p.to_vec().unwrap(), bytes, "{p:?}");
+        }
+        let (_, p) = Packet::parse(&[8, 1, 0, 0, 0, 1, 0, 2]).unwrap();
+        assert_eq!(
+            p.header,
+            Header::Other {
+                code: 1,
+                rest: [0, 1, 0, 2]
+            }
+        );
+        let (_, p) = Packet::parse(&[5, 1, 0, 0, 10, 0, 0, 1]).unwrap();
+        assert_eq!(
+            p.header,
+            Header::Redirect {
+                code: RedirectCode::Host,
+                gateway: ipv4::Addr([10, 0, 0, 1])
+            }
+        );
+        assert_eq!(Type::from(42), Type::Other(42));
+        assert_eq!(u8::from(Type::Other(42)), 42);
+    }
+
+    #[test]
+    fn too_short_is_an_error() {
+        let err = run(&[8u8, 0, 0][..], Packet::parse).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ICMP message: needs 8 bytes, has 3 (at byte 0)"
+        );
+    }
+}

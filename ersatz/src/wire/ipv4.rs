@@ -403,3 +403,197 @@ impl<'a> Packet<'a> {
         serialize::to_vec(self.serialize())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fixtures;
+    use crate::wire::parse::run;
+
+    fn ip(frame: &[u8]) -> Packet<'_> {
+        run(&frame[14..], Packet::parse).expect("fixture parses")
+    }
+
+    #[test]
+    fn echo_request_header_fields() {
+        let p = ip(fixtures::echo_request());
+        assert_eq!(u8::from(p.version), 4);
+        assert_eq!(u8::from(p.ihl), 5);
+        assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (0, 0));
+        assert_eq!(p.length, 84);
+        assert_eq!(p.identification, 0x5e55);
+        assert_eq!(p.flags, DONT_FRAGMENT);
+        assert!(p.dont_fragment() && !p.is_fragment());
+        assert_eq!(u16::from(p.fragment_offset), 0);
+        assert_eq!(p.ttl, 64);
+        assert_eq!(p.protocol, Protocol::ICMP);
+        assert_eq!((p.checksum, p.checksum_ok), (0xc4b6, true));
+        assert_eq!(p.src, Addr([10, 77, 1, 2]));
+        assert_eq!(p.dst, "10.77.2.2".parse().unwrap());
+        assert!(p.options.is_empty());
+        assert!(matches!(p.payload, Payload::ICMP(_)));
+    }
+
+    #[test]
+    fn reply_from_behind_the_gateway_has_ttl_63() {
+        let p = ip(fixtures::echo_reply());
+        assert_eq!((p.ttl, p.flags, p.identification), (63, u3::new(0), 0x39da));
+        assert_eq!((p.checksum, p.checksum_ok), (0x2a32, true));
+    }
+
+    #[test]
+    fn error_message_header_has_dscp_cs6() {
+        let p = ip(fixtures::dest_unreachable());
+        assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (48, 0));
+        assert_eq!((p.length, p.checksum, p.checksum_ok), (112, 0x08e8, true));
+    }
+
+    #[test]
+    fn record_route_options_are_kept() {
+        let p = ip(fixtures::options_request());
+        assert_eq!(u8::from(p.ihl), 15);
+        assert_eq!(p.length, 124);
+        assert_eq!(p.options.len(), 40);
+        // NOP, then Record Route: type 7, length 39, pointer 8 (our own address in slot 1).
+        assert_eq!(&p.options[..4], &[1, 7, 39, 8]);
+        assert_eq!(&p.options[4..8], &[10, 77, 1, 2]);
+        assert!(p.checksum_ok);
+        let reply = ip(fixtures::options_reply());
+        assert_eq!(&reply.options[..3], &[7, 39, 24]);
+        assert_eq!(reply.options[39], 0, "End of Option List");
+        let Payload::ICMP(icmp) = &reply.payload else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(icmp.len(), 64);
+    }
+
+    #[test]
+    fn total_length_bounds_the_packet() {
+        let frame = fixtures::padded_request();
+        let (rest, p) = Packet::parse(&frame[14..]).unwrap();
+        assert_eq!(p.length, 28);
+        assert_eq!(rest, &[0u8; 18]);
+        assert_eq!(p.len(), 28);
+    }
+
+    #[test]
+    fn damaged_header_is_detected_not_hidden() {
+        let mut frame = fixtures::echo_reply().to_vec();
+        frame[14 + 8] = 200; // TTL changed in flight, checksum not updated
+        let p = ip(&frame);
+        assert_eq!(p.ttl, 200);
+        assert!(!p.checksum_ok);
+        assert_eq!(p.checksum, 0x2a32);
+    }
+
+    #[test]
+    fn impossible_headers_are_errors() {
+        let good = &fixtures::echo_request()[14..];
+        let err = |bytes: &[u8]| run(bytes, Packet::parse).unwrap_err().to_string();
+        let mut b = good.to_vec();
+        b[0] = 0x65;
+        assert_eq!(err(&b), "IPv4 packet: version is not 4 (at byte 0)");
+        b[0] = 0x44;
+        assert_eq!(
+            err(&b),
+            "IPv4 packet: header length (IHL) is below 5 words (at byte 0)"
+        );
+        let mut b = good.to_vec();
+        b[2..4].copy_from_slice(&19u16.to_be_bytes());
+        assert_eq!(
+            err(&b),
+            "IPv4 packet: total length is shorter than the header (at byte 0)"
+        );
+        let mut b = good[..30].to_vec();
+        b[0] = 0x46;
+        b[2..4].copy_from_slice(&30u16.to_be_bytes());
+        assert_eq!(
+            err(&b[..22]),
+            "IPv4 packet > options: needs 24 bytes, has 22 (at byte 0)"
+        );
+        assert_eq!(
+            err(&good[..19]),
+            "IPv4 packet: needs 20 bytes, has 19 (at byte 0)"
+        );
+    }
+
+    #[test]
+    fn fragments_keep_their_payload_raw() {
+        let mut b = fixtures::echo_request()[14..].to_vec();
+        b[6] |= 0x20; // More Fragments
+        b[10..12].copy_from_slice(&[0, 0]);
+        let sum = checksum::of(&b[..20]);
+        b[10..12].copy_from_slice(&sum.to_be_bytes());
+        let (_, p) = Packet::parse(&b).unwrap();
+        assert!(p.checksum_ok);
+        assert!(p.is_fragment());
+        assert_eq!(p.payload, Payload::Unknown(Blob::from(&b[20..])));
+        assert_eq!(p.to_vec().unwrap(), b);
+    }
+
+    #[test]
+    fn as_packet_is_like_windows() {
+        let payload = Payload::Unknown(Blob::from(&[1u8, 2, 3]));
+        let a = payload
+            .clone()
+            .as_packet(Addr([1, 2, 3, 4]), Addr([5, 6, 7, 8]));
+        assert_eq!(a.ttl, 128);
+        assert_eq!(a.len(), 23);
+        let bytes = a.to_vec().unwrap();
+        assert_eq!(bytes[..4], [0x45, 0, 0, 23]);
+        assert!(checksum::verify(&bytes[..20]));
+        // Identifications are random: 8 packets are not all alike.
+        let ids: std::collections::HashSet<u16> = (0..8)
+            .map(|_| payload.clone().as_packet(a.src, a.dst).identification)
+            .collect();
+        assert!(ids.len() > 1);
+    }
+
+    #[test]
+    fn options_are_padded_and_limited() {
+        let mut p =
+            Payload::Unknown(Blob::empty()).as_packet(Addr([1, 1, 1, 1]), Addr([2, 2, 2, 2]));
+        p.options = Blob::from(&[0x94u8, 4, 0, 0, 1][..]);
+        let bytes = p.to_vec().unwrap();
+        assert_eq!(bytes[0], 0x47);
+        assert_eq!(&bytes[20..28], &[0x94, 4, 0, 0, 1, 0, 0, 0]);
+        assert!(checksum::verify(&bytes[..28]));
+        p.options = Blob::from(vec![1u8; 41]);
+        assert!(matches!(
+            p.to_vec(),
+            Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG))
+        ));
+        p.options = Blob::empty();
+        p.payload = Payload::Unknown(Blob::from(vec![0u8; 65516]));
+        assert!(matches!(
+            p.to_vec(),
+            Err(GenError::CustomError(serialize::PACKET_TOO_LONG))
+        ));
+        p.payload = Payload::Unknown(Blob::from(vec![0u8; 65515]));
+        assert_eq!(p.to_vec().unwrap().len(), 65535);
+    }
+
+    #[test]
+    fn addr_text_and_std_conversions() {
+        let a: Addr = "8.8.8.8".parse().unwrap();
+        assert_eq!(a.to_string(), "8.8.8.8");
+        assert_eq!(Ipv4Addr::from(a), Ipv4Addr::new(8, 8, 8, 8));
+        assert_eq!(Addr::from(Ipv4Addr::new(10, 0, 0, 1)), Addr([10, 0, 0, 1]));
+        for bad in ["", "8.8.8", "8.8.8.256", "08.8.8.8", "8.8.8.8 ", "host.lab"] {
+            let e = bad.parse::<Addr>().unwrap_err();
+            assert_eq!(e, ParseAddrError(bad.to_string()));
+            assert!(e.to_string().contains("is not an IPv4 address"));
+        }
+    }
+
+    #[test]
+    fn unknown_protocols_keep_their_number() {
+        let mut b = fixtures::echo_request()[14..].to_vec();
+        b[9] = 253;
+        let (_, p) = Packet::parse(&b).unwrap();
+        assert_eq!(p.protocol, Protocol::Other(253));
+        assert_eq!(u8::from(p.protocol), 253);
+        assert!(matches!(p.payload, Payload::Unknown(_)));
+        assert!(!p.checksum_ok);
+    }
+}

@@ -51,3 +51,45 @@ pub mod icmp;
 pub mod ipv4;
 pub mod parse;
 pub mod serialize;
+
+/// Real frames captured in the namespace lab (see `tests/fixtures/README.md`),
+/// for the tests at the bottom of each protocol file.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    macro_rules! fixture {
+        ($($name:ident = $file:literal;)*) => {
+            $(
+                #[doc = concat!("The frame in `tests/fixtures/", $file, "`.")]
+                pub fn $name() -> &'static [u8] {
+                    frame(include_bytes!(concat!("../../tests/fixtures/", $file)))
+                }
+            )*
+            /// Every single-frame fixture, by file name.
+            pub fn all() -> Vec<(&'static str, &'static [u8])> {
+                vec![$(($file, $name()),)*]
+            }
+        };
+    }
+
+    fixture! {
+        arp_request = "arp_request.pcap";
+        arp_reply = "arp_reply.pcap";
+        echo_request = "echo_request.pcap";
+        echo_reply = "echo_reply.pcap";
+        dest_unreachable = "dest_unreachable.pcap";
+        time_exceeded = "time_exceeded.pcap";
+        options_request = "ipv4_options_request.pcap";
+        options_reply = "ipv4_options_reply.pcap";
+        padded_request = "padded_request.pcap";
+        padded_reply = "padded_reply.pcap";
+    }
+
+    /// The one frame of a classic pcap file: after the 24-byte file header
+    /// and the 16-byte record header, `incl_len` bytes.
+    fn frame(pcap: &'static [u8]) -> &'static [u8] {
+        assert_eq!(&pcap[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+        let len = u32::from_le_bytes([pcap[32], pcap[33], pcap[34], pcap[35]]) as usize;
+        assert_eq!(pcap.len(), 40 + len, "exactly one frame");
+        &pcap[40..]
+    }
+}
