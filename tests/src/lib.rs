@@ -1,0 +1,290 @@
+//! A throwaway network lab for end-to-end tests: real Linux kernels in network
+//! namespaces, connected with veth pairs, created per test and deleted when
+//! the [`Lab`] is dropped (also when the test panics).
+//!
+//! ```text
+//!   host  10.77.1.2/24 ─┐                        ┌─ remote 10.77.2.2/24
+//!   (default via .1.1)  │   gw (ip_forward=1)    │  + 10.77.2.10-.29/24
+//!                       ├─ br0 10.77.1.1/24      │  (default via .2.1)
+//!   neighbour 10.77.1.3 ┘       10.77.2.1/24 ────┘
+//! ```
+//!
+//! Nothing here touches the machine's own interfaces: every link is created
+//! inside the lab's namespaces, and the gateway has no default route, so no
+//! packet can leave the lab. Namespace names carry the process id and a
+//! counter, so tests running in parallel never collide; labs left behind by a
+//! process that died are removed by the next `Lab::new`.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub mod addrs {
+    //! The lab's fixed addresses (the namespaces are isolated, so every lab
+    //! can use the same ones).
+    /// The host, where the code under test runs.
+    pub const HOST: &str = "10.77.1.2";
+    /// The gateway's address on the host's link.
+    pub const GW: &str = "10.77.1.1";
+    /// The gateway's address towards the remote.
+    pub const GW_FAR: &str = "10.77.2.1";
+    /// An on-link neighbour of the host.
+    pub const NEIGHBOUR: &str = "10.77.1.3";
+    /// An on-link address nobody answers for.
+    pub const ABSENT: &str = "10.77.1.99";
+    /// The remote, one router away.
+    pub const REMOTE: &str = "10.77.2.2";
+    /// A network the gateway has no route to.
+    pub const UNROUTED: &str = "10.99.0.1";
+    /// How many extra addresses the remote has (10.77.2.10 and up).
+    pub const REMOTE_EXTRA: u8 = 20;
+}
+
+/// Prefix of every namespace a lab creates.
+const PREFIX: &str = "ersatzlab";
+/// Bound on every command the lab runs.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One network namespace of the lab.
+#[derive(Debug, Clone)]
+pub struct Ns {
+    /// The namespace's name (for `ip netns exec`).
+    pub name: String,
+}
+
+impl Ns {
+    /// A command that runs inside this namespace, bounded by `timeout`.
+    pub fn command(&self, timeout: Duration, program: &str) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--kill-after=2", &format!("{}", timeout.as_secs_f64())])
+            .args(["ip", "netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    /// Runs a shell script inside the namespace; panics with its output if it fails.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.sh_status(script);
+        assert!(
+            out.status.success(),
+            "in {}: `{script}` failed ({}):\n{}{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a shell script inside the namespace and returns its output, whatever its status.
+    pub fn sh_status(&self, script: &str) -> Output {
+        self.command(COMMAND_TIMEOUT, "sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run `timeout ip netns exec` (is iproute2 installed?)")
+    }
+
+    /// The MAC address of `ifname` in this namespace, as `ip` prints it (`02:..`).
+    pub fn mac(&self, ifname: &str) -> String {
+        self.sh(&format!("cat /sys/class/net/{ifname}/address"))
+            .trim()
+            .to_string()
+    }
+}
+
+/// A running lab; dropping it deletes every namespace it made.
+#[derive(Debug)]
+pub struct Lab {
+    /// Unique id of this lab (part of every namespace name).
+    pub id: String,
+    /// Where the code under test runs: `lab0` 10.77.1.2/24, default via 10.77.1.1.
+    pub host: Ns,
+    /// The router: `br0` 10.77.1.1/24 (bridging host and neighbour), `far0` 10.77.2.1/24.
+    pub gw: Ns,
+    /// An on-link neighbour of the host: `lab0` 10.77.1.3/24.
+    pub neighbour: Ns,
+    /// One router away: `lab0` 10.77.2.2/24 and 10.77.2.10 ... 10.77.2.29.
+    pub remote: Ns,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg(format!("{}", COMMAND_TIMEOUT.as_secs()))
+        .arg("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run `ip` (is iproute2 installed?)")
+}
+
+fn must(args: &[&str]) {
+    let out = ip(args);
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Deletes labs whose creating process no longer exists.
+fn remove_stale_labs() {
+    let out = ip(&["netns", "list"]);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or_default();
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+impl Lab {
+    /// Builds the lab. Panics (after cleaning up) if it cannot, e.g. when not root.
+    pub fn new() -> Lab {
+        assert!(
+            is_root(),
+            "the namespace lab needs root (ip netns add); run the tests as root"
+        );
+        remove_stale_labs();
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let ns = |role: &str| Ns {
+            name: format!("{PREFIX}{id}-{role}"),
+        };
+        // From here on, a panic drops `lab`, which deletes what exists so far.
+        let lab = Lab {
+            host: ns("host"),
+            gw: ns("gw"),
+            neighbour: ns("nb"),
+            remote: ns("remote"),
+            id,
+        };
+        for n in lab.namespaces() {
+            must(&["netns", "add", &n.name]);
+        }
+        let (h, n, r) = (&lab.host.name, &lab.neighbour.name, &lab.remote.name);
+        // Each veth pair is created inside the gateway and one end moved to its peer
+        // namespace: no link ever exists in the root namespace.
+        lab.gw.sh(&format!(
+            "set -e
+            sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+            sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_ratemask=0
+            ip link set lo up
+            ip link add br0 type bridge
+            ip link set br0 address 02:e5:a7:01:00:01
+            ip link add host0 type veth peer name lab0 netns {h}
+            ip link add nb0 type veth peer name lab0 netns {n}
+            ip link add far0 type veth peer name lab0 netns {r}
+            ip link set far0 address 02:e5:a7:02:00:01
+            ip link set host0 master br0
+            ip link set nb0 master br0
+            ip addr add 10.77.1.1/24 dev br0
+            ip addr add 10.77.2.1/24 dev far0
+            for l in br0 host0 nb0 far0; do ip link set $l up; done"
+        ));
+        for (ns, mac, addr, gw) in [
+            (&lab.host, "02:e5:a7:01:00:02", "10.77.1.2/24", "10.77.1.1"),
+            (
+                &lab.neighbour,
+                "02:e5:a7:01:00:03",
+                "10.77.1.3/24",
+                "10.77.1.1",
+            ),
+            (
+                &lab.remote,
+                "02:e5:a7:02:00:02",
+                "10.77.2.2/24",
+                "10.77.2.1",
+            ),
+        ] {
+            ns.sh(&format!(
+                "set -e
+                sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+                sysctl -qw net.ipv4.icmp_ratelimit=0
+                ip link set lo up
+                ip link set lab0 address {mac}
+                ip addr add {addr} dev lab0
+                ip link set lab0 up
+                ip route add default via {gw}"
+            ));
+        }
+        let extra: String = (0..addrs::REMOTE_EXTRA)
+            .map(|i| format!("ip addr add 10.77.2.{}/24 dev lab0\n", 10 + i))
+            .collect();
+        lab.remote.sh(&format!("set -e\n{extra}"));
+        lab.wait_for_links();
+        lab
+    }
+
+    /// The four namespaces.
+    pub fn namespaces(&self) -> [&Ns; 4] {
+        [&self.host, &self.gw, &self.neighbour, &self.remote]
+    }
+
+    /// Waits (bounded) until the bridge forwards: the kernel's own ping from
+    /// host to remote answers.
+    fn wait_for_links(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self
+                .host
+                .sh_status("ping -n -q -c 1 -W 1 10.77.2.2 >/dev/null && ping -n -q -c 1 -W 1 10.77.1.3 >/dev/null");
+            if out.status.success() {
+                // Start every test from empty neighbour caches, so ARP is ours to observe.
+                for ns in self.namespaces() {
+                    ns.sh("ip neigh flush all");
+                }
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lab {}: links did not come up within 10 s",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Lab::new()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for n in self.namespaces() {
+            // Deleting a namespace removes the veth ends inside it, and with them their peers.
+            let _ = ip(&["netns", "del", &n.name]);
+        }
+    }
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Whether a namespace of this name exists.
+pub fn namespace_exists(name: &str) -> bool {
+    String::from_utf8_lossy(&ip(&["netns", "list"]).stdout)
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(name))
+}
