@@ -288,3 +288,48 @@ pub fn namespace_exists(name: &str) -> bool {
         .lines()
         .any(|l| l.split_whitespace().next() == Some(name))
 }
+
+/// Environment variable that tells a re-executed test binary it is the part
+/// that runs inside a namespace (see [`Ns::run_inside`]).
+pub const INSIDE_ENV: &str = "ERSATZ_E2E_INSIDE";
+
+/// Whether this process is a test body re-executed inside a lab namespace.
+pub fn inside() -> bool {
+    std::env::var_os(INSIDE_ENV).is_some()
+}
+
+impl Ns {
+    /// Runs test `test_name` of the current test binary again, inside this
+    /// namespace, with [`INSIDE_ENV`] set (plus `env`), bounded by `timeout`.
+    ///
+    /// A test uses it like this: the outer run builds the lab and calls
+    /// `run_inside`; the inner run (`ersatz_e2e::inside()` is true) does the
+    /// work that must see the namespace's network (opening a capture, reading
+    /// routes) and prints what the outer run asserts on.
+    pub fn run_inside(&self, test_name: &str, env: &[(&str, &str)], timeout: Duration) -> Output {
+        let exe = std::env::current_exe().expect("path of the test binary");
+        let mut cmd = self.command(timeout, &exe.to_string_lossy());
+        cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(INSIDE_ENV, "1")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("re-run the test binary inside the namespace")
+    }
+
+    /// As [`Ns::run_inside`], but panics with the inner output unless the
+    /// inner test passed; returns its stdout.
+    pub fn run_inside_ok(&self, test_name: &str, env: &[(&str, &str)], timeout: Duration) -> String {
+        let out = self.run_inside(test_name, env, timeout);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "inside {}: {test_name} failed ({}):\n{stdout}\n{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
