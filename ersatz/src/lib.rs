@@ -9,6 +9,7 @@
 //! | layer | modules | does I/O |
 //! |---|---|---|
 //! | wire formats | [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`parse`], [`blob`] | no |
+//! | host network info: the route to a target, its NIC, address, MAC, gateway | [`netinfo`] | reads the OS's tables |
 //!
 //! ## Wire formats
 //!
@@ -44,6 +45,16 @@
 //! assert_eq!(reply.header, icmp::Header::EchoRequest(echo));
 //! ```
 //!
+//! ## Host network info
+//!
+//! [`netinfo`] answers, from the operating system's own tables, where a
+//! packet for a target must go: [`netinfo::route_to`] gives the
+//! [`netinfo::NIC`] (pcap device name, index, IPv4 address and prefix, MAC,
+//! gateway) and the next hop whose MAC ARP must learn. Linux reads
+//! `/proc/net/route` and `getifaddrs`; Windows asks IP Helper
+//! (`GetBestRoute2`, `GetAdaptersAddresses`). The Windows module is the only
+//! place with `unsafe` code (FFI calls, each with its `SAFETY` argument).
+//!
 //! ## Untrusted input never panics
 //!
 //! Everything in the wire layer is meant to be fed bytes straight off the
@@ -57,9 +68,12 @@
 //! tested with property tests over random and mutated frames, real captures, a
 //! differential check against `etherparse`, and a `cargo fuzz` target.
 //! A panic on any input is a bug: please report it with the bytes.
-#![forbid(unsafe_code)]
+// Unsafe code is allowed only in the FFI module(s) that opt in
+// (`netinfo::windows`); every unsafe block there says why it is sound.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod netinfo;
 pub mod wire;
 
 pub use wire::blob::Blob;

@@ -315,12 +315,18 @@ impl Ns {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().expect("re-run the test binary inside the namespace")
+        cmd.output()
+            .expect("re-run the test binary inside the namespace")
     }
 
     /// As [`Ns::run_inside`], but panics with the inner output unless the
     /// inner test passed; returns its stdout.
-    pub fn run_inside_ok(&self, test_name: &str, env: &[(&str, &str)], timeout: Duration) -> String {
+    pub fn run_inside_ok(
+        &self,
+        test_name: &str,
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> String {
         let out = self.run_inside(test_name, env, timeout);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
