@@ -37,6 +37,17 @@ impl Checksum {
     pub fn finish(&self) -> u16 {
         !fold64(self.sum)
     }
+
+    /// As [`Checksum::finish`], but where the answer is zero and the packet
+    /// carried `ffff` (one's complement "negative zero", which verifies just
+    /// as well), keeps `ffff`: a parsed packet re-serializes byte for byte.
+    #[inline]
+    pub fn finish_like(&self, previous: u16) -> u16 {
+        match self.finish() {
+            0 if previous == 0xffff => 0xffff,
+            sum => sum,
+        }
+    }
 }
 
 /// The checksum of `data`, ready for the wire.
@@ -147,6 +158,20 @@ mod tests {
             }
         }
         assert_eq!(of(&[0xff; 65535]), reference(&[0xff; 65535]));
+    }
+
+    #[test]
+    fn negative_zero_is_kept_only_where_it_was() {
+        // These words sum to ffff, so the checksum is 0000 (or ffff).
+        let data = [0x12, 0x34, 0xed, 0xcb];
+        let mut c = Checksum::new();
+        c.add(&data);
+        assert_eq!(c.finish(), 0);
+        assert_eq!(c.finish_like(0xffff), 0xffff);
+        assert_eq!(c.finish_like(0x1234), 0);
+        let mut d = Checksum::new();
+        d.add(&[1, 2]);
+        assert_eq!(d.finish_like(0xffff), !0x0102);
     }
 
     #[test]

@@ -399,7 +399,10 @@ impl<'a> Packet<'a> {
         move |out: WriteContext<W>| {
             let (code, [r0, r1, r2, r3]) = self.header.to_wire();
             let mut head = [u8::from(self.typ), code, 0, 0, r0, r1, r2, r3];
-            let sum = Checksum::new().add(&head).add(&self.payload).finish();
+            let sum = Checksum::new()
+                .add(&head)
+                .add(&self.payload)
+                .finish_like(self.checksum);
             head[2..4].copy_from_slice(&sum.to_be_bytes());
             let out = slice(head)(out)?;
             slice(&self.payload[..])(out)

@@ -390,7 +390,10 @@ impl<'a> Packet<'a> {
                 d2,
                 d3,
             ];
-            let sum = Checksum::new().add(&header).add(options).finish();
+            let sum = Checksum::new()
+                .add(&header)
+                .add(options)
+                .finish_like(self.checksum);
             header[10..12].copy_from_slice(&sum.to_be_bytes());
             let out = slice(header)(out)?;
             let out = slice(options)(out)?;
