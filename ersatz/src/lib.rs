@@ -73,8 +73,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
+pub mod interface;
 pub mod netinfo;
 pub mod wire;
 
+pub use interface::Interface;
 pub use wire::blob::Blob;
 pub use wire::{arp, blob, ethernet, icmp, ipv4, parse};

@@ -1,0 +1,120 @@
+//! What the Interface needs from a capture backend: send a frame, receive the
+//! next one with its timestamp, and stop a receive in progress from another
+//! thread. The real backend is `crate::capture` (Npcap / libpcap); tests use
+//! an in-memory wire.
+
+use super::Timestamp;
+
+/// The outcome of one receive.
+pub(crate) enum Next<'a> {
+    /// A frame and the time it was captured.
+    Frame(&'a [u8], Timestamp),
+    /// The read timeout passed with nothing to read.
+    Timeout,
+    /// [`Stop::stop`] was called.
+    Stopped,
+    /// The capture failed; it will not recover.
+    Failed(String),
+}
+
+/// The receiving side, owned by the capture thread.
+pub(crate) trait Receive: Send + 'static {
+    fn next(&mut self) -> Next<'_>;
+}
+
+/// The sending side, shared by every thread that sends.
+pub(crate) trait Transmit: Send + Sync + 'static {
+    fn send(&self, frame: &[u8]) -> Result<(), String>;
+}
+
+/// Wakes the capture thread out of a blocking receive.
+pub(crate) trait Stop: Send + Sync + 'static {
+    fn stop(&self);
+}
+
+/// One opened link.
+pub(crate) struct Link {
+    pub tx: Box<dyn Transmit>,
+    pub rx: Box<dyn Receive>,
+    pub stop: Box<dyn Stop>,
+}
+
+#[cfg(test)]
+pub(crate) mod memory {
+    //! An in-memory wire: what the Interface sends comes out of `peer_rx`,
+    //! what is put into `peer_tx` is captured (with the current time).
+
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    pub(crate) struct Peer {
+        /// Frames the Interface sent.
+        pub rx: Receiver<Vec<u8>>,
+        /// Frames to deliver to the Interface's capture.
+        pub tx: Sender<Vec<u8>>,
+    }
+
+    struct Tx(Mutex<Sender<Vec<u8>>>);
+    struct Rx {
+        frames: Receiver<Vec<u8>>,
+        current: Vec<u8>,
+        stopped: Arc<AtomicBool>,
+    }
+    struct Stopper(Arc<AtomicBool>);
+
+    impl Transmit for Tx {
+        fn send(&self, frame: &[u8]) -> Result<(), String> {
+            self.0
+                .lock()
+                .map_err(|e| e.to_string())?
+                .send(frame.to_vec())
+                .map_err(|_| "the peer is gone".to_string())
+        }
+    }
+
+    impl Receive for Rx {
+        fn next(&mut self) -> Next<'_> {
+            if self.stopped.load(Ordering::SeqCst) {
+                return Next::Stopped;
+            }
+            match self.frames.recv_timeout(Duration::from_millis(2)) {
+                Ok(frame) => {
+                    self.current = frame;
+                    Next::Frame(&self.current, Timestamp::now())
+                }
+                Err(RecvTimeoutError::Timeout) => Next::Timeout,
+                Err(RecvTimeoutError::Disconnected) => Next::Failed("wire cut".into()),
+            }
+        }
+    }
+
+    impl Stop for Stopper {
+        fn stop(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn wire() -> (Link, Peer) {
+        let (to_peer, from_us) = channel();
+        let (to_us, from_peer) = channel();
+        let stopped = Arc::new(AtomicBool::new(false));
+        (
+            Link {
+                tx: Box::new(Tx(Mutex::new(to_peer))),
+                rx: Box::new(Rx {
+                    frames: from_peer,
+                    current: Vec::new(),
+                    stopped: stopped.clone(),
+                }),
+                stop: Box::new(Stopper(stopped)),
+            },
+            Peer {
+                rx: from_us,
+                tx: to_us,
+            },
+        )
+    }
+}

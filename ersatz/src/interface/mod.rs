@@ -1,0 +1,765 @@
+//! [`Interface`]: one NIC, opened for raw frames, with a capture thread that
+//! turns what it captures into answers for whoever is waiting.
+//!
+//! Opening an interface finds the NIC (from the OS's tables, [`crate::netinfo`]),
+//! opens two capture handles on it (one to send, one to capture: a capture
+//! handle on Linux does not see the frames it sent itself, a second one does,
+//! and that is how [`Sent::timestamp`] gets the wire time of our own frames),
+//! starts the capture thread and learns the gateway's MAC with our own ARP
+//! request.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), ersatz::interface::Error> {
+//! use std::time::Duration;
+//! use ersatz::{icmp, ipv4, Interface};
+//!
+//! let target: ipv4::Addr = "10.77.2.2".parse().unwrap();
+//! let interface = Interface::open_for(target)?;
+//! let echo = icmp::Echo { identifier: 0x4242, sequence_number: 1 };
+//! let reply = interface.expect_ipv4(move |r| match &r.packet.payload {
+//!     ipv4::Payload::ICMP(icmp::Packet { header: icmp::Header::EchoReply(e), .. })
+//!         if r.packet.src == target && *e == echo => Some(r.timestamp),
+//!     _ => None,
+//! });
+//! let sent = interface.send_ipv4(echo.as_echo_request(&b"hello"[..]).as_ipv4_payload(), target)?;
+//! if let Ok(at) = reply.recv_timeout(Duration::from_secs(4)) {
+//!     let rtt = at.since(sent.timestamp(Duration::from_millis(50)));
+//!     println!("reply in {:.3} ms", rtt.as_secs_f64() * 1e3);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub(crate) mod link;
+mod listeners;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use listeners::{Expectation, Received};
+
+use crate::netinfo::{self, NIC};
+use crate::{arp, ethernet, ipv4, parse};
+use link::{Link, Next};
+
+/// A capture time: wall-clock time since the UNIX epoch, as the capture
+/// library stamps frames (nanoseconds where it offers them, else microseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(Duration);
+
+impl Timestamp {
+    /// The time since the UNIX epoch.
+    pub fn from_unix(since_epoch: Duration) -> Self {
+        Timestamp(since_epoch)
+    }
+
+    /// Now, by the same clock the capture library uses.
+    pub fn now() -> Self {
+        Timestamp(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The time since the UNIX epoch.
+    pub fn as_unix(&self) -> Duration {
+        self.0
+    }
+
+    /// How long after `earlier` this was (zero if it was not after).
+    pub fn since(&self, earlier: Timestamp) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// Why opening or using an [`Interface`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The NIC, its address or the route could not be found.
+    #[error(transparent)]
+    NetInfo(#[from] netinfo::Error),
+    /// The capture library could not be loaded or the NIC not opened.
+    #[error(transparent)]
+    Capture(#[from] crate::capture::Error),
+    /// Nobody answered our ARP requests for this address.
+    #[error("no ARP reply from {0}: asked {tries} times, {interval:?} apart", tries = ARP_TRIES, interval = ARP_INTERVAL)]
+    ArpTimeout(ipv4::Addr),
+    /// The destination is not on the NIC's link and the NIC has no gateway.
+    #[error("{dst} is not on {nic}'s network and {nic} has no gateway")]
+    NoGateway {
+        /// Where the packet was going.
+        dst: ipv4::Addr,
+        /// The NIC.
+        nic: String,
+    },
+    /// The packet could not be serialized (too long, or options over 40 bytes).
+    #[error("cannot build the frame: {0:?}")]
+    Build(cookie_factory::GenError),
+    /// The capture library refused to send the frame.
+    #[error("sending failed: {0}")]
+    Send(String),
+    /// The capture thread has stopped (the capture failed).
+    #[error("the capture thread has stopped: {0}")]
+    CaptureStopped(String),
+}
+
+/// ARP requests sent before giving up on an address.
+pub const ARP_TRIES: u32 = 3;
+/// Time between ARP requests.
+pub const ARP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Counters of the capture thread, for diagnostics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames captured.
+    pub captured: u64,
+    /// Frames that did not parse.
+    pub malformed: u64,
+    /// Our own frames, seen coming back through the capture.
+    pub own: u64,
+    /// ARP replies believed (they answered a request of ours).
+    pub arp_believed: u64,
+    /// ARP replies ignored (unsolicited, or not for us).
+    pub arp_ignored: u64,
+    /// IPv4 packets for us offered to the listeners.
+    pub offered: u64,
+    /// Listener matches.
+    pub matched: u64,
+}
+
+/// A frame we sent.
+#[derive(Debug)]
+pub struct Sent {
+    queued_at: Timestamp,
+    on_wire: Receiver<Timestamp>,
+    key: (u16, ipv4::Addr),
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Sent {
+    /// When `send_ipv4` handed the frame to the capture library (user-space
+    /// clock, same time base as capture timestamps).
+    pub fn queued_at(&self) -> Timestamp {
+        self.queued_at
+    }
+
+    /// The capture timestamp of the frame itself, seen leaving by the capture
+    /// handle, if it shows up within `wait`.
+    pub fn wire_timestamp(&self, wait: Duration) -> Option<Timestamp> {
+        self.on_wire.recv_timeout(wait).ok()
+    }
+
+    /// The best send time the platform gives: the capture timestamp of our
+    /// own frame if the capture saw it within `wait`, else [`Sent::queued_at`].
+    pub fn timestamp(&self, wait: Duration) -> Timestamp {
+        self.wire_timestamp(wait).unwrap_or(self.queued_at)
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared.sent).remove(&self.key);
+        }
+    }
+}
+
+struct Shared {
+    nic: NIC,
+    /// The next hop for the destination the interface was opened for, if not the gateway.
+    route: Option<(ipv4::Addr, ipv4::Addr)>,
+    tx: Box<dyn link::Transmit>,
+    listeners: Arc<listeners::Listeners>,
+    arp: Mutex<ArpState>,
+    arp_changed: Condvar,
+    /// Our frames in flight, by (IPv4 identification, destination): where to
+    /// send their capture timestamp.
+    sent: Mutex<HashMap<(u16, ipv4::Addr), Sender<Timestamp>>>,
+    stats: [AtomicU64; 7],
+    failure: Mutex<Option<String>>,
+}
+
+#[derive(Default)]
+struct ArpState {
+    cache: HashMap<ipv4::Addr, ethernet::Addr>,
+    /// Addresses we are asking for, with how many askers wait.
+    asking: HashMap<ipv4::Addr, u32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing that holds these locks leaves the data half-written.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Clone, Copy)]
+enum Stat {
+    Captured,
+    Malformed,
+    Own,
+    ArpBelieved,
+    ArpIgnored,
+    Offered,
+    Matched,
+}
+
+impl Shared {
+    fn count(&self, stat: Stat, n: u64) {
+        self.stats[stat as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// What the capture thread does with each frame.
+    fn on_frame(&self, bytes: &[u8], timestamp: Timestamp) {
+        self.count(Stat::Captured, 1);
+        let Ok(frame) = parse::run(bytes, ethernet::Frame::parse) else {
+            self.count(Stat::Malformed, 1);
+            return;
+        };
+        if frame.src == self.nic.mac {
+            // Our own frame coming back through the capture: a send time, never a reply.
+            self.count(Stat::Own, 1);
+            if let ethernet::Payload::IPv4(p) = &frame.payload {
+                if let Some(tx) = lock(&self.sent).remove(&(p.identification, p.dst)) {
+                    let _ = tx.send(timestamp);
+                }
+            }
+            return;
+        }
+        match frame.payload {
+            ethernet::Payload::ARP(reply) => self.on_arp(&reply),
+            ethernet::Payload::IPv4(packet) if packet.dst == self.nic.addr => {
+                self.count(Stat::Offered, 1);
+                let matched = self.listeners.dispatch(&Received {
+                    packet,
+                    timestamp,
+                    src_mac: frame.src,
+                });
+                self.count(Stat::Matched, matched as u64);
+            }
+            _ => {}
+        }
+    }
+
+    /// Believes an ARP reply only if it answers a request of ours.
+    fn on_arp(&self, p: &arp::Packet) {
+        let mut arp = lock(&self.arp);
+        let answers_us = p.operation == arp::Operation::Reply
+            && p.target_ip_addr == self.nic.addr
+            && p.target_hw_addr == self.nic.mac
+            && arp.asking.contains_key(&p.sender_ip_addr)
+            && !p.sender_hw_addr.is_multicast()
+            && p.sender_hw_addr != ethernet::Addr::zero();
+        if answers_us {
+            arp.cache.insert(p.sender_ip_addr, p.sender_hw_addr);
+            self.count(Stat::ArpBelieved, 1);
+            self.arp_changed.notify_all();
+        } else if p.operation == arp::Operation::Reply {
+            self.count(Stat::ArpIgnored, 1);
+        }
+    }
+
+    /// The MAC of `ip`, from the cache or from our own ARP requests.
+    fn resolve(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
+        {
+            let mut arp = lock(&self.arp);
+            if let Some(mac) = arp.cache.get(&ip) {
+                return Ok(*mac);
+            }
+            *arp.asking.entry(ip).or_insert(0) += 1;
+        }
+        let outcome = self.ask(ip);
+        let mut arp = lock(&self.arp);
+        if let Some(n) = arp.asking.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                arp.asking.remove(&ip);
+            }
+        }
+        outcome
+    }
+
+    /// Sends ARP requests for `ip` until the capture thread believes a reply.
+    fn ask(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
+        let request = ethernet::Frame::new(
+            ethernet::Addr::broadcast(),
+            self.nic.mac,
+            arp::request(self.nic.mac, self.nic.addr, ip).as_ethernet_payload(),
+        )
+        .to_vec()
+        .map_err(Error::Build)?;
+        for _ in 0..ARP_TRIES {
+            self.check_alive()?;
+            self.tx.send(&request).map_err(Error::Send)?;
+            let deadline = Instant::now() + ARP_INTERVAL;
+            let mut arp = lock(&self.arp);
+            loop {
+                if let Some(mac) = arp.cache.get(&ip) {
+                    return Ok(*mac);
+                }
+                self.check_alive()?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                arp = self
+                    .arp_changed
+                    .wait_timeout(arp, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        Err(Error::ArpTimeout(ip))
+    }
+
+    fn check_alive(&self) -> Result<(), Error> {
+        match &*lock(&self.failure) {
+            Some(why) => Err(Error::CaptureStopped(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Where frames for `dst` go first.
+    fn next_hop(&self, dst: ipv4::Addr) -> Result<ipv4::Addr, Error> {
+        if self.nic.is_on_link(dst) {
+            return Ok(dst);
+        }
+        if let Some((route_dst, hop)) = self.route {
+            if route_dst == dst {
+                return Ok(hop);
+            }
+        }
+        self.nic.gateway.ok_or_else(|| Error::NoGateway {
+            dst,
+            nic: self.nic.name.clone(),
+        })
+    }
+}
+
+/// A NIC opened for raw frames, with its capture thread. `Send + Sync`:
+/// share it (e.g. in an `Arc`) and send and expect from several threads.
+///
+/// Dropping it stops the capture thread (joined) and closes the handles.
+pub struct Interface {
+    shared: Arc<Shared>,
+    stop: Box<dyn link::Stop>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Interface {
+    /// Opens the NIC of the default route and resolves the gateway's MAC.
+    pub fn open_default() -> Result<Self, Error> {
+        let route = netinfo::default_route()?;
+        Self::open_route(route.nic, None)
+    }
+
+    /// Opens the NIC that routes to `dst` and resolves its next hop's MAC
+    /// (the gateway's, or `dst`'s own when it is on-link).
+    pub fn open_for(dst: ipv4::Addr) -> Result<Self, Error> {
+        let route = netinfo::route_to(dst)?;
+        let hop = (route.destination, route.next_hop);
+        Self::open_route(route.nic, Some(hop))
+    }
+
+    /// Opens a NIC by name (Linux interface name; Windows GUID, friendly
+    /// name or `\Device\NPF_{GUID}`) and resolves its gateway's MAC, if it has one.
+    pub fn open_nic(name: &str) -> Result<Self, Error> {
+        Self::open_route(netinfo::nic_named(name)?, None)
+    }
+
+    fn open_route(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>) -> Result<Self, Error> {
+        let link = crate::capture::open_link(&nic)?;
+        let interface = Self::with_link(nic, route, link);
+        let first_hop = match route {
+            Some((_, hop)) => Some(hop),
+            None => interface.shared.nic.gateway,
+        };
+        if let Some(hop) = first_hop {
+            interface.shared.resolve(hop)?;
+        }
+        Ok(interface)
+    }
+
+    /// Starts the capture thread on an opened link.
+    fn with_link(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>, link: Link) -> Self {
+        let Link { tx, mut rx, stop } = link;
+        let shared = Arc::new(Shared {
+            nic,
+            route,
+            tx,
+            listeners: Arc::default(),
+            arp: Mutex::default(),
+            arp_changed: Condvar::new(),
+            sent: Mutex::default(),
+            stats: Default::default(),
+            failure: Mutex::new(None),
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("ersatz capture {}", shared.nic.name))
+            .spawn(move || loop {
+                match rx.next() {
+                    Next::Frame(bytes, at) => worker.on_frame(bytes, at),
+                    Next::Timeout => {}
+                    Next::Stopped => break,
+                    Next::Failed(why) => {
+                        *lock(&worker.failure) = Some(why);
+                        worker.arp_changed.notify_all();
+                        break;
+                    }
+                }
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                *lock(&shared.failure) = Some(format!("cannot start the capture thread: {e}"));
+                None
+            }
+        };
+        Interface {
+            shared,
+            stop,
+            thread,
+        }
+    }
+
+    /// The NIC.
+    pub fn nic(&self) -> &NIC {
+        &self.shared.nic
+    }
+
+    /// The MAC of `ip`: from the cache, or learned with our own ARP request
+    /// (up to [`ARP_TRIES`] requests, [`ARP_INTERVAL`] apart, then
+    /// [`Error::ArpTimeout`]). Only replies to our requests are believed.
+    pub fn resolve(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
+        self.shared.resolve(ip)
+    }
+
+    /// The MAC already learned for `ip`, if any (no request is sent).
+    pub fn cached_mac(&self, ip: ipv4::Addr) -> Option<ethernet::Addr> {
+        lock(&self.shared.arp).cache.get(&ip).copied()
+    }
+
+    /// The first hop of a packet to `dst`: `dst` itself when on-link, else the gateway.
+    pub fn next_hop(&self, dst: ipv4::Addr) -> Result<ipv4::Addr, Error> {
+        self.shared.next_hop(dst)
+    }
+
+    /// Waits for the first IPv4 packet addressed to us that `filter` turns
+    /// into `Some(value)`; the value arrives on the returned [`Expectation`].
+    ///
+    /// The filter runs on the capture thread, for every IPv4 packet to our
+    /// address (our own frames never reach it): keep it short, and do not call
+    /// into the Interface from it. The listener leaves after its first match,
+    /// or when the Expectation is dropped.
+    pub fn expect_ipv4<T, F>(&self, filter: F) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        self.shared.listeners.expect(filter)
+    }
+
+    /// Sends `payload` to `dst` in a new packet from our address (random
+    /// identification, TTL 128, like Windows).
+    pub fn send_ipv4(&self, payload: ipv4::Payload<'_>, dst: ipv4::Addr) -> Result<Sent, Error> {
+        self.send_packet(&payload.as_packet(self.shared.nic.addr, dst))
+    }
+
+    /// Sends a packet built by the caller (TTL, flags, source as they are).
+    pub fn send_packet(&self, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
+        let shared = &self.shared;
+        shared.check_alive()?;
+        let hop = shared.next_hop(packet.dst)?;
+        let mac = shared.resolve(hop)?;
+        let frame =
+            ethernet::Frame::new(mac, shared.nic.mac, ethernet::Payload::IPv4(packet.clone()));
+        let bytes = frame.to_vec().map_err(Error::Build)?;
+        let key = (packet.identification, packet.dst);
+        let (tx, on_wire) = mpsc::channel();
+        lock(&shared.sent).insert(key, tx);
+        let sent = Sent {
+            queued_at: Timestamp::now(),
+            on_wire,
+            key,
+            shared: Arc::downgrade(shared),
+        };
+        shared.tx.send(&bytes).map_err(Error::Send)?;
+        Ok(sent)
+    }
+
+    /// The capture thread's counters.
+    pub fn stats(&self) -> Stats {
+        let s = |i: Stat| self.shared.stats[i as usize].load(Ordering::Relaxed);
+        Stats {
+            captured: s(Stat::Captured),
+            malformed: s(Stat::Malformed),
+            own: s(Stat::Own),
+            arp_believed: s(Stat::ArpBelieved),
+            arp_ignored: s(Stat::ArpIgnored),
+            offered: s(Stat::Offered),
+            matched: s(Stat::Matched),
+        }
+    }
+
+    /// How many listeners are waiting.
+    pub fn listeners(&self) -> usize {
+        self.shared.listeners.len()
+    }
+}
+
+impl Drop for Interface {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The Interface's logic over an in-memory wire; the same behaviour
+    //! against real kernels is tested in the namespace lab (`tests/`).
+
+    use super::link::memory::{self, Peer};
+    use super::*;
+    use crate::icmp;
+
+    const OUR_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 2]);
+    const GW_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 1]);
+    const EVIL_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 0x66]);
+    const US: ipv4::Addr = ipv4::Addr([10, 0, 0, 2]);
+    const GW: ipv4::Addr = ipv4::Addr([10, 0, 0, 1]);
+    const FAR: ipv4::Addr = ipv4::Addr([10, 9, 9, 9]);
+
+    fn nic() -> NIC {
+        NIC {
+            name: "test0".into(),
+            description: "test0".into(),
+            device: "test0".into(),
+            index: 7,
+            addr: US,
+            prefix_len: 24,
+            mac: OUR_MAC,
+            gateway: Some(GW),
+        }
+    }
+
+    fn interface() -> (Interface, Peer) {
+        let (link, peer) = memory::wire();
+        (Interface::with_link(nic(), None, link), peer)
+    }
+
+    fn frame(bytes: &[u8]) -> ethernet::Frame<'static> {
+        parse::run(bytes, ethernet::Frame::parse)
+            .unwrap()
+            .into_owned()
+    }
+
+    fn arp_reply(from_mac: ethernet::Addr, from_ip: ipv4::Addr) -> Vec<u8> {
+        let reply = arp::request(OUR_MAC, US, from_ip).reply(from_mac);
+        ethernet::Frame::new(OUR_MAC, from_mac, reply.as_ethernet_payload())
+            .to_vec()
+            .unwrap()
+    }
+
+    fn next_sent(peer: &Peer) -> ethernet::Frame<'static> {
+        frame(
+            &peer
+                .rx
+                .recv_timeout(Duration::from_secs(2))
+                .expect("a frame was sent"),
+        )
+    }
+
+    #[test]
+    fn arp_request_is_ours_and_the_reply_is_believed() {
+        let (interface, peer) = interface();
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| interface.resolve(GW));
+            let request = next_sent(&peer);
+            assert_eq!(request.dst, ethernet::Addr::broadcast());
+            assert_eq!(request.src, OUR_MAC);
+            assert_eq!(
+                request.payload,
+                ethernet::Payload::ARP(arp::request(OUR_MAC, US, GW))
+            );
+            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
+        });
+        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
+        // Cached: no second request.
+        assert_eq!(interface.resolve(GW).unwrap(), GW_MAC);
+        assert!(peer.rx.try_recv().is_err());
+        assert_eq!(interface.stats().arp_believed, 1);
+    }
+
+    #[test]
+    fn unsolicited_replies_are_ignored() {
+        let (interface, peer) = interface();
+        peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while interface.stats().arp_ignored == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(interface.stats().arp_ignored, 1);
+        assert_eq!(interface.cached_mac(GW), None);
+        // And once resolved, a later unsolicited claim does not overwrite it.
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| interface.resolve(GW));
+            next_sent(&peer);
+            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
+        });
+        peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+        while interface.stats().arp_ignored < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
+    }
+
+    #[test]
+    fn arp_gives_up_after_three_tries() {
+        let (interface, peer) = interface();
+        let start = Instant::now();
+        let err = interface.resolve(ipv4::Addr([10, 0, 0, 99])).unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, Error::ArpTimeout(ip) if ip == ipv4::Addr([10, 0, 0, 99])));
+        assert_eq!(
+            err.to_string(),
+            "no ARP reply from 10.0.0.99: asked 3 times, 1s apart"
+        );
+        assert!(
+            took >= Duration::from_secs(3) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        assert_eq!(peer.rx.try_iter().count(), 3);
+    }
+
+    #[test]
+    fn echo_goes_to_the_gateway_and_the_reply_to_the_listener() {
+        let (interface, peer) = interface();
+        // Teach the cache the gateway first.
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| interface.resolve(GW));
+            next_sent(&peer);
+            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            asker.join().unwrap().unwrap();
+        });
+        let echo = icmp::Echo {
+            identifier: 9,
+            sequence_number: 1,
+        };
+        let reply = interface.expect_ipv4(move |r| match &r.packet.payload {
+            ipv4::Payload::ICMP(icmp::Packet {
+                header: icmp::Header::EchoReply(e),
+                ..
+            }) if *e == echo && r.packet.src == FAR => Some(r.timestamp),
+            _ => None,
+        });
+        let sent = interface
+            .send_ipv4(echo.as_echo_request(&b"abc"[..]).as_ipv4_payload(), FAR)
+            .unwrap();
+        let out = next_sent(&peer);
+        assert_eq!((out.dst, out.src), (GW_MAC, OUR_MAC));
+        let ethernet::Payload::IPv4(request) = out.payload else {
+            panic!("{out:?}")
+        };
+        assert_eq!((request.src, request.dst, request.ttl), (US, FAR, 128));
+        // Our own frame coming back through the capture is a send time, not a reply.
+        peer.tx
+            .send(
+                ethernet::Frame::new(GW_MAC, OUR_MAC, ethernet::Payload::IPv4(request.clone()))
+                    .to_vec()
+                    .unwrap(),
+            )
+            .unwrap();
+        let wire = sent
+            .wire_timestamp(Duration::from_secs(2))
+            .expect("own frame seen");
+        assert!(wire >= sent.queued_at());
+        assert!(reply.try_recv().is_err());
+        assert_eq!(interface.stats().own, 1);
+        // The reply.
+        let answer = echo
+            .as_echo_reply(&b"abc"[..])
+            .as_ipv4_payload()
+            .as_packet(FAR, US);
+        peer.tx
+            .send(
+                ethernet::Frame::new(OUR_MAC, GW_MAC, answer.as_ethernet_payload())
+                    .to_vec()
+                    .unwrap(),
+            )
+            .unwrap();
+        let at = reply.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert!(at >= wire);
+        assert_eq!(interface.listeners(), 0);
+    }
+
+    #[test]
+    fn on_link_destinations_get_their_own_mac() {
+        let (interface, peer) = interface();
+        let neighbour = ipv4::Addr([10, 0, 0, 3]);
+        let neighbour_mac = ethernet::Addr([2, 0, 0, 0, 0, 3]);
+        std::thread::scope(|s| {
+            let sender = s.spawn(|| {
+                interface.send_ipv4(
+                    ipv4::Payload::Unknown(crate::Blob::from(&[1u8][..])),
+                    neighbour,
+                )
+            });
+            let request = next_sent(&peer);
+            assert_eq!(
+                request.payload,
+                ethernet::Payload::ARP(arp::request(OUR_MAC, US, neighbour))
+            );
+            peer.tx.send(arp_reply(neighbour_mac, neighbour)).unwrap();
+            sender.join().unwrap().unwrap();
+        });
+        assert_eq!(next_sent(&peer).dst, neighbour_mac);
+        assert_eq!(
+            interface.cached_mac(GW),
+            None,
+            "the gateway was not involved"
+        );
+    }
+
+    #[test]
+    fn garbage_is_counted_and_survived() {
+        let (interface, peer) = interface();
+        for len in [0usize, 1, 13, 14, 33, 60] {
+            // Too short for a header, or claiming IPv4 with a total length of 0x4545.
+            let mut garbage = vec![0x45; len];
+            if len >= 14 {
+                garbage[12..14].copy_from_slice(&[0x08, 0x00]);
+            }
+            peer.tx.send(garbage).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while interface.stats().captured < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let stats = interface.stats();
+        assert_eq!((stats.captured, stats.malformed), (6, 6));
+    }
+
+    #[test]
+    fn drop_joins_the_capture_thread() {
+        let (interface, _peer) = interface();
+        let weak = Arc::downgrade(&interface.shared);
+        drop(interface);
+        // The thread held a strong reference until it ended.
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn interface_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Interface>();
+    }
+}
