@@ -339,3 +339,108 @@ impl Ns {
         stdout
     }
 }
+
+/// A `tcpdump -w` running in a namespace; [`Tcpdump::stop`] ends it and
+/// returns what `tcpdump -nn -e -vv -r` makes of the capture.
+pub struct Tcpdump {
+    child: Option<std::process::Child>,
+    file: std::path::PathBuf,
+}
+
+impl Ns {
+    /// Starts capturing on `ifname` (with a BPF `filter`, may be empty) and
+    /// waits until tcpdump is listening. Bounded: it stops by itself after
+    /// `COMMAND_TIMEOUT` times three.
+    pub fn tcpdump(&self, ifname: &str, filter: &str) -> Tcpdump {
+        use std::io::{BufRead, BufReader};
+        let file = std::env::temp_dir().join(format!(
+            "{}-{ifname}-{}.pcap",
+            self.name,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut child = self
+            .command(COMMAND_TIMEOUT * 3, "tcpdump")
+            // Immediate mode: else frames wait in a ring-buffer block that a
+            // quick stop throws away.
+            .args(["-i", ifname, "--immediate-mode", "-U", "-nn", "-w"])
+            .arg(&file)
+            .args(filter.split_whitespace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump (apt-get install tcpdump)");
+        let stderr = child.stderr.take().expect("tcpdump's stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("tcpdump did not start listening within 10 s");
+        Tcpdump {
+            child: Some(child),
+            file,
+        }
+    }
+}
+
+impl Tcpdump {
+    /// Stops the capture (SIGTERM: tcpdump flushes and exits) and returns the
+    /// decoded frames, one line each (`-nn -e -vv`, continuation lines joined).
+    pub fn stop(mut self) -> Vec<String> {
+        self.terminate();
+        let out = Command::new("timeout")
+            .args(["20", "tcpdump", "-nn", "-e", "-vv", "-r"])
+            .arg(&self.file)
+            .output()
+            .expect("run tcpdump -r");
+        assert!(
+            out.status.success(),
+            "tcpdump -r: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut frames: Vec<String> = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if line.starts_with(char::is_whitespace) {
+                if let Some(last) = frames.last_mut() {
+                    last.push(' ');
+                    last.push_str(line.trim());
+                    continue;
+                }
+            }
+            frames.push(line.to_string());
+        }
+        frames
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Frames still in flight reach the capture first.
+            std::thread::sleep(Duration::from_millis(100));
+            // `timeout` passes the TERM on to tcpdump.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Tcpdump {
+    fn drop(&mut self) {
+        self.terminate();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
