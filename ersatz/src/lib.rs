@@ -10,6 +10,9 @@
 //! |---|---|---|
 //! | wire formats | [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`parse`], [`blob`] | no |
 //! | host network info: the route to a target, its NIC, address, MAC, gateway | [`netinfo`] | reads the OS's tables |
+//! | capture backend: Npcap's `wpcap.dll` / libpcap through our patched `rawsock` | [`capture`] | raw frames |
+//! | a NIC opened for raw frames: capture thread, own ARP, listeners, `send_ipv4` | [`Interface`] | raw frames |
+//! | a ping session: requests, matched replies and errors, statistics | [`ping`] | through an `Interface` |
 //!
 //! ## Wire formats
 //!
@@ -76,6 +79,7 @@
 pub mod capture;
 pub mod interface;
 pub mod netinfo;
+pub mod ping;
 pub mod wire;
 
 pub use interface::Interface;

@@ -1,11 +1,12 @@
 //! Listener subscriptions: who waits for which IPv4 packet.
 //!
 //! A listener is a filter closure and the sending half of a channel. The
-//! capture thread offers every IPv4 packet addressed to us to the listeners;
-//! the first packet a listener's filter turns into `Some(value)` is sent down
-//! its channel and the listener leaves. A listener also leaves when its
-//! [`Expectation`] (the receiving half) is dropped, so expectations that never
-//! match cost nothing once their owner gave up on them.
+//! capture thread offers every IPv4 packet addressed to us to the listeners.
+//! An expectation ([`super::Interface::expect_ipv4`]) takes the first packet
+//! its filter turns into `Some(value)` and leaves; a subscription
+//! ([`super::Interface::listen_ipv4`]) takes every one. A listener also leaves
+//! when its [`Expectation`] (the receiving half) is dropped, so expectations
+//! that never match cost nothing once their owner gave up on them.
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -25,6 +26,8 @@ pub struct Received<'a> {
     pub timestamp: Timestamp,
     /// The MAC address the frame came from.
     pub src_mac: ethernet::Addr,
+    /// The whole frame as captured (for hex dumps).
+    pub frame: &'a [u8],
 }
 
 type Filter = Box<dyn Fn(&Received<'_>) -> bool + Send>;
@@ -47,19 +50,18 @@ impl Listeners {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a listener; see [`super::Interface::expect_ipv4`].
-    pub(crate) fn expect<T, F>(self: &Arc<Self>, filter: F) -> Expectation<T>
+    /// Adds a listener; see [`super::Interface::expect_ipv4`] (`once`) and
+    /// [`super::Interface::listen_ipv4`].
+    pub(crate) fn expect<T, F>(self: &Arc<Self>, once: bool, filter: F) -> Expectation<T>
     where
         T: Send + 'static,
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
         let (tx, rx): (Sender<T>, Receiver<T>) = mpsc::channel();
         let wrapped: Filter = Box::new(move |received| match filter(received) {
-            // Matched: deliver (a receiver that is gone does not care) and leave.
-            Some(value) => {
-                let _ = tx.send(value);
-                true
-            }
+            // Matched: deliver; an expectation leaves, and so does a
+            // subscription whose receiver is gone.
+            Some(value) => tx.send(value).is_err() || once,
             None => false,
         });
         let mut table = self.lock();
@@ -91,9 +93,10 @@ impl Listeners {
     }
 }
 
-/// The receiving end of [`super::Interface::expect_ipv4`]: an
-/// [`mpsc::Receiver`] (it derefs to one: `recv_timeout`, `try_recv`, ...)
-/// that takes its listener away when dropped.
+/// The receiving end of [`super::Interface::expect_ipv4`] and
+/// [`super::Interface::listen_ipv4`]: an [`mpsc::Receiver`] (it derefs to
+/// one: `recv_timeout`, `try_recv`, ...) that takes its listener away when
+/// dropped.
 #[derive(Debug)]
 pub struct Expectation<T> {
     rx: Receiver<T>,
@@ -137,6 +140,7 @@ mod tests {
             packet,
             timestamp: Timestamp::from_unix(Duration::from_secs(5)),
             src_mac: ethernet::Addr::zero(),
+            frame: &[],
         }
     }
 
@@ -153,8 +157,10 @@ mod tests {
     #[test]
     fn first_match_is_delivered_then_the_listener_leaves() {
         let listeners = Arc::new(Listeners::default());
-        let want_2 = listeners.expect(|r| seq_of(r).filter(|&s| s == 2).map(|s| (s, r.timestamp)));
-        let any = listeners.expect(seq_of);
+        let want_2 = listeners.expect(true, |r| {
+            seq_of(r).filter(|&s| s == 2).map(|s| (s, r.timestamp))
+        });
+        let any = listeners.expect(true, seq_of);
         assert_eq!(listeners.len(), 2);
         assert_eq!(
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
@@ -184,7 +190,7 @@ mod tests {
     fn dropping_the_expectation_removes_the_listener() {
         let listeners = Arc::new(Listeners::default());
         let many: Vec<_> = (0..100_000u32)
-            .map(|i| listeners.expect(move |r| seq_of(r).filter(|_| i == u32::MAX)))
+            .map(|i| listeners.expect(true, move |r| seq_of(r).filter(|_| i == u32::MAX)))
             .collect();
         assert_eq!(listeners.len(), 100_000);
         assert_eq!(
@@ -200,7 +206,7 @@ mod tests {
         // A pinger's life: expect a reply, wait, give up, next probe.
         let listeners = Arc::new(Listeners::default());
         for i in 0..100_000u32 {
-            let e = listeners.expect(move |r| seq_of(r).filter(|_| i == u32::MAX));
+            let e = listeners.expect(true, move |r| seq_of(r).filter(|_| i == u32::MAX));
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1)));
             drop(e);
         }
@@ -209,9 +215,25 @@ mod tests {
     }
 
     #[test]
+    fn subscriptions_take_every_match_until_dropped() {
+        let listeners = Arc::new(Listeners::default());
+        let all = listeners.expect(false, seq_of);
+        for seq in 1..=3 {
+            assert_eq!(
+                listeners.dispatch(&received(echo_reply([1, 1, 1, 1], seq))),
+                0
+            );
+        }
+        assert_eq!(all.try_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(listeners.len(), 1);
+        drop(all);
+        assert_eq!(listeners.len(), 0);
+    }
+
+    #[test]
     fn expectation_outliving_the_table_is_harmless() {
         let listeners = Arc::new(Listeners::default());
-        let e = listeners.expect(seq_of);
+        let e = listeners.expect(true, seq_of);
         drop(listeners);
         assert!(e.try_recv().is_err());
         drop(e);

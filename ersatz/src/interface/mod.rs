@@ -31,6 +31,7 @@
 
 pub(crate) mod link;
 mod listeners;
+mod reassembly;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +101,14 @@ pub enum Error {
     /// The packet could not be serialized (too long, or options over 40 bytes).
     #[error("cannot build the frame: {0:?}")]
     Build(cookie_factory::GenError),
+    /// The packet is larger than the NIC's MTU and may not be fragmented.
+    #[error("packet needs to be fragmented but DF set ({len} bytes, MTU {mtu})")]
+    NeedsFragmentation {
+        /// The packet's length.
+        len: usize,
+        /// The NIC's MTU.
+        mtu: u32,
+    },
     /// The capture library refused to send the frame.
     #[error("sending failed: {0}")]
     Send(String),
@@ -128,13 +137,14 @@ pub struct Stats {
     pub arp_ignored: u64,
     /// IPv4 packets for us offered to the listeners.
     pub offered: u64,
-    /// Listener matches.
+    /// Listeners that matched and left (expectations fulfilled).
     pub matched: u64,
 }
 
 /// A frame we sent.
 #[derive(Debug)]
 pub struct Sent {
+    frame: Vec<u8>,
     queued_at: Timestamp,
     on_wire: Receiver<Timestamp>,
     key: (u16, ipv4::Addr),
@@ -142,6 +152,12 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// The frame's bytes, as handed to the capture library (the first
+    /// fragment's, for a packet that was fragmented).
+    pub fn frame(&self) -> &[u8] {
+        &self.frame
+    }
+
     /// When `send_ipv4` handed the frame to the capture library (user-space
     /// clock, same time base as capture timestamps).
     pub fn queued_at(&self) -> Timestamp {
@@ -182,6 +198,7 @@ struct Shared {
     sent: Mutex<HashMap<(u16, ipv4::Addr), Sender<Timestamp>>>,
     stats: [AtomicU64; 7],
     failure: Mutex<Option<String>>,
+    reassembly: Mutex<reassembly::Reassembly>,
 }
 
 #[derive(Default)]
@@ -232,16 +249,37 @@ impl Shared {
         match frame.payload {
             ethernet::Payload::ARP(reply) => self.on_arp(&reply),
             ethernet::Payload::IPv4(packet) if packet.dst == self.nic.addr => {
-                self.count(Stat::Offered, 1);
-                let matched = self.listeners.dispatch(&Received {
-                    packet,
-                    timestamp,
-                    src_mac: frame.src,
-                });
-                self.count(Stat::Matched, matched as u64);
+                if packet.is_fragment() {
+                    let whole = lock(&self.reassembly).add(&packet, Instant::now());
+                    if let Some(whole) = whole {
+                        if let Ok(packet) = parse::run(&whole, ipv4::Packet::parse) {
+                            self.offer(packet, timestamp, frame.src, bytes);
+                        }
+                    }
+                } else {
+                    self.offer(packet, timestamp, frame.src, bytes);
+                }
             }
             _ => {}
         }
+    }
+
+    /// Hands a packet for us to the listeners.
+    fn offer(
+        &self,
+        packet: ipv4::Packet<'_>,
+        timestamp: Timestamp,
+        src_mac: ethernet::Addr,
+        frame: &[u8],
+    ) {
+        self.count(Stat::Offered, 1);
+        let matched = self.listeners.dispatch(&Received {
+            packet,
+            timestamp,
+            src_mac,
+            frame,
+        });
+        self.count(Stat::Matched, matched as u64);
     }
 
     /// Believes an ARP reply only if it answers a request of ours.
@@ -353,7 +391,7 @@ impl Interface {
     /// Opens the NIC of the default route and resolves the gateway's MAC.
     pub fn open_default() -> Result<Self, Error> {
         let route = netinfo::default_route()?;
-        Self::open_route(route.nic, None)
+        Self::open_and_resolve(route.nic, None)
     }
 
     /// Opens the NIC that routes to `dst` and resolves its next hop's MAC
@@ -361,16 +399,25 @@ impl Interface {
     pub fn open_for(dst: ipv4::Addr) -> Result<Self, Error> {
         let route = netinfo::route_to(dst)?;
         let hop = (route.destination, route.next_hop);
-        Self::open_route(route.nic, Some(hop))
+        Self::open_and_resolve(route.nic, Some(hop))
     }
 
     /// Opens a NIC by name (Linux interface name; Windows GUID, friendly
     /// name or `\Device\NPF_{GUID}`) and resolves its gateway's MAC, if it has one.
     pub fn open_nic(name: &str) -> Result<Self, Error> {
-        Self::open_route(netinfo::nic_named(name)?, None)
+        Self::open_and_resolve(netinfo::nic_named(name)?, None)
     }
 
-    fn open_route(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>) -> Result<Self, Error> {
+    /// Opens the NIC of a route found with [`netinfo::route_to`], without
+    /// resolving anything yet: the next hop's MAC is asked for on the first
+    /// send (and an [`Error::ArpTimeout`] then concerns that send only).
+    pub fn open_route(route: netinfo::Route) -> Result<Self, Error> {
+        let hop = Some((route.destination, route.next_hop));
+        let link = crate::capture::open_link(&route.nic)?;
+        Ok(Self::with_link(route.nic, hop, link))
+    }
+
+    fn open_and_resolve(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>) -> Result<Self, Error> {
         let link = crate::capture::open_link(&nic)?;
         let interface = Self::with_link(nic, route, link);
         let first_hop = match route {
@@ -396,6 +443,7 @@ impl Interface {
             sent: Mutex::default(),
             stats: Default::default(),
             failure: Mutex::new(None),
+            reassembly: Mutex::default(),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -460,7 +508,19 @@ impl Interface {
         T: Send + 'static,
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
-        self.shared.listeners.expect(filter)
+        self.shared.listeners.expect(true, filter)
+    }
+
+    /// Like [`Interface::expect_ipv4`], but keeps listening: every packet the
+    /// filter turns into `Some(value)` arrives on the returned receiver, until
+    /// it is dropped. For a pinger's whole run: late replies, duplicates, ICMP
+    /// errors quoting its requests.
+    pub fn listen_ipv4<T, F>(&self, filter: F) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        self.shared.listeners.expect(false, filter)
     }
 
     /// Sends `payload` to `dst` in a new packet from our address (random
@@ -475,20 +535,36 @@ impl Interface {
         shared.check_alive()?;
         let hop = shared.next_hop(packet.dst)?;
         let mac = shared.resolve(hop)?;
-        let frame =
-            ethernet::Frame::new(mac, shared.nic.mac, ethernet::Payload::IPv4(packet.clone()));
-        let bytes = frame.to_vec().map_err(Error::Build)?;
+        let mtu = usize::try_from(shared.nic.mtu).unwrap_or(usize::MAX);
+        if packet.len() > mtu && packet.dont_fragment() {
+            return Err(Error::NeedsFragmentation {
+                len: packet.len(),
+                mtu: shared.nic.mtu,
+            });
+        }
+        let mut frames = Vec::new();
+        for fragment in packet.fragments(mtu).map_err(Error::Build)? {
+            let frame =
+                ethernet::Frame::new(mac, shared.nic.mac, ethernet::Payload::IPv4(fragment));
+            frames.push(frame.to_vec().map_err(Error::Build)?);
+        }
         let key = (packet.identification, packet.dst);
         let (tx, on_wire) = mpsc::channel();
         lock(&shared.sent).insert(key, tx);
-        let sent = Sent {
-            queued_at: Timestamp::now(),
+        let queued_at = Timestamp::now();
+        for bytes in &frames {
+            if let Err(e) = shared.tx.send(bytes) {
+                lock(&shared.sent).remove(&key);
+                return Err(Error::Send(e));
+            }
+        }
+        Ok(Sent {
+            frame: frames.into_iter().next().unwrap_or_default(),
+            queued_at,
             on_wire,
             key,
             shared: Arc::downgrade(shared),
-        };
-        shared.tx.send(&bytes).map_err(Error::Send)?;
-        Ok(sent)
+        })
     }
 
     /// The capture thread's counters.
@@ -546,6 +622,7 @@ mod tests {
             prefix_len: 24,
             mac: OUR_MAC,
             gateway: Some(GW),
+            mtu: 1500,
         }
     }
 

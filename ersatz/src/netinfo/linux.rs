@@ -87,12 +87,29 @@ fn adapters(routes: &[RouteEntry<String>]) -> Result<Vec<Adapter>, Error> {
             adapter.addrs.push((addr, prefix_len));
         }
     }
-    for adapter in links.values_mut().filter(|a| a.index == 0) {
-        no_link_address(adapter);
+    for adapter in links.values_mut() {
+        if adapter.index == 0 {
+            no_link_address(adapter);
+        }
+        adapter.mtu = sysfs_u32(adapter, "mtu").unwrap_or(0);
     }
     let mut out: Vec<Adapter> = links.into_values().collect();
     out.sort_by_key(|a| a.index);
     Ok(out)
+}
+
+/// A number from `/sys/class/net/IF/FILE`, trusted only if sysfs shows the
+/// adapter's own index there, i.e. was mounted in this namespace.
+fn sysfs_u32(adapter: &Adapter, file: &str) -> Option<u32> {
+    let read = |file: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{}/{file}", adapter.name))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    match read("ifindex") {
+        Some(i) if i == adapter.index && i != 0 => read(file),
+        _ => None,
+    }
 }
 
 /// Completes a link that has no `AF_PACKET` entry: glibc makes one only for
@@ -102,17 +119,7 @@ fn adapters(routes: &[RouteEntry<String>]) -> Result<Vec<Adapter>, Error> {
 /// index, i.e. was mounted in this namespace.
 fn no_link_address(adapter: &mut Adapter) {
     adapter.index = if_nametoindex(adapter.name.as_str()).unwrap_or(0);
-    let sysfs = |file: &str| {
-        std::fs::read_to_string(format!("/sys/class/net/{}/{file}", adapter.name))
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-    };
-    let hatype = match sysfs("ifindex") {
-        Some(i) if i == adapter.index && i != 0 => {
-            sysfs("type").and_then(|t| u16::try_from(t).ok())
-        }
-        _ => None,
-    };
+    let hatype = sysfs_u32(adapter, "type").and_then(|t| u16::try_from(t).ok());
     adapter.not_ethernet = Some(match hatype {
         Some(ARPHRD_ETHER) | None => "no link-layer address".to_string(),
         Some(t) => kind(t),

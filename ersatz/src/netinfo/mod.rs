@@ -106,6 +106,9 @@ pub struct NIC {
     pub mac: ethernet::Addr,
     /// The adapter's default gateway, if it has one.
     pub gateway: Option<ipv4::Addr>,
+    /// The largest IPv4 packet the adapter sends in one frame (1500 for
+    /// Ethernet); larger packets are fragmented.
+    pub mtu: u32,
 }
 
 impl NIC {

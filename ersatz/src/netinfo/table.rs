@@ -184,7 +184,11 @@ pub(crate) fn parse_proc_net_route(text: &str) -> Result<Vec<RouteEntry<String>>
 
 /// An adapter as the system describes it, before deciding whether it can be
 /// a [`NIC`].
+/// The MTU assumed where the system does not say: Ethernet's.
+pub(crate) const DEFAULT_MTU: u32 = 1500;
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+
 pub(crate) struct Adapter {
     /// [`NIC::name`].
     pub name: String,
@@ -204,6 +208,8 @@ pub(crate) struct Adapter {
     pub addrs: Vec<(ipv4::Addr, u8)>,
     /// [`NIC::gateway`].
     pub gateway: Option<ipv4::Addr>,
+    /// [`NIC::mtu`]; 0 when unknown (taken as 1500).
+    pub mtu: u32,
 }
 
 impl Adapter {
@@ -254,6 +260,7 @@ impl Adapter {
             prefix_len,
             mac,
             gateway: self.gateway,
+            mtu: if self.mtu == 0 { DEFAULT_MTU } else { self.mtu },
         })
     }
 
@@ -569,6 +576,7 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
             mac: Some(ethernet::Addr([2, 0, 0, 0, 0, 1])),
             addrs: addrs.iter().map(|(x, l)| (a(x), *l)).collect(),
             gateway: gw.map(a),
+            mtu: 0,
         }
     }
 

@@ -223,6 +223,7 @@ unsafe fn collect(first: *const IP_ADAPTER_ADDRESSES_LH) -> Vec<Listed> {
                 mac,
                 addrs,
                 gateway,
+                mtu: a.Mtu,
             },
             up: a.OperStatus == IfOperStatusUp,
             metric: a.Ipv4Metric,

@@ -13,7 +13,7 @@ use cookie_factory::combinator::slice;
 use cookie_factory::{GenError, SerializeFn, WriteContext};
 use ux::{u13, u2, u3, u4, u6};
 
-use super::bits::Bits;
+use super::bits::{BitField, Bits};
 use super::blob::Blob;
 use super::checksum::{self, Checksum};
 use super::parse::{self, context, invalid};
@@ -405,6 +405,88 @@ impl<'a> Packet<'a> {
     pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
         serialize::to_vec(self.serialize())
     }
+
+    /// Splits the packet into fragments whose total length is at most `mtu`
+    /// (RFC 791): the payload is serialized once and cut at multiples of 8
+    /// bytes; every fragment but the last has More Fragments set; options
+    /// with the "copied" flag go into every fragment, the others only into
+    /// the first. A packet that fits is returned whole (as one fragment).
+    ///
+    /// Fails with [`serialize::PACKET_TOO_LONG`] if the packet is over
+    /// 65,535 bytes or `mtu` leaves no room for 8 bytes of payload.
+    pub fn fragments(&self, mtu: usize) -> Result<Vec<Packet<'static>>, GenError> {
+        if self.len() <= mtu {
+            return Ok(vec![self.clone().into_owned()]);
+        }
+        if self.len() > usize::from(u16::MAX) {
+            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+        }
+        let payload = serialize::to_vec(self.payload.serialize())?;
+        if payload.is_empty() {
+            // Over the MTU with its header alone: nothing to cut.
+            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+        }
+        let first_options = self.options.to_vec();
+        let later_options = copied_options(&self.options);
+        let room = |options: &[u8]| {
+            mtu.saturating_sub(MIN_HEADER_LEN + options.len().div_ceil(4) * 4) / 8 * 8
+        };
+        let base = usize::from(u16::from(self.fragment_offset)) * 8;
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < payload.len() {
+            let options = if at == 0 {
+                &first_options
+            } else {
+                &later_options
+            };
+            let room = room(options);
+            if room == 0 {
+                return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            }
+            let end = (at + room).min(payload.len());
+            let last = end == payload.len();
+            let offset = (base + at) / 8;
+            let Ok(offset) = u16::try_from(offset) else {
+                return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            };
+            let mut flags = u8::from(self.flags);
+            if !last {
+                flags |= u8::from(MORE_FRAGMENTS);
+            }
+            out.push(Packet {
+                flags: u3::from_u16_masked(u16::from(flags)),
+                fragment_offset: u13::from_u16_masked(offset),
+                options: Blob::from(options.clone()),
+                payload: Payload::Unknown(Blob::from(payload[at..end].to_vec())),
+                ..self.clone().into_owned()
+            });
+            at = end;
+        }
+        Ok(out)
+    }
+}
+
+/// The options of `options` that RFC 791 copies into every fragment (type
+/// byte with the high "copied" bit), in order; stops at End of Option List.
+fn copied_options(options: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&typ) = options.get(i) {
+        let len = match typ {
+            0 => break,
+            1 => 1,
+            _ => usize::from(options.get(i + 1).copied().unwrap_or(0)).max(2),
+        };
+        let Some(option) = options.get(i..i + len) else {
+            break;
+        };
+        if typ & 0x80 != 0 {
+            out.extend_from_slice(option);
+        }
+        i += len;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -574,6 +656,51 @@ mod tests {
         ));
         p.payload = Payload::Unknown(Blob::from(vec![0u8; 65515]));
         assert_eq!(p.to_vec().unwrap().len(), 65535);
+    }
+
+    #[test]
+    fn fragments_cut_at_multiples_of_8_and_reassemble() {
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        let mut p = icmp::Echo {
+            identifier: 1,
+            sequence_number: 2,
+        }
+        .as_echo_request(Blob::from(data))
+        .as_ipv4_payload()
+        .as_packet(Addr([10, 0, 0, 1]), Addr([10, 0, 0, 2]));
+        // A copied option (Security-like type 0x82) and a not-copied one (Record Route).
+        p.options = Blob::from(vec![0x82, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0]);
+        let whole = p.to_vec().unwrap();
+        let frags = p.fragments(1500).unwrap();
+        assert_eq!(frags.len(), 3);
+        let mut joined = Vec::new();
+        for (i, f) in frags.iter().enumerate() {
+            let bytes = f.to_vec().unwrap();
+            assert!(bytes.len() <= 1500);
+            assert_eq!(f.identification, p.identification);
+            assert!(f.is_fragment());
+            let last = i == frags.len() - 1;
+            assert_eq!(u8::from(f.flags) & 1 == 1, !last);
+            assert_eq!(usize::from(u16::from(f.fragment_offset)) * 8, joined.len());
+            let expected_options: &[u8] = if i == 0 { &p.options } else { &[0x82, 4, 0, 0] };
+            assert_eq!(&*f.options, expected_options);
+            let (_, back) = Packet::parse(&bytes).unwrap();
+            assert!(back.checksum_ok);
+            if !last {
+                assert_eq!(f.payload.len() % 8, 0);
+            }
+            let Payload::Unknown(b) = &f.payload else {
+                panic!()
+            };
+            joined.extend_from_slice(b);
+        }
+        assert_eq!(joined, &whole[p.header_len()..]);
+        // Fits: one piece, unchanged.
+        assert_eq!(p.fragments(65535).unwrap(), vec![p.clone()]);
+        assert!(matches!(
+            p.fragments(27),
+            Err(GenError::CustomError(serialize::PACKET_TOO_LONG))
+        ));
     }
 
     #[test]
