@@ -137,12 +137,22 @@ impl Stop for Breaking {
     }
 }
 
+/// Bytes captured per frame: the NIC's largest frame (MTU, Ethernet header,
+/// a VLAN tag). Not more: in immediate mode libpcap's ring holds buffer size
+/// divided by snaplen frames, and with 65,535 that was a few dozen, fewer
+/// than the 45 fragments of a 65,500-byte echo reply (measured: 116 of 270
+/// frames dropped; none with a snaplen of 1,600).
+pub fn snaplen(mtu: u32) -> u32 {
+    mtu.clamp(576, 65_535 - 18) + 18
+}
+
 /// Opens the NIC's two handles.
 pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
     let device = nic.device.as_str();
     let wrap = |e| Error::from_rawsock(device, e);
     let library = library()?;
     let config = rawsock::Config::new()
+        .snaplen(snaplen(nic.mtu))
         .immediate(true)
         .read_timeout(READ_TIMEOUT)
         .require_ethernet(true);
