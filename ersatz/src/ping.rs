@@ -401,6 +401,7 @@ impl<'i> Session<'i> {
                 });
                 return;
             }
+            Err(Error::Interrupted) => return,
             Err(Error::NeedsFragmentation { .. }) => {
                 on_event(&Event::NeedsFragmentation { seq });
                 return;

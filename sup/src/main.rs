@@ -18,6 +18,56 @@ use ersatz::{ipv4, netinfo, Interface};
 
 use args::Args;
 
+/// Set when stdout is gone (`sup -t | head`): sup then stops pinging,
+/// as ping does, instead of panicking on the write.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout
+        .write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| stdout.flush());
+    if result.is_err() {
+        STDOUT_CLOSED.store(true, Ordering::SeqCst);
+    }
+}
+
+fn write_err(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut stderr = std::io::stderr().lock();
+    // Nowhere left to report a failure to write stderr.
+    let _ = stderr.write_fmt(args).and_then(|()| {
+        if newline {
+            stderr.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+}
+
+/// `println!` that never panics (see [`STDOUT_CLOSED`]).
+macro_rules! out {
+    ($($t:tt)*) => { write_out(format_args!($($t)*), true) };
+}
+/// `print!` that never panics.
+macro_rules! out_raw {
+    ($($t:tt)*) => { write_out(format_args!($($t)*), false) };
+}
+/// `eprintln!` that never panics.
+macro_rules! err {
+    ($($t:tt)*) => { write_err(format_args!($($t)*), true) };
+}
+/// `eprint!` that never panics.
+macro_rules! err_raw {
+    ($($t:tt)*) => { write_err(format_args!($($t)*), false) };
+}
+
 /// Why sup could not run: one sentence a person can act on.
 struct Failure(String);
 
@@ -34,12 +84,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Failure(message)) => {
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"type": "fatal", "message": message})
                 );
             }
-            eprintln!("{message}");
+            err!("{message}");
             ExitCode::from(2)
         }
     }
@@ -76,31 +126,53 @@ fn resolve(target: &str) -> Result<(ipv4::Addr, Option<String>), Failure> {
 
 fn run(args: Args) -> Result<ExitCode, Failure> {
     let (target, name) = resolve(&args.target)?;
+    let ip = std::net::Ipv4Addr::from(target);
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
+        return Err(Failure(format!(
+            "sup pings one host: {target} is a {} address",
+            if ip.is_multicast() {
+                "multicast"
+            } else if ip.is_broadcast() {
+                "broadcast"
+            } else {
+                "unspecified"
+            }
+        )));
+    }
     let route = netinfo::route_to(target)?;
     let verbose = args.verbose;
     if verbose {
-        eprintln!(
+        err!(
             "NIC: {} [{}], device {}, index {}",
-            route.nic, route.nic.name, route.nic.device, route.nic.index
+            route.nic,
+            route.nic.name,
+            route.nic.device,
+            route.nic.index
         );
         match route.on_link() {
-            true => eprintln!("route: {target} is on-link"),
-            false => eprintln!("route: {target} via {}", route.next_hop),
+            true => err!("route: {target} is on-link"),
+            false => err!("route: {target} via {}", route.next_hop),
         }
     }
     let next_hop = route.next_hop;
-    let interface = Interface::open_route(route)?;
+    let interface = Arc::new(Interface::open_route(route)?);
     if verbose {
+        // Before Ctrl+C is wired to the interface: this wait is at most 3 s.
         match interface.resolve(next_hop) {
-            Ok(mac) => eprintln!("next hop {next_hop} is at {mac} (our ARP)"),
-            Err(e) => eprintln!("next hop {next_hop}: {e}"),
+            Ok(mac) => err!("next hop {next_hop} is at {mac} (our ARP)"),
+            Err(e) => err!("next hop {next_hop}: {e}"),
         }
     }
 
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
+        let interface = interface.clone();
+        ctrlc::set_handler(move || {
+            stop.store(true, Ordering::SeqCst);
+            // Ends a wait for ARP at once rather than after its 3 s.
+            interface.interrupt();
+        })?;
     }
     let options = Options {
         size: usize::from(args.size),
@@ -111,7 +183,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         ..Options::default()
     };
     if args.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"type": "start", "target": target.to_string(), "name": name,
                 "bytes": args.size, "ttl": args.ttl, "identifier": options.identifier,
@@ -119,68 +191,65 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         );
     } else {
         match &name {
-            Some(name) => println!(
+            Some(name) => out!(
                 "\nPinging {name} [{target}] with {} bytes of data:",
                 args.size
             ),
-            None => println!("\nPinging {target} with {} bytes of data:", args.size),
+            None => out!("\nPinging {target} with {} bytes of data:", args.size),
         }
     }
     let mut session = Session::new(&interface, target, options, verbose);
     let mut print = |event: &Event| {
         if args.json {
             if let Some(v) = output::json(event) {
-                println!("{v}");
+                out!("{v}");
             }
         } else if let Some(line) = output::text(event) {
-            println!("{line}");
+            out!("{line}");
         }
         if verbose {
             match event {
                 Event::Sent { seq, frame } => {
-                    eprint!(
+                    err_raw!(
                         "sent seq={seq} ({} bytes):\n{}",
                         frame.len(),
                         output::hex_dump(frame)
                     )
                 }
                 Event::Captured { frame } => {
-                    eprint!(
+                    err_raw!(
                         "received ({} bytes):\n{}",
                         frame.len(),
                         output::hex_dump(frame)
                     )
                 }
                 Event::Late(r) => {
-                    eprintln!("late reply seq={} from {} after the timeout", r.seq, r.from)
+                    err!("late reply seq={} from {} after the timeout", r.seq, r.from)
                 }
                 _ => {}
             }
         }
-        // A closed stdout (sup | head) is not worth a panic.
-        let _ = std::io::stdout().flush();
     };
     let mut sent = 0u32;
     while args.forever || sent < args.count {
         session.probe(&stop, &mut print);
         sent += 1;
-        if stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) || STDOUT_CLOSED.load(Ordering::SeqCst) {
             break;
         }
     }
     let stats = session.statistics();
     if args.json {
-        println!(
+        out!(
             "{}",
             output::summary_json(target, stats, stop.load(Ordering::SeqCst))
         );
     } else {
-        print!("{}", output::statistics(target, stats));
+        out_raw!("{}", output::statistics(target, stats));
         if stop.load(Ordering::SeqCst) {
-            println!("Control-C");
+            out!("Control-C");
         }
     }
-    let _ = std::io::stdout().flush();
     Ok(if stats.received > 0 {
         ExitCode::SUCCESS
     } else {

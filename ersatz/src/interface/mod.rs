@@ -112,6 +112,9 @@ pub enum Error {
     /// The capture library refused to send the frame.
     #[error("sending failed: {0}")]
     Send(String),
+    /// [`Interface::interrupt`] was called while this call waited.
+    #[error("interrupted")]
+    Interrupted,
     /// The capture thread has stopped (the capture failed).
     #[error("the capture thread has stopped: {0}")]
     CaptureStopped(String),
@@ -197,6 +200,8 @@ struct Shared {
     /// send their capture timestamp.
     sent: Mutex<HashMap<(u16, ipv4::Addr), Sender<Timestamp>>>,
     stats: [AtomicU64; 7],
+    /// Bumped by [`Interface::interrupt`]: ARP waits that started before give up.
+    interrupts: AtomicU64,
     failure: Mutex<Option<String>>,
     reassembly: Mutex<reassembly::Reassembly>,
 }
@@ -329,6 +334,7 @@ impl Shared {
         )
         .to_vec()
         .map_err(Error::Build)?;
+        let interrupts = self.interrupts.load(Ordering::SeqCst);
         for _ in 0..ARP_TRIES {
             self.check_alive()?;
             self.tx.send(&request).map_err(Error::Send)?;
@@ -339,6 +345,9 @@ impl Shared {
                     return Ok(*mac);
                 }
                 self.check_alive()?;
+                if self.interrupts.load(Ordering::SeqCst) != interrupts {
+                    return Err(Error::Interrupted);
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -442,6 +451,7 @@ impl Interface {
             arp_changed: Condvar::new(),
             sent: Mutex::default(),
             stats: Default::default(),
+            interrupts: AtomicU64::new(0),
             failure: Mutex::new(None),
             reassembly: Mutex::default(),
         });
@@ -565,6 +575,16 @@ impl Interface {
             key,
             shared: Arc::downgrade(shared),
         })
+    }
+
+    /// Makes every call that is waiting for an ARP reply right now return
+    /// [`Error::Interrupted`] at once (for Ctrl+C). Later calls are not affected.
+    pub fn interrupt(&self) {
+        self.shared.interrupts.fetch_add(1, Ordering::SeqCst);
+        // Under the lock, so that no waiter misses the wake-up between its
+        // check and its wait.
+        let _arp = lock(&self.shared.arp);
+        self.shared.arp_changed.notify_all();
     }
 
     /// The capture thread's counters.
@@ -776,6 +796,25 @@ mod tests {
         let at = reply.recv_timeout(Duration::from_secs(2)).unwrap();
         assert!(at >= wire);
         assert_eq!(interface.listeners(), 0);
+    }
+
+    #[test]
+    fn interrupt_ends_an_arp_wait_at_once() {
+        let (interface, _peer) = interface();
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| {
+                let start = Instant::now();
+                (
+                    interface.resolve(ipv4::Addr([10, 0, 0, 99])),
+                    start.elapsed(),
+                )
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            interface.interrupt();
+            let (result, took) = asker.join().unwrap();
+            assert!(matches!(result, Err(Error::Interrupted)), "{result:?}");
+            assert!(took < Duration::from_millis(900), "{took:?}");
+        });
     }
 
     #[test]
