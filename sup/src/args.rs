@@ -22,21 +22,25 @@ pub struct Args {
 
     /// Number of echo requests to send.
     #[arg(short = 'n', long = "count", value_name = "count", default_value_t = 4,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
 
     /// Send buffer size: payload bytes, 0 to 65500.
     #[arg(short = 'l', long = "size", value_name = "size", default_value_t = 32,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u16).range(0..=65500))]
     pub size: u16,
 
     /// Timeout in milliseconds to wait for each reply.
     #[arg(short = 'w', long = "timeout", value_name = "timeout", default_value_t = 4000,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
     pub timeout_ms: u32,
 
     /// Time To Live, 1 to 255.
     #[arg(short = 'i', long = "ttl", value_name = "TTL", default_value_t = 128,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u8).range(1..))]
     pub ttl: u8,
 
@@ -50,6 +54,7 @@ pub struct Args {
 
     /// Milliseconds from one request to the next.
     #[arg(long = "interval", value_name = "ms", default_value_t = 1000,
+          allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
     pub interval_ms: u32,
 
