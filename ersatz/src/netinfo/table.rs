@@ -321,9 +321,9 @@ pub(crate) fn check_not_own(adapters: &[Adapter], dest: ipv4::Addr) -> Result<()
     Ok(())
 }
 
-/// [`super::route_to`] over a routing table and the adapters (the Linux way;
-/// `K` is how a route names its adapter).
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+/// [`super::route_to`] over a routing table and the adapters (the Linux way,
+/// and Windows' when `GetBestRoute2` is not implemented; `K` is how a route
+/// names its adapter).
 pub(crate) fn route_to<K>(
     routes: &[RouteEntry<K>],
     adapters: &[Adapter],

@@ -1,6 +1,7 @@
 //! Windows: adapters from `GetAdaptersAddresses`, the route from
-//! `GetBestRoute2`, the default route from `GetIpForwardTable2`, all through
-//! `windows-sys` (no hand-written bindings).
+//! `GetBestRoute2` (or, where that is not implemented, as under Wine 8.0, a
+//! longest-prefix match over `GetIpForwardTable2`), the default route from
+//! `GetIpForwardTable2`, all through `windows-sys` (no hand-written bindings).
 //!
 //! Every structure the system returns is copied into owned Rust values
 //! ([`Adapter`], [`RouteEntry`]) right away, inside the lifetime of the
@@ -18,7 +19,7 @@ use std::ptr;
 
 use windows_sys::Win32::Foundation::{
     ERROR_BUFFER_OVERFLOW, ERROR_HOST_UNREACHABLE, ERROR_NETWORK_UNREACHABLE, ERROR_NOT_FOUND,
-    ERROR_NO_DATA, NO_ERROR, WIN32_ERROR,
+    ERROR_NOT_SUPPORTED, ERROR_NO_DATA, NO_ERROR, WIN32_ERROR,
 };
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     FreeMibTable, GetAdaptersAddresses, GetBestRoute2, GetIpForwardTable2,
@@ -298,6 +299,9 @@ fn sockaddr_inet(a: ipv4::Addr) -> SOCKADDR_INET {
 
 pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
     let listed = adapters()?;
+    // Needed only if GetBestRoute2 is not implemented; read while `listed`
+    // (with the interface metrics) is at hand.
+    let routes = routes(&listed);
     let adapters = owned(listed);
     table::check_not_own(&adapters, destination)?;
     let dest = sockaddr_inet(destination);
@@ -314,6 +318,9 @@ pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
         ERROR_NOT_FOUND | ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE => {
             return Err(Error::NoRoute(destination))
         }
+        // A stub that is there but does nothing (Wine 8.0): the same answer
+        // from the forwarding table, by longest prefix, then metric.
+        ERROR_NOT_SUPPORTED => return table::route_to(&routes?, &adapters, by_index, destination),
         rc => return Err(os("GetBestRoute2 (finding the route)", rc)),
     }
     let adapter = adapters
