@@ -444,3 +444,250 @@ impl Drop for Tcpdump {
         let _ = std::fs::remove_file(&self.file);
     }
 }
+
+/// Windows programs of this workspace, run under Wine inside a lab namespace.
+///
+/// [`Wine::new`] makes a fresh Wine prefix from inside the namespace (so its
+/// wineserver, and with it Wine's IPHLPAPI, sees that namespace's network:
+/// a prefix whose wineserver runs elsewhere reports the other namespace's
+/// adapters and routes) and installs the test-only `bcryptprimitives.dll`
+/// (`tests/wine/`; Wine 8.0 lacks it and every Rust program needs it).
+/// [`Wine::run`] runs an `.exe` there; dropping the `Wine` kills the
+/// prefix's wineserver (and every Windows process left in it) and deletes
+/// the prefix.
+///
+/// Wine's `wpcap.dll` forwards to the host's libpcap, so a program that
+/// captures through Npcap's API captures on the namespace's interfaces.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ersatz_e2e::{windows_exe, Lab, Wine};
+///
+/// let lab = Lab::new();
+/// let wine = Wine::new(&lab.host); // after the lab: dropped before it
+/// let out = wine.run(&windows_exe("examples/netinfo.exe"), &["10.77.2.2"], Duration::from_secs(60));
+/// assert!(out.status.success());
+/// ```
+#[derive(Debug)]
+pub struct Wine {
+    ns: Ns,
+    /// Holds the prefix and the output files of each run.
+    dir: std::path::PathBuf,
+    runs: AtomicU32,
+}
+
+/// Bound on making a Wine prefix (about 3 s on an idle machine).
+const WINEBOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// DLL overrides of every Wine run: no Mono and no Gecko (a faster prefix,
+/// and Wine never offers to download them).
+const WINE_BASE_OVERRIDES: &str = "mscoree,mshtml=";
+
+/// Where cargo puts its output: the nearest ancestor of this test binary
+/// holding cargo's `CACHEDIR.TAG` (so `CARGO_TARGET_DIR` is honoured), else
+/// the workspace's `target/`.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .find(|d| d.join("CACHEDIR.TAG").is_file())
+                .map(std::path::Path::to_path_buf)
+        })
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
+}
+
+/// The cross-compiled Windows target whose programs run under [`Wine`].
+pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// A Windows program of this workspace built for [`WINDOWS_TARGET`] (debug),
+/// e.g. `windows_exe("examples/ping.exe")` or `windows_exe("sup.exe")`.
+/// Panics, saying how to build it, if it is not there.
+pub fn windows_exe(relative: &str) -> std::path::PathBuf {
+    let path = target_dir()
+        .join(WINDOWS_TARGET)
+        .join("debug")
+        .join(relative);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the Windows programs first with \
+         `cargo build --workspace --all-targets --target {WINDOWS_TARGET}` \
+         (tests/run-all.sh does, before `cargo test`)",
+        path.display()
+    );
+    path
+}
+
+impl Wine {
+    /// Makes a fresh prefix inside `ns`. Panics with what to install if
+    /// Wine or mingw (for the shim) is missing, or if the prefix cannot be
+    /// made within two minutes.
+    pub fn new(ns: &Ns) -> Wine {
+        let found = Command::new("sh")
+            .args(["-c", "command -v wine && command -v wineserver"])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            found,
+            "wine is not installed: tests/run-all.sh installs it \
+             (apt-get install wine wine64; 64-bit only, no i386 needed)"
+        );
+        let shim = Command::new("timeout")
+            .arg("180")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/wine/build-shim.sh"))
+            .env("CARGO_TARGET_DIR", target_dir())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tests/wine/build-shim.sh");
+        assert!(
+            shim.status.success(),
+            "building the bcryptprimitives.dll shim failed ({}): {}",
+            shim.status,
+            String::from_utf8_lossy(&shim.stderr)
+        );
+        let shim = std::path::PathBuf::from(String::from_utf8_lossy(&shim.stdout).trim());
+        let dir = std::env::temp_dir().join(format!(
+            "{}-wine-{}",
+            ns.name,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        remove_stale_wine_dirs();
+        let _ = std::fs::remove_dir_all(&dir);
+        // From here on, a panic drops `wine`, which deletes the directory.
+        let wine = Wine {
+            ns: ns.clone(),
+            dir,
+            runs: AtomicU32::new(0),
+        };
+        let system32 = wine.prefix().join("drive_c/windows/system32");
+        std::fs::create_dir_all(&system32).expect("create the Wine prefix directory");
+        std::fs::copy(&shim, system32.join("bcryptprimitives.dll"))
+            .expect("copy the bcryptprimitives.dll shim into the prefix");
+        let log = wine.dir.join("wineboot.log");
+        let file = |p: &std::path::Path| std::fs::File::create(p).expect("create a Wine log file");
+        let status = wine
+            .command(WINEBOOT_TIMEOUT, "wineboot", &[])
+            .arg("-i")
+            .stdout(file(&log))
+            .stderr(file(&log.with_extension("err")))
+            .status()
+            .expect("run wineboot");
+        assert!(
+            status.success(),
+            "wineboot -i in {} failed ({status}): {}{}",
+            ns.name,
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            std::fs::read_to_string(log.with_extension("err")).unwrap_or_default()
+        );
+        wine
+    }
+
+    /// The Wine prefix (`WINEPREFIX`).
+    pub fn prefix(&self) -> std::path::PathBuf {
+        self.dir.join("prefix")
+    }
+
+    /// A Wine command inside the namespace, in this prefix, bounded by `timeout`.
+    fn command(&self, timeout: Duration, program: &str, env: &[(&str, &str)]) -> Command {
+        let mut cmd = self.ns.command(timeout, program);
+        let mut overrides = WINE_BASE_OVERRIDES.to_string();
+        cmd.env("WINEPREFIX", self.prefix())
+            .env("WINEDEBUG", "-all")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            if *k == "WINEDLLOVERRIDES" {
+                overrides = format!("{overrides};{v}");
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("WINEDLLOVERRIDES", overrides);
+        cmd
+    }
+
+    /// Runs `exe` with `args` under Wine, bounded by `timeout` (exit code
+    /// 124 when it expires). Its output goes through files: through a pipe,
+    /// the wineserver that outlives the program would hold it open.
+    pub fn run(&self, exe: &std::path::Path, args: &[&str], timeout: Duration) -> Output {
+        self.run_with_env(exe, args, &[], timeout)
+    }
+
+    /// As [`Wine::run`], with more environment variables, e.g.
+    /// `("WINEDLLOVERRIDES", "wpcap=d")` to hide Wine's `wpcap.dll` (added to
+    /// the overrides every run has), or `("WINEDEBUG", "+pcap")`.
+    pub fn run_with_env(
+        &self,
+        exe: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Output {
+        let n = self.runs.fetch_add(1, Ordering::Relaxed);
+        let out_path = self.dir.join(format!("run{n}.out"));
+        let err_path = self.dir.join(format!("run{n}.err"));
+        let file =
+            |p: &std::path::Path| std::fs::File::create(p).expect("create a Wine output file");
+        let status = self
+            .command(timeout, "wine", env)
+            .arg(exe)
+            .args(args)
+            .stdout(file(&out_path))
+            .stderr(file(&err_path))
+            .status()
+            .expect("run wine");
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        }
+    }
+}
+
+/// Deletes the prefixes (some 700 MB each) that a test process which died
+/// without dropping its [`Wine`] left in the temporary directory.
+fn remove_stale_wine_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or_default();
+        if name.contains("-wine-")
+            && !pid.is_empty()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = Command::new("timeout")
+                .args(["20", "wineserver", "-k"])
+                .env("WINEPREFIX", entry.path().join("prefix"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+impl Drop for Wine {
+    fn drop(&mut self) {
+        // Kills the wineserver and every process of the prefix (it outlives
+        // the last program by a few seconds, and Wine's services with it).
+        let _ = Command::new("timeout")
+            .args(["20", "wineserver", "-k"])
+            .env("WINEPREFIX", self.prefix())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

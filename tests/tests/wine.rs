@@ -1,0 +1,519 @@
+//! The Windows builds of ersatz's examples, run under Wine in the namespace
+//! lab: Wine's IPHLPAPI reads the host namespace's adapters and routes, and
+//! Wine's `wpcap.dll` forwards to the host's libpcap, so the Windows code
+//! paths of `ersatz::netinfo` and of the capture backend meet real kernels.
+//!
+//! The `.exe`s come from `cargo build --workspace --all-targets --target
+//! x86_64-pc-windows-gnu` (tests/run-all.sh runs it before `cargo test`);
+//! without them, or without Wine, these tests fail saying so. Each test makes
+//! its own lab and a fresh Wine prefix inside the lab's host namespace
+//! ([`Wine`]); no frame leaves the lab.
+//!
+//! What Wine cannot tell about real Windows and Npcap (immediate mode,
+//! whether Npcap shows our sent frames to the second handle, real adapter
+//! GUIDs and names, administrator rights) is listed in tests/wine/README.md.
+#![cfg(target_os = "linux")]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use ersatz_e2e::{addrs, target_dir, windows_exe, Lab, Ns, Wine};
+
+/// Bound on every Windows program run (they take well under a second).
+const BOUND: Duration = Duration::from_secs(60);
+
+/// Status, stdout and stderr of a run, for assertion messages.
+fn show(out: &Output) -> String {
+    format!(
+        "{}\n--- stdout:\n{}--- stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `exe` under Wine and prints how long it took.
+fn run(wine: &Wine, exe: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let start = Instant::now();
+    let out = wine.run_with_env(&windows_exe(exe), args, env, BOUND);
+    println!(
+        "wine {exe} {}: {:.2} s, {}",
+        args.join(" "),
+        start.elapsed().as_secs_f64(),
+        out.status
+    );
+    out
+}
+
+/// A lab and a fresh Wine prefix in its host namespace (dropped first).
+fn lab_with_wine() -> (Lab, Wine) {
+    // Fail before building anything if the programs are missing.
+    for exe in [
+        "examples/netinfo.exe",
+        "examples/list_interfs.exe",
+        "sup.exe",
+    ] {
+        windows_exe(exe);
+    }
+    let lab = Lab::new();
+    let start = Instant::now();
+    let wine = Wine::new(&lab.host);
+    println!(
+        "fresh Wine prefix in {}: {:.2} s",
+        lab.host.name,
+        start.elapsed().as_secs_f64()
+    );
+    (lab, wine)
+}
+
+/// The `  key:   value` lines of netinfo.exe's output, for the block that
+/// starts with `header`.
+fn netinfo_block(out: &str, header: &str) -> HashMap<String, String> {
+    out.lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.trim().split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// What the host namespace's kernel says about the route to `dst`.
+struct KernelRoute {
+    via: Option<String>,
+    dev: String,
+    src: String,
+}
+
+fn kernel_route(ns: &Ns, dst: &str) -> KernelRoute {
+    let out = ns.sh(&format!("ip route get {dst}"));
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let after = |key: &str| {
+        words
+            .iter()
+            .position(|w| *w == key)
+            .map(|i| words[i + 1].to_string())
+    };
+    KernelRoute {
+        via: after("via"),
+        dev: after("dev").expect("dev in `ip route get`"),
+        src: after("src").expect("src in `ip route get`"),
+    }
+}
+
+/// A GUID in braces, as Windows names adapters: `{8-4-4-4-12}` hex digits.
+fn is_braced_guid(s: &str) -> bool {
+    let Some(inner) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+        return false;
+    };
+    let groups: Vec<&str> = inner.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[test]
+fn netinfo_exe_reports_the_host_namespace() {
+    let (lab, wine) = lab_with_wine();
+    let host = &lab.host;
+
+    // The kernel's view, in the same namespace.
+    let remote = kernel_route(host, addrs::REMOTE);
+    let via = remote
+        .via
+        .clone()
+        .expect("the remote is behind the gateway");
+    assert_eq!((via.as_str(), remote.dev.as_str()), (addrs::GW, "lab0"));
+    let ifindex = host
+        .sh(&format!("cat /sys/class/net/{}/ifindex", remote.dev))
+        .trim()
+        .to_string();
+    // `2: lab0    inet 10.77.1.2/24 brd ... scope global lab0 ...`
+    let addr_line = host.sh(&format!("ip -o -4 addr show dev {}", remote.dev));
+    let words: Vec<&str> = addr_line.split_whitespace().collect();
+    let cidr = words[words.iter().position(|w| *w == "inet").unwrap() + 1];
+    assert_eq!(cidr, format!("{}/24", remote.src));
+    let default_gw = host.sh("ip route show default");
+    assert!(
+        default_gw.starts_with(&format!("default via {} dev lab0", addrs::GW)),
+        "{default_gw}"
+    );
+    let mac = host.mac(&remote.dev).to_uppercase().replace(':', "-");
+
+    let check_nic = |nic: &HashMap<String, String>, what: &str| {
+        assert_eq!(nic["description"], remote.dev, "{what}");
+        assert_eq!(nic["index"], ifindex, "{what}");
+        assert_eq!(
+            nic["address"],
+            format!("{cidr} (mask 255.255.255.0)"),
+            "{what}"
+        );
+        assert_eq!(nic["MAC"], mac, "{what}");
+        assert_eq!(nic["gateway"], addrs::GW, "{what}");
+        assert!(is_braced_guid(&nic["name"]), "{what}: {:?}", nic["name"]);
+        assert_eq!(
+            nic["device"],
+            format!(r"\Device\NPF_{}", nic["name"]),
+            "{what}: the pcap device carries the adapter's GUID"
+        );
+    };
+
+    // The route to the remote: via the gateway.
+    let out = run(&wine, "examples/netinfo.exe", &[addrs::REMOTE], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", show(&out));
+    let to_remote = netinfo_block(&stdout, &format!("route to {}:", addrs::REMOTE));
+    assert_eq!(to_remote["next hop"], via, "{stdout}");
+    assert_eq!(to_remote["on-link"], "no", "{stdout}");
+    check_nic(&to_remote, &stdout);
+    let guid = to_remote["name"].clone();
+
+    // The route to the gateway: on-link.
+    let out = run(&wine, "examples/netinfo.exe", &[addrs::GW], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", show(&out));
+    let to_gw = netinfo_block(&stdout, &format!("route to {}:", addrs::GW));
+    assert_eq!(to_gw["next hop"], addrs::GW, "{stdout}");
+    assert_eq!(to_gw["on-link"], "yes", "{stdout}");
+    check_nic(&to_gw, &stdout);
+    assert_eq!(to_gw["name"], guid);
+
+    // No argument: the default route, and lab0 as the only usable adapter
+    // (Wine lists `lo` too, as a loopback adapter, which is not usable).
+    let out = run(&wine, "examples/netinfo.exe", &[], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", show(&out));
+    let default = netinfo_block(&stdout, "default route:");
+    assert_eq!(default["next hop"], addrs::GW, "{stdout}");
+    check_nic(&default, &stdout);
+    assert_eq!(default["name"], guid);
+    assert!(stdout.contains("\n1 usable adapter(s):\n"), "{stdout}");
+    check_nic(&netinfo_block(&stdout, "lab0:"), &stdout);
+
+    // Wine's pcap_findalldevs (rawsock's list_interfs example): the same
+    // device, described by its Linux name.
+    let out = run(&wine, "examples/list_interfs.exe", &[], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("libpcap version") && l.ends_with("(wpcap.dll)")),
+        "{stdout}"
+    );
+    let devices: Vec<&str> = stdout.lines().skip(1).collect();
+    assert!(
+        devices.contains(&format!(r"\Device\NPF_{guid}, lab0").as_str()),
+        "{stdout}"
+    );
+    assert!(
+        devices.iter().all(|d| d.starts_with(r"\Device\NPF_{")),
+        "{stdout}"
+    );
+}
+
+/// The Linux build of sup, next to this test binary (tests/run-all.sh
+/// builds it before `cargo test`).
+fn linux_sup() -> PathBuf {
+    let path = target_dir().join("debug").join("sup");
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo build -p sup` first",
+        path.display()
+    );
+    path
+}
+
+/// sup's output with every number that is a time replaced by `T`, and
+/// Windows line ends (if any) made Unix ones: what must be the same on both
+/// systems.
+fn without_times(stdout: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stdout).replace("\r\n", "\n");
+    text.lines()
+        .map(|line| {
+            let mut out = String::new();
+            let mut rest = line;
+            // `time=0.043ms`, `Minimum = 0.041ms`, ...: digits and dots before `ms`.
+            while let Some(at) = rest.find("ms") {
+                let head = &rest[..at];
+                let number_start = head
+                    .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .map_or(0, |i| i + 1);
+                if number_start < at {
+                    out.push_str(&head[..number_start]);
+                    out.push('T');
+                } else {
+                    out.push_str(head);
+                }
+                out.push_str("ms");
+                rest = &rest[at + 2..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+/// The `time=..ms` values of `Reply from` lines, in milliseconds.
+fn reply_times(stdout: &[u8]) -> Vec<f64> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with("Reply from ") && l.contains(" time="))
+        .map(|l| {
+            let t = l.split(" time=").nth(1).expect("time=");
+            t[..t.find("ms").expect("ms")]
+                .parse()
+                .unwrap_or_else(|_| panic!("a time in {l:?}"))
+        })
+        .collect()
+}
+
+/// Runs Linux sup in `ns` with `args`, bounded, output through files like Wine's.
+fn run_linux_sup(ns: &Ns, args: &[&str]) -> Output {
+    let out = ns
+        .command(BOUND, &linux_sup().to_string_lossy())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run Linux sup");
+    println!("linux sup {}: {}", args.join(" "), out.status);
+    out
+}
+
+/// `sup.exe` under Wine and Linux sup, same lab, same arguments: the same
+/// lines (times aside) and the same exit code, for replies from the gateway
+/// and the remote, "Destination net unreachable" from the gateway, "TTL
+/// expired in transit", and our own ARP going unanswered.
+#[test]
+fn sup_exe_prints_what_linux_sup_prints() {
+    let (lab, wine) = lab_with_wine();
+    let our_mac = lab.host.mac("lab0");
+    let gw_mac = lab.gw.mac("br0");
+    let at_gw = lab.gw.tcpdump("host0", "");
+    let cases: [(&[&str], i32, &str); 5] = [
+        (
+            &["-n", "3", "--interval", "100", addrs::GW],
+            0,
+            "Reply from 10.77.1.1: bytes=32 time=Tms TTL=64",
+        ),
+        (
+            &["-n", "3", "--interval", "100", "-l", "100", addrs::REMOTE],
+            0,
+            "Reply from 10.77.2.2: bytes=100 time=Tms TTL=63",
+        ),
+        (
+            &[
+                "-n",
+                "2",
+                "--interval",
+                "100",
+                "-w",
+                "1000",
+                addrs::UNROUTED,
+            ],
+            1,
+            "Reply from 10.77.1.1: Destination net unreachable.",
+        ),
+        (
+            &[
+                "-n",
+                "2",
+                "--interval",
+                "100",
+                "-w",
+                "1000",
+                "-i",
+                "1",
+                addrs::REMOTE,
+            ],
+            1,
+            "Reply from 10.77.1.1: TTL expired in transit.",
+        ),
+        (
+            &["-n", "1", "-w", "500", addrs::ABSENT],
+            1,
+            "Reply from 10.77.1.2: Destination host unreachable.",
+        ),
+    ];
+    let mut exe_requests = 0;
+    for (args, code, line) in cases {
+        let windows = run(&wine, "sup.exe", args, &[]);
+        let linux = run_linux_sup(&lab.host, args);
+        assert_eq!(
+            windows.status.code(),
+            Some(code),
+            "sup.exe {args:?}: {}",
+            show(&windows)
+        );
+        assert_eq!(
+            linux.status.code(),
+            Some(code),
+            "sup {args:?}: {}",
+            show(&linux)
+        );
+        let lines = without_times(&windows.stdout);
+        assert_eq!(
+            lines,
+            without_times(&linux.stdout),
+            "sup.exe vs sup {args:?}:\n{}\n{}",
+            show(&windows),
+            show(&linux)
+        );
+        assert!(
+            lines.iter().any(|l| l == line),
+            "{line:?} in sup.exe {args:?}: {}",
+            show(&windows)
+        );
+        assert!(
+            windows.stderr.is_empty(),
+            "sup.exe {args:?}: {}",
+            show(&windows)
+        );
+        // No immediate mode under Wine: the 1-10 ms read timeout bounds the
+        // delay, never the 1 s of upstream rawsock.
+        for ms in reply_times(&windows.stdout) {
+            assert!(
+                (0.0..100.0).contains(&ms),
+                "time={ms}ms: {}",
+                show(&windows)
+            );
+        }
+        if code == 0 {
+            exe_requests += args[1].parse::<usize>().expect("-n N");
+        }
+    }
+    let frames = at_gw.stop();
+    let all = frames.join("\n");
+    for frame in &frames {
+        assert!(
+            !frame.contains("bad cksum") && !frame.contains("wrong icmp cksum"),
+            "{frame}"
+        );
+    }
+    // Every echo request that left the host went to the gateway's MAC:
+    // twice the replying probes (sup.exe and sup), and the others.
+    let requests: Vec<&String> = frames
+        .iter()
+        // The outer header's addresses come right before the first `: ICMP`
+        // (an ICMP error quotes a request further on).
+        .filter(|l| {
+            l.split_once(": ICMP ").is_some_and(|(head, tail)| {
+                head.contains(&format!(") {} > ", addrs::HOST)) && tail.starts_with("echo request")
+            })
+        })
+        .collect();
+    assert_eq!(requests.len(), 2 * (exe_requests + 2 + 2), "{all}");
+    assert!(
+        requests
+            .iter()
+            .all(|l| l.contains(&format!("{our_mac} > {gw_mac},"))),
+        "{all}"
+    );
+    // Our own ARP: each run asks for its next hop, broadcast.
+    let arps = frames
+        .iter()
+        .filter(|l| {
+            l.contains(&format!("{our_mac} > ff:ff:ff:ff:ff:ff,"))
+                && l.contains(&format!("tell {}", addrs::HOST))
+        })
+        .count();
+    // 4 runs ARP the gateway once each per system; ABSENT is asked 3 times.
+    assert_eq!(arps, 2 * (4 + 3), "{all}");
+}
+
+/// `sup.exe -v`: the NIC, route and next hop's MAC it reports are what
+/// `ip` says in the same namespace, with the adapter's GUID as its name.
+#[test]
+fn sup_exe_verbose_shows_iphlpapi_and_arp() {
+    let (lab, wine) = lab_with_wine();
+    let host = &lab.host;
+    let ifindex = host
+        .sh("cat /sys/class/net/lab0/ifindex")
+        .trim()
+        .to_string();
+    let mac = host.mac("lab0").to_uppercase().replace(':', "-");
+    let gw_mac = lab.gw.mac("br0").to_uppercase().replace(':', "-");
+    for (dst, route) in [
+        (addrs::GW, format!("route: {} is on-link", addrs::GW)),
+        (
+            addrs::REMOTE,
+            format!("route: {} via {}", addrs::REMOTE, addrs::GW),
+        ),
+    ] {
+        let out = run(&wine, "sup.exe", &["-v", "-n", "1", dst], &[]);
+        assert!(out.status.success(), "{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).replace("\r\n", "\n");
+        let lines: Vec<&str> = stderr.lines().collect();
+        // `NIC: lab0 (10.77.1.2/24, MAC) [{GUID}], device \Device\NPF_{GUID}, index N`
+        let nic = lines.first().copied().unwrap_or_default();
+        let prefix = format!("NIC: lab0 ({}/24, {mac}) [", addrs::HOST);
+        let rest = nic
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{nic:?} starts with {prefix:?}: {}", show(&out)));
+        let (guid, rest) = rest.split_once("], device ").expect("], device");
+        assert!(is_braced_guid(guid), "{guid:?}");
+        assert_eq!(
+            rest,
+            format!(r"\Device\NPF_{guid}, index {ifindex}"),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(
+            lines.get(1).copied(),
+            Some(route.as_str()),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(
+            lines.get(2).copied(),
+            Some(format!("next hop {} is at {gw_mac} (our ARP)", addrs::GW).as_str()),
+            "{}",
+            show(&out)
+        );
+        // Then a hex dump of the request sent and of the reply.
+        assert!(stderr.contains("sent seq=1 (74 bytes):"), "{}", show(&out));
+        assert!(stderr.contains("received (74 bytes):"), "{}", show(&out));
+    }
+}
+
+/// With Wine's `wpcap.dll` disabled, as on a PC without Npcap, sup.exe says
+/// so in one sentence with exit code 2, and sends nothing.
+#[test]
+fn sup_exe_without_wpcap_says_npcap_is_missing() {
+    let (lab, wine) = lab_with_wine();
+    let our_mac = lab.host.mac("lab0");
+    let at_gw = lab.gw.tcpdump("host0", "");
+    for args in [
+        &["-n", "1", addrs::GW][..],
+        &["--json", "-n", "1", addrs::GW][..],
+    ] {
+        let out = run(&wine, "sup.exe", args, &[("WINEDLLOVERRIDES", "wpcap=d")]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim_end(),
+            "Npcap is not installed (https://npcap.com)",
+            "{}",
+            show(&out)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if args[0] == "--json" {
+            assert_eq!(
+                stdout.trim_end(),
+                r#"{"message":"Npcap is not installed (https://npcap.com)","type":"fatal"}"#,
+                "{}",
+                show(&out)
+            );
+        } else {
+            assert!(stdout.is_empty(), "{}", show(&out));
+        }
+    }
+    let frames = at_gw.stop();
+    assert!(
+        frames.iter().all(|f| !f.contains(&format!("{our_mac} > "))),
+        "{frames:#?}"
+    );
+}
