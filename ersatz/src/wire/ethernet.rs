@@ -183,6 +183,7 @@ impl<'a> Frame<'a> {
 
     /// Parses a whole captured frame: every byte ends up in a field, so the
     /// remaining input is always empty.
+    #[inline]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         context("Ethernet frame", |i| {
             let (i, dst) = Addr::parse(i)?;

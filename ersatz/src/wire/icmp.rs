@@ -215,6 +215,7 @@ pub enum Header {
 
 impl Header {
     /// Gives the 4 type-specific bytes of a message of type `typ` their meaning.
+    #[inline]
     pub fn from_wire(typ: Type, code: u8, rest: [u8; 4]) -> Header {
         let word = u32::from_be_bytes(rest);
         match (typ, code) {
@@ -378,6 +379,7 @@ impl<'a> Packet<'a> {
     }
 
     /// Parses a whole message: everything after the 8-byte head is payload.
+    #[inline]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         context("ICMP message", |i: parse::Input<'a>| {
             let (payload, head) = parse::array::<HEADER_LEN>(i)?;

@@ -272,6 +272,7 @@ impl<'a> Packet<'a> {
     /// Parses a packet. The total length bounds it: what follows is returned
     /// as the remaining input. ICMP payloads are parsed (unless fragmented);
     /// other protocols are kept raw.
+    #[inline]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         context("IPv4 packet", |i| Self::parse_inner(i, false))(i)
     }
@@ -283,6 +284,7 @@ impl<'a> Packet<'a> {
         context("quoted IPv4 packet", |i| Self::parse_inner(i, true))(i)
     }
 
+    #[inline]
     fn parse_inner(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
         let (_, fixed) = parse::array::<MIN_HEADER_LEN>(start)?;
         let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
@@ -310,28 +312,35 @@ impl<'a> Packet<'a> {
         let (body, rest) = start.split_at(end);
         let payload_bytes = &body[header_len..];
         let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
-        let mut packet = Packet {
+        let protocol = Protocol::from(fixed[9]);
+        let flags: u3 = word3.get(0);
+        let fragment_offset: u13 = word3.get(3);
+        let is_fragment =
+            u8::from(flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(fragment_offset) != 0;
+        // The payload first, so that the packet is built once, in place.
+        let payload = if !quoted && protocol == Protocol::ICMP && !is_fragment {
+            Payload::ICMP(icmp::Packet::parse(payload_bytes)?.1)
+        } else {
+            Payload::Unknown(Blob::from(payload_bytes))
+        };
+        let packet = Packet {
             version,
             ihl,
             dscp: word0.get(8),
             ecn: word0.get(14),
             length,
             identification: u16::from_be_bytes([fixed[4], fixed[5]]),
-            flags: word3.get(0),
-            fragment_offset: word3.get(3),
+            flags,
+            fragment_offset,
             ttl: fixed[8],
-            protocol: Protocol::from(fixed[9]),
+            protocol,
             checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
             checksum_ok: checksum::verify(header),
             src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
             dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
             options: Blob::from(&header[MIN_HEADER_LEN..]),
-            payload: Payload::Unknown(Blob::from(payload_bytes)),
+            payload,
         };
-        if !quoted && packet.protocol == Protocol::ICMP && !packet.is_fragment() {
-            let (_, icmp) = icmp::Packet::parse(payload_bytes)?;
-            packet.payload = Payload::ICMP(icmp);
-        }
         Ok((rest, packet))
     }
 
