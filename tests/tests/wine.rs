@@ -294,55 +294,39 @@ fn sup_exe_prints_what_linux_sup_prints() {
     let our_mac = lab.host.mac("lab0");
     let gw_mac = lab.gw.mac("br0");
     let at_gw = lab.gw.tcpdump("host0", "");
-    let cases: [(&[&str], i32, &str); 5] = [
+    // Arguments (the target's address filled in), exit code, a line it must print.
+    let cases = [
         (
-            &["-n", "3", "--interval", "100", addrs::GW],
+            format!("-n 3 --interval 100 {}", addrs::GW),
             0,
             "Reply from 10.77.1.1: bytes=32 time=Tms TTL=64",
         ),
         (
-            &["-n", "3", "--interval", "100", "-l", "100", addrs::REMOTE],
+            format!("-n 3 --interval 100 -l 100 {}", addrs::REMOTE),
             0,
             "Reply from 10.77.2.2: bytes=100 time=Tms TTL=63",
         ),
         (
-            &[
-                "-n",
-                "2",
-                "--interval",
-                "100",
-                "-w",
-                "1000",
-                addrs::UNROUTED,
-            ],
+            format!("-n 2 --interval 100 -w 1000 {}", addrs::UNROUTED),
             1,
             "Reply from 10.77.1.1: Destination net unreachable.",
         ),
         (
-            &[
-                "-n",
-                "2",
-                "--interval",
-                "100",
-                "-w",
-                "1000",
-                "-i",
-                "1",
-                addrs::REMOTE,
-            ],
+            format!("-n 2 --interval 100 -w 1000 -i 1 {}", addrs::REMOTE),
             1,
             "Reply from 10.77.1.1: TTL expired in transit.",
         ),
         (
-            &["-n", "1", "-w", "500", addrs::ABSENT],
+            format!("-n 1 -w 500 {}", addrs::ABSENT),
             1,
             "Reply from 10.77.1.2: Destination host unreachable.",
         ),
     ];
     let mut exe_requests = 0;
-    for (args, code, line) in cases {
-        let windows = run(&wine, "sup.exe", args, &[]);
-        let linux = run_linux_sup(&lab.host, args);
+    for (args, code, line) in &cases {
+        let (args, code): (Vec<&str>, i32) = (args.split_whitespace().collect(), *code);
+        let windows = run(&wine, "sup.exe", &args, &[]);
+        let linux = run_linux_sup(&lab.host, &args);
         assert_eq!(
             windows.status.code(),
             Some(code),
