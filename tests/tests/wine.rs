@@ -501,3 +501,27 @@ fn sup_exe_without_wpcap_says_npcap_is_missing() {
         "{frames:#?}"
     );
 }
+
+/// Nothing links `wpcap.dll` at build time: sup.exe starts on a PC without
+/// Npcap (and says so, above), because ersatz loads it at run time. The
+/// imports are read from the PE file with mingw's objdump.
+#[test]
+fn sup_exe_imports_no_capture_library() {
+    let exe = windows_exe("sup.exe");
+    let out = std::process::Command::new("x86_64-w64-mingw32-objdump")
+        .arg("-p")
+        .arg(&exe)
+        .output()
+        .expect("run x86_64-w64-mingw32-objdump (binutils-mingw-w64-x86-64)");
+    assert!(out.status.success(), "{}", show(&out));
+    let dlls: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("DLL Name: "))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    assert!(dlls.contains(&"iphlpapi.dll".to_string()), "{dlls:?}");
+    assert!(
+        dlls.iter().all(|d| d != "wpcap.dll" && d != "packet.dll"),
+        "{dlls:?}"
+    );
+}
