@@ -124,6 +124,10 @@ pub enum Error {
 pub const ARP_TRIES: u32 = 3;
 /// Time between ARP requests.
 pub const ARP_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the capture may take to show our own ARP request going out
+/// (replies are believed only after it); where it never does, replies
+/// that came in meanwhile are believed after this.
+const ARP_OWN_REQUEST_WAIT: Duration = Duration::from_millis(50);
 
 /// Counters of the capture thread, for diagnostics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -209,8 +213,22 @@ struct Shared {
 #[derive(Default)]
 struct ArpState {
     cache: HashMap<ipv4::Addr, ethernet::Addr>,
-    /// Addresses we are asking for, with how many askers wait.
-    asking: HashMap<ipv4::Addr, u32>,
+    /// Addresses we are asking for.
+    asking: HashMap<ipv4::Addr, Asking>,
+}
+
+/// An address we are asking for.
+#[derive(Default)]
+struct Asking {
+    /// How many askers wait.
+    askers: u32,
+    /// The capture showed our request going out: a reply captured after it
+    /// answers it (one captured before cannot, though the capture thread may
+    /// only get to it after we started asking).
+    on_wire: bool,
+    /// A reply captured before our request showed: believed only if the
+    /// capture never shows our own frames (see [`ARP_OWN_REQUEST_WAIT`]).
+    early: Option<ethernet::Addr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -244,10 +262,19 @@ impl Shared {
         if frame.src == self.nic.mac {
             // Our own frame coming back through the capture: a send time, never a reply.
             self.count(Stat::Own, 1);
-            if let ethernet::Payload::IPv4(p) = &frame.payload {
-                if let Some(tx) = lock(&self.sent).remove(&(p.identification, p.dst)) {
-                    let _ = tx.send(timestamp);
+            match &frame.payload {
+                ethernet::Payload::IPv4(p) => {
+                    if let Some(tx) = lock(&self.sent).remove(&(p.identification, p.dst)) {
+                        let _ = tx.send(timestamp);
+                    }
                 }
+                ethernet::Payload::ARP(request) if request.operation == arp::Operation::Request => {
+                    if let Some(asking) = lock(&self.arp).asking.get_mut(&request.target_ip_addr) {
+                        asking.on_wire = true;
+                        asking.early = None;
+                    }
+                }
+                _ => {}
             }
             return;
         }
@@ -287,21 +314,30 @@ impl Shared {
         self.count(Stat::Matched, matched as u64);
     }
 
-    /// Believes an ARP reply only if it answers a request of ours.
+    /// Believes an ARP reply only if it answers a request of ours: captured
+    /// after our request went out, and the first to do so (a later claim,
+    /// unsolicited, must not replace the answer).
     fn on_arp(&self, p: &arp::Packet) {
         let mut arp = lock(&self.arp);
-        let answers_us = p.operation == arp::Operation::Reply
+        let arp = &mut *arp;
+        let for_us = p.operation == arp::Operation::Reply
             && p.target_ip_addr == self.nic.addr
             && p.target_hw_addr == self.nic.mac
-            && arp.asking.contains_key(&p.sender_ip_addr)
             && !p.sender_hw_addr.is_multicast()
-            && p.sender_hw_addr != ethernet::Addr::zero();
-        if answers_us {
-            arp.cache.insert(p.sender_ip_addr, p.sender_hw_addr);
-            self.count(Stat::ArpBelieved, 1);
-            self.arp_changed.notify_all();
-        } else if p.operation == arp::Operation::Reply {
-            self.count(Stat::ArpIgnored, 1);
+            && p.sender_hw_addr != ethernet::Addr::zero()
+            && !arp.cache.contains_key(&p.sender_ip_addr);
+        match arp.asking.get_mut(&p.sender_ip_addr) {
+            Some(asking) if for_us && asking.on_wire => {
+                arp.cache.insert(p.sender_ip_addr, p.sender_hw_addr);
+                self.count(Stat::ArpBelieved, 1);
+                self.arp_changed.notify_all();
+            }
+            Some(asking) if for_us => {
+                asking.early = Some(p.sender_hw_addr);
+                self.count(Stat::ArpIgnored, 1);
+            }
+            _ if p.operation == arp::Operation::Reply => self.count(Stat::ArpIgnored, 1),
+            _ => {}
         }
     }
 
@@ -312,13 +348,13 @@ impl Shared {
             if let Some(mac) = arp.cache.get(&ip) {
                 return Ok(*mac);
             }
-            *arp.asking.entry(ip).or_insert(0) += 1;
+            arp.asking.entry(ip).or_default().askers += 1;
         }
         let outcome = self.ask(ip);
         let mut arp = lock(&self.arp);
-        if let Some(n) = arp.asking.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(asking) = arp.asking.get_mut(&ip) {
+            asking.askers -= 1;
+            if asking.askers == 0 {
                 arp.asking.remove(&ip);
             }
         }
@@ -337,8 +373,9 @@ impl Shared {
         let interrupts = self.interrupts.load(Ordering::SeqCst);
         for _ in 0..ARP_TRIES {
             self.check_alive()?;
+            let sent_at = Instant::now();
             self.tx.send(&request).map_err(Error::Send)?;
-            let deadline = Instant::now() + ARP_INTERVAL;
+            let deadline = sent_at + ARP_INTERVAL;
             let mut arp = lock(&self.arp);
             loop {
                 if let Some(mac) = arp.cache.get(&ip) {
@@ -348,13 +385,29 @@ impl Shared {
                 if self.interrupts.load(Ordering::SeqCst) != interrupts {
                     return Err(Error::Interrupted);
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                let now = Instant::now();
+                let mut wake = deadline.saturating_duration_since(now);
+                if let Some(asking) = arp.asking.get_mut(&ip).filter(|a| !a.on_wire) {
+                    let waited = now.saturating_duration_since(sent_at);
+                    if waited >= ARP_OWN_REQUEST_WAIT {
+                        // The capture does not show our own frames here: take
+                        // the replies as they come.
+                        asking.on_wire = true;
+                        if let Some(mac) = asking.early.take() {
+                            arp.cache.insert(ip, mac);
+                            self.count(Stat::ArpBelieved, 1);
+                            return Ok(mac);
+                        }
+                    } else {
+                        wake = wake.min(ARP_OWN_REQUEST_WAIT - waited);
+                    }
+                }
+                if wake.is_zero() {
                     break;
                 }
                 arp = self
                     .arp_changed
-                    .wait_timeout(arp, left)
+                    .wait_timeout(arp, wake)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
@@ -717,6 +770,76 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
+    }
+
+    /// Our ARP request for `ip` as the capture shows it going out.
+    fn own_request(ip: ipv4::Addr) -> Vec<u8> {
+        ethernet::Frame::new(
+            ethernet::Addr::broadcast(),
+            OUR_MAC,
+            arp::request(OUR_MAC, US, ip).as_ethernet_payload(),
+        )
+        .to_vec()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_claim_captured_before_our_request_is_no_answer() {
+        let (interface, peer) = interface();
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| interface.resolve(GW));
+            next_sent(&peer);
+            // Captured before our request went out, though the capture
+            // thread gets to it only now; then our request; then the answer.
+            peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+            peer.tx.send(own_request(GW)).unwrap();
+            // Time enough for the asker to take the claim, had it been believed.
+            std::thread::sleep(Duration::from_millis(200));
+            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
+        });
+        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
+    }
+
+    #[test]
+    fn a_claim_right_behind_the_answer_does_not_replace_it() {
+        let (interface, peer) = interface();
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| interface.resolve(GW));
+            next_sent(&peer);
+            peer.tx.send(own_request(GW)).unwrap();
+            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            for _ in 0..64 {
+                peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+            }
+            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
+        });
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while interface.stats().captured < 66 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(interface.stats().captured, 66);
+        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
+        assert_eq!(interface.stats().arp_believed, 1);
+    }
+
+    #[test]
+    fn replies_are_believed_where_the_capture_shows_no_own_frames() {
+        // The in-memory wire, like a capture that never shows what we
+        // sent: the answer is taken after ARP_OWN_REQUEST_WAIT.
+        let (interface, peer) = interface();
+        std::thread::scope(|s| {
+            let asker = s.spawn(|| {
+                let start = Instant::now();
+                (interface.resolve(GW), start.elapsed())
+            });
+            next_sent(&peer);
+            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            let (mac, took) = asker.join().unwrap();
+            assert_eq!(mac.unwrap(), GW_MAC);
+            assert!(took < ARP_INTERVAL, "{took:?}");
+        });
+        assert!(peer.rx.try_recv().is_err(), "asked once");
     }
 
     #[test]
