@@ -492,11 +492,32 @@ fn every_real_reply_counted(run: &Run, events: &[Value], summary: &Value, count:
 // ---------------------------------------------------------------------------
 // A flood of unrelated noise
 
+/// Frames the host's NIC received, and dropped, so far.
+fn host_rx(lab: &Lab) -> (f64, f64) {
+    let out = lab.host.sh(
+        "cat /sys/class/net/lab0/statistics/rx_packets /sys/class/net/lab0/statistics/rx_dropped",
+    );
+    let mut n = out
+        .split_whitespace()
+        .map(|v| v.parse().expect("a counter"));
+    (n.next().unwrap_or(0.0), n.next().unwrap_or(0.0))
+}
+
+/// Frames a second the flood aims at (HOSTILE_FLOOD_RATE, 0: as fast as it
+/// goes, some 250,000 here on 2 cores): fast, and some CPU left for the
+/// test that runs alongside.
+const FLOOD_RATE: &str = "150000";
+
 #[test]
 fn flood_of_unrelated_noise_changes_nothing() {
+    // UDP to the subnet's broadcast and to absent addresses, ARP requests
+    // and replies about absent addresses, from 1,024 made-up MACs: the
+    // host's kernel drops it all, sup's capture filter lets the ARP half
+    // through to its capture thread. sup pings the remote meanwhile.
     const COUNT: u64 = 12;
     let lab = Lab::new();
-    let rate = std::env::var("HOSTILE_FLOOD_RATE").unwrap_or_else(|_| "0".into());
+    let rate = std::env::var("HOSTILE_FLOOD_RATE").unwrap_or_else(|_| FLOOD_RATE.into());
+    let rx0 = host_rx(&lab);
     let hostile = Hostile::start(&lab, "flood", &["--rate", &rate]);
     std::thread::sleep(Duration::from_millis(300));
     let sup = Background::start(
@@ -518,15 +539,24 @@ fn flood_of_unrelated_noise_changes_nothing() {
     let (after, t1) = (sample_threads(sup.pid()), Instant::now());
     let run = sup.wait(BOUND);
     let stats = hostile.stop();
+    let rx1 = host_rx(&lab);
     let (threads, total) = cpu_between(&before, &after, (t1 - t0).as_secs_f64());
     println!(
-        "flood: {:.0} frames/s for {:.1} s ({:.0} sent, {:.0} refused); sup's CPU meanwhile: \
-         {total:.1}% of one core: {}",
+        "flood: {:.0} frames/s for {:.1} s ({:.0} sent, {:.0} refused; the host's NIC \
+         received {:.0}, dropped {:.0}); sup's CPU meanwhile: {total:.1}% of one core: {}",
         stat(&stats, "rate"),
         stat(&stats, "seconds"),
         stat(&stats, "sent"),
         stat(&stats, "refused"),
+        rx1.0 - rx0.0,
+        rx1.1 - rx0.1,
         show_cpu(&threads)
+    );
+    // Not a timing assertion: only that there was a flood at all.
+    assert!(stat(&stats, "rate") >= 20_000.0, "{stats:?}");
+    assert!(
+        rx1.0 - rx0.0 >= stat(&stats, "sent") * 0.5,
+        "{rx0:?} {rx1:?} {stats:?}"
     );
     let (events, summary) = json_events(&run);
     every_real_reply_counted(&run, &events, &summary, COUNT);
@@ -544,7 +574,7 @@ fn flood_of_unrelated_noise_changes_nothing() {
 /// Requests of each forged-reply run.
 const FORGED_COUNT: u64 = 4;
 /// How late the remote answers in the runs where the forgeries come first.
-const DELAY_MS: f64 = 20.0;
+const DELAY_MS: f64 = 50.0;
 /// The gateway's MAC on the remote's link.
 const GW_FAR_MAC: &str = "02:e5:a7:02:00:01";
 
@@ -933,7 +963,8 @@ fn arp_claims_before_sup_resolved_the_gateway_are_ignored() {
         claims.iter().filter(|&&i| i < asked).count() >= 10,
         "claims before sup asked: {frames:#?}"
     );
-    // Right up to the request (within 5 ms of it).
+    // Right up to the request (a claim a millisecond; within 20 ms of it
+    // even on a busy machine).
     let last = claims
         .iter()
         .copied()
@@ -942,7 +973,7 @@ fn arp_claims_before_sup_resolved_the_gateway_are_ignored() {
         .unwrap_or(0);
     let gap = timestamp(&frames[asked]) - timestamp(&frames[last]);
     assert!(
-        gap < 0.005,
+        gap < 0.02,
         "{gap} s between the last claim and sup's request\n{}",
         run.show()
     );
