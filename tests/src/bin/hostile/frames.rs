@@ -12,6 +12,7 @@ pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_UDP: u8 = 17;
 pub const ICMP_ECHO_REPLY: u8 = 0;
 pub const ICMP_ECHO_REQUEST: u8 = 8;
+pub const ICMP_UNREACHABLE: u8 = 3;
 pub const ICMP_TIME_EXCEEDED: u8 = 11;
 pub const ARP_REQUEST: u16 = 1;
 pub const ARP_REPLY: u16 = 2;

@@ -54,6 +54,11 @@ pub enum Variant {
     TruncatedIcmp,
     /// Echo reply with code 1.
     BadCode,
+    /// Not a reply: "TTL expired in transit" from the gateway, quoting the
+    /// request as a router would.
+    TimeExceeded,
+    /// Not a reply: "Destination host unreachable" from the gateway.
+    Unreachable,
 }
 
 impl FromStr for Variant {
@@ -76,6 +81,8 @@ impl FromStr for Variant {
             "truncated-frame" => Variant::TruncatedFrame,
             "truncated-icmp" => Variant::TruncatedIcmp,
             "bad-code" => Variant::BadCode,
+            "time-exceeded" => Variant::TimeExceeded,
+            "unreachable" => Variant::Unreachable,
             other => return Err(format!("unknown variant {other:?}")),
         })
     }
@@ -441,6 +448,26 @@ pub fn forge(config: &Config, req: &frames::EchoRequest, variant: Variant, ip_id
                 config.gw_mac,
                 frames::ETHERTYPE_IPV4,
                 &packet,
+            )
+        }
+        Variant::TimeExceeded | Variant::Unreachable => {
+            // The request's IPv4 header and the first 8 bytes of its ICMP.
+            let request = frames::echo(frames::ICMP_ECHO_REQUEST, id, seq, payload);
+            let mut quoted = Ipv4::new(req.src, req.dst, frames::PROTO_ICMP, req.identification);
+            quoted.ttl = 1;
+            let quote = quoted.packet(&request[..8]);
+            let (typ, code) = match variant {
+                Variant::TimeExceeded => (frames::ICMP_TIME_EXCEEDED, 0),
+                _ => (frames::ICMP_UNREACHABLE, 1),
+            };
+            let message = frames::icmp(typ, code, [0; 4], &quote);
+            let mut ip = Ipv4::new(config.gw_ip, req.src, frames::PROTO_ICMP, ip_id);
+            ip.ttl = 64;
+            frames::ethernet(
+                config.host_mac,
+                config.gw_mac,
+                frames::ETHERTYPE_IPV4,
+                &ip.packet(&message),
             )
         }
         Variant::BadCode => {
