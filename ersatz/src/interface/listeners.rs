@@ -7,14 +7,31 @@
 //! ([`super::Interface::listen_ipv4`]) takes every one. A listener also leaves
 //! when its [`Expectation`] (the receiving half) is dropped, so expectations
 //! that never match cost nothing once their owner gave up on them.
+//!
+//! There are two kinds of listener, and a packet is offered to both:
+//!
+//! - **Keyed** ([`super::Interface::expect_echo`],
+//!   [`super::Interface::listen_echoes`]): filed under an [`EchoKey`] (peer,
+//!   identifier, sequence number) or under a peer and identifier. The capture
+//!   thread computes each packet's key once ([`EchoKey::of`]: echo replies,
+//!   and ICMP errors quoting an echo request) and looks it up in a hash map,
+//!   so the cost per packet does not depend on how many are waiting; the
+//!   filter runs only on packets with its key.
+//! - **Scanned** (`expect_ipv4`, `listen_ipv4`): every filter runs on every
+//!   packet, so the cost per packet grows with their number. Fine for a
+//!   handful; use keyed listeners for one per probe.
+//!
+//! The tables shrink when they empty out, so memory follows the number of
+//! listeners waiting now, not the most there ever were.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::ops::Deref;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::Timestamp;
-use crate::{ethernet, ipv4};
+use crate::{ethernet, icmp, ipv4};
 
 /// An IPv4 packet as the capture thread saw it, offered to listeners.
 #[derive(Debug)]
@@ -30,18 +47,126 @@ pub struct Received<'a> {
     pub frame: &'a [u8],
 }
 
+/// Which echo exchange a packet belongs to: the peer an echo request went to
+/// (or came back from), and the request's identifier and sequence number.
+///
+/// It is how keyed listeners ([`super::Interface::expect_echo`]) are found:
+/// in a hash map, whatever their number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EchoKey {
+    /// The echo request's destination, the echo reply's source.
+    pub peer: ipv4::Addr,
+    /// Identifier and sequence number.
+    pub echo: icmp::Echo,
+}
+
+impl EchoKey {
+    /// The key of a packet, if it has one:
+    ///
+    /// - an ICMP echo reply: its source, identifier and sequence number;
+    /// - an ICMP error (unreachable, time exceeded, ...) quoting an echo
+    ///   request: the quoted request's destination, identifier and sequence
+    ///   number.
+    ///
+    /// Checksums play no part (a damaged reply still has its key, so that its
+    /// listener can report it); nor does the quoted request's source, which
+    /// the listener's filter should check.
+    pub fn of(packet: &ipv4::Packet<'_>) -> Option<EchoKey> {
+        let ipv4::Payload::ICMP(message) = &packet.payload else {
+            return None;
+        };
+        match message.header {
+            icmp::Header::EchoReply(echo) => Some(EchoKey {
+                peer: packet.src,
+                echo,
+            }),
+            header if header.is_error() => {
+                let quote = message.original()?;
+                let echo = quote.echo_request()?;
+                Some(EchoKey {
+                    peer: quote.packet.dst,
+                    echo,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 type Filter = Box<dyn Fn(&Received<'_>) -> bool + Send>;
 
+struct Listener {
+    id: u64,
+    filter: Filter,
+}
+
 /// The table of listeners, shared by the capture thread and the expectations.
+///
+/// Crate-internal; `pub` (and hidden) only so that `benches/dispatch.rs`
+/// can measure [`Listeners::dispatch`] without a NIC.
+#[doc(hidden)]
 #[derive(Default)]
-pub(crate) struct Listeners {
+pub struct Listeners {
     table: Mutex<Table>,
 }
 
 #[derive(Default)]
 struct Table {
     next_id: u64,
+    /// Scanned: every filter sees every packet.
     filters: HashMap<u64, Filter>,
+    /// Keyed by the exact exchange.
+    echoes: HashMap<EchoKey, Vec<Listener>>,
+    /// Keyed by peer and identifier (any sequence number).
+    streams: HashMap<(ipv4::Addr, u16), Vec<Listener>>,
+}
+
+/// Where a listener is filed (what its [`Expectation`] removes when dropped).
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Scanned(u64),
+    Echo(EchoKey, u64),
+    Stream((ipv4::Addr, u16), u64),
+}
+
+/// Tables keep at least this much room; above it, one used less than a
+/// quarter is halved down to twice its length (amortised O(1) per removal).
+const MIN_CAPACITY: usize = 64;
+
+fn shrink<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > MIN_CAPACITY && map.len() * 4 < map.capacity() {
+        map.shrink_to((map.len() * 2).max(MIN_CAPACITY));
+    }
+}
+
+/// Offers `received` to the listeners under `key` in `map`; those whose
+/// filter says so leave. Returns how many left.
+fn offer_keyed<K: Eq + Hash>(
+    map: &mut HashMap<K, Vec<Listener>>,
+    key: &K,
+    received: &Received<'_>,
+) -> usize {
+    let Some(list) = map.get_mut(key) else {
+        return 0;
+    };
+    let before = list.len();
+    list.retain(|l| !(l.filter)(received));
+    let left = before - list.len();
+    if list.is_empty() {
+        map.remove(key);
+        shrink(map);
+    }
+    left
+}
+
+fn remove_keyed<K: Eq + Hash>(map: &mut HashMap<K, Vec<Listener>>, key: &K, id: u64) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|l| l.id != id);
+        if list.is_empty() {
+            map.remove(key);
+            shrink(map);
+        }
+    }
 }
 
 impl Listeners {
@@ -50,57 +175,163 @@ impl Listeners {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a listener; see [`super::Interface::expect_ipv4`] (`once`) and
-    /// [`super::Interface::listen_ipv4`].
-    pub(crate) fn expect<T, F>(self: &Arc<Self>, once: bool, filter: F) -> Expectation<T>
+    /// Wraps a filter: matched values go to the channel; an expectation
+    /// (`once`) leaves on its first match, and so does a subscription whose
+    /// receiver is gone.
+    fn wrap<T, F>(once: bool, filter: F) -> (Filter, Receiver<T>)
     where
         T: Send + 'static,
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
         let (tx, rx): (Sender<T>, Receiver<T>) = mpsc::channel();
         let wrapped: Filter = Box::new(move |received| match filter(received) {
-            // Matched: deliver; an expectation leaves, and so does a
-            // subscription whose receiver is gone.
             Some(value) => tx.send(value).is_err() || once,
             None => false,
         });
-        let mut table = self.lock();
-        let id = table.next_id;
-        table.next_id += 1;
-        table.filters.insert(id, wrapped);
+        (wrapped, rx)
+    }
+
+    fn expectation<T>(self: &Arc<Self>, rx: Receiver<T>, place: Place) -> Expectation<T> {
         Expectation {
             rx,
-            id,
+            place,
             listeners: Arc::downgrade(self),
         }
     }
 
-    /// Offers a packet to every listener; those that match leave.
-    pub(crate) fn dispatch(&self, received: &Received<'_>) -> usize {
+    /// Adds a scanned listener; see [`super::Interface::expect_ipv4`] (`once`)
+    /// and [`super::Interface::listen_ipv4`].
+    pub fn expect<T, F>(self: &Arc<Self>, once: bool, filter: F) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        let (filter, rx) = Self::wrap(once, filter);
         let mut table = self.lock();
-        let before = table.filters.len();
-        table.filters.retain(|_, filter| !filter(received));
-        before - table.filters.len()
+        let id = table.next_id;
+        table.next_id += 1;
+        table.filters.insert(id, filter);
+        drop(table);
+        self.expectation(rx, Place::Scanned(id))
     }
 
-    /// How many listeners are waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().filters.len()
+    /// Adds a listener keyed by `key`; see [`super::Interface::expect_echo`].
+    pub fn expect_echo<T, F>(
+        self: &Arc<Self>,
+        key: EchoKey,
+        once: bool,
+        filter: F,
+    ) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        let (filter, rx) = Self::wrap(once, filter);
+        let mut table = self.lock();
+        let id = table.next_id;
+        table.next_id += 1;
+        table
+            .echoes
+            .entry(key)
+            .or_default()
+            .push(Listener { id, filter });
+        drop(table);
+        self.expectation(rx, Place::Echo(key, id))
     }
 
-    fn remove(&self, id: u64) {
-        self.lock().filters.remove(&id);
+    /// Adds a listener keyed by peer and identifier; see
+    /// [`super::Interface::listen_echoes`].
+    pub fn expect_stream<T, F>(
+        self: &Arc<Self>,
+        peer: ipv4::Addr,
+        identifier: u16,
+        once: bool,
+        filter: F,
+    ) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        let (filter, rx) = Self::wrap(once, filter);
+        let key = (peer, identifier);
+        let mut table = self.lock();
+        let id = table.next_id;
+        table.next_id += 1;
+        table
+            .streams
+            .entry(key)
+            .or_default()
+            .push(Listener { id, filter });
+        drop(table);
+        self.expectation(rx, Place::Stream(key, id))
+    }
+
+    /// Offers a packet to the listeners: those keyed by its [`EchoKey`] (a
+    /// hash lookup or two), then every scanned one. Those that match leave;
+    /// returns how many did.
+    pub fn dispatch(&self, received: &Received<'_>) -> usize {
+        let key = EchoKey::of(&received.packet);
+        let mut table = self.lock();
+        let mut left = 0;
+        if let Some(key) = key {
+            if !table.echoes.is_empty() {
+                left += offer_keyed(&mut table.echoes, &key, received);
+            }
+            if !table.streams.is_empty() {
+                left += offer_keyed(
+                    &mut table.streams,
+                    &(key.peer, key.echo.identifier),
+                    received,
+                );
+            }
+        }
+        if !table.filters.is_empty() {
+            let before = table.filters.len();
+            table.filters.retain(|_, filter| !filter(received));
+            let gone = before - table.filters.len();
+            if gone > 0 {
+                shrink(&mut table.filters);
+            }
+            left += gone;
+        }
+        left
+    }
+
+    /// How many listeners are waiting (of both kinds).
+    pub fn len(&self) -> usize {
+        let table = self.lock();
+        table.filters.len()
+            + table.echoes.values().map(Vec::len).sum::<usize>()
+            + table.streams.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Whether no listener is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove(&self, place: Place) {
+        let mut table = self.lock();
+        match place {
+            Place::Scanned(id) => {
+                table.filters.remove(&id);
+                shrink(&mut table.filters);
+            }
+            Place::Echo(key, id) => remove_keyed(&mut table.echoes, &key, id),
+            Place::Stream(key, id) => remove_keyed(&mut table.streams, &key, id),
+        }
     }
 }
 
-/// The receiving end of [`super::Interface::expect_ipv4`] and
-/// [`super::Interface::listen_ipv4`]: an [`mpsc::Receiver`] (it derefs to
+/// The receiving end of [`super::Interface::expect_ipv4`],
+/// [`super::Interface::listen_ipv4`], [`super::Interface::expect_echo`] and
+/// [`super::Interface::listen_echoes`]: an [`mpsc::Receiver`] (it derefs to
 /// one: `recv_timeout`, `try_recv`, ...) that takes its listener away when
 /// dropped.
 #[derive(Debug)]
 pub struct Expectation<T> {
     rx: Receiver<T>,
-    id: u64,
+    place: Place,
     listeners: Weak<Listeners>,
 }
 
@@ -114,7 +345,7 @@ impl<T> Deref for Expectation<T> {
 impl<T> Drop for Expectation<T> {
     fn drop(&mut self) {
         if let Some(listeners) = self.listeners.upgrade() {
-            listeners.remove(self.id);
+            listeners.remove(self.place);
         }
     }
 }
@@ -122,8 +353,11 @@ impl<T> Drop for Expectation<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::icmp;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    const US: ipv4::Addr = ipv4::Addr([10, 0, 0, 1]);
+    const PEER: ipv4::Addr = ipv4::Addr([1, 1, 1, 1]);
 
     fn echo_reply(src: [u8; 4], seq: u16) -> ipv4::Packet<'static> {
         icmp::Echo {
@@ -132,7 +366,29 @@ mod tests {
         }
         .as_echo_reply(&b"abc"[..])
         .as_ipv4_payload()
-        .as_packet(ipv4::Addr(src), ipv4::Addr([10, 0, 0, 1]))
+        .as_packet(ipv4::Addr(src), US)
+    }
+
+    /// What a router says when our echo request `seq` to `dst` has no way on.
+    fn unreachable(router: [u8; 4], dst: ipv4::Addr, seq: u16) -> ipv4::Packet<'static> {
+        let request = icmp::Echo {
+            identifier: 7,
+            sequence_number: seq,
+        }
+        .as_echo_request(&b"abc"[..])
+        .as_ipv4_payload()
+        .as_packet(US, dst);
+        let quote = request.to_vec().unwrap()[..28].to_vec();
+        icmp::Packet::new(
+            icmp::Header::DestinationUnreachable {
+                code: icmp::UnreachableCode::Net,
+                unused: 0,
+                next_hop_mtu: 0,
+            },
+            crate::Blob::from(quote),
+        )
+        .as_ipv4_payload()
+        .as_packet(ipv4::Addr(router), US)
     }
 
     fn received(packet: ipv4::Packet<'static>) -> Received<'static> {
@@ -152,6 +408,26 @@ mod tests {
             }) => Some(e.sequence_number),
             _ => None,
         }
+    }
+
+    fn key(peer: ipv4::Addr, seq: u16) -> EchoKey {
+        EchoKey {
+            peer,
+            echo: icmp::Echo {
+                identifier: 7,
+                sequence_number: seq,
+            },
+        }
+    }
+
+    /// Capacities of the three tables.
+    fn capacities(listeners: &Listeners) -> [usize; 3] {
+        let t = listeners.lock();
+        [
+            t.filters.capacity(),
+            t.echoes.capacity(),
+            t.streams.capacity(),
+        ]
     }
 
     #[test]
@@ -199,6 +475,12 @@ mod tests {
         );
         drop(many);
         assert_eq!(listeners.len(), 0);
+        // The table gave its room back.
+        assert!(
+            capacities(&listeners)[0] <= 2 * MIN_CAPACITY,
+            "{:?}",
+            capacities(&listeners)
+        );
     }
 
     #[test]
@@ -212,6 +494,35 @@ mod tests {
         }
         assert_eq!(listeners.len(), 0);
         assert!(listeners.lock().filters.capacity() < 16);
+    }
+
+    #[test]
+    fn expired_keyed_expectations_leave_memory_flat() {
+        // The same with keyed expectations, 64 in flight like a flood, each
+        // sequence number used once and never answered.
+        let listeners = Arc::new(Listeners::default());
+        let mut window = std::collections::VecDeque::new();
+        for i in 0..100_000u32 {
+            window.push_back(listeners.expect_echo(key(PEER, i as u16), true, seq_of));
+            if window.len() > 64 {
+                window.pop_front();
+            }
+            // A reply for nobody (sequence numbers of the past).
+            listeners.dispatch(&received(echo_reply(
+                [1, 1, 1, 1],
+                (i as u16).wrapping_sub(100),
+            )));
+        }
+        assert_eq!(listeners.len(), 64);
+        window.clear();
+        assert_eq!(listeners.len(), 0);
+        assert!(
+            capacities(&listeners)
+                .iter()
+                .all(|&c| c <= 2 * MIN_CAPACITY),
+            "{:?}",
+            capacities(&listeners)
+        );
     }
 
     #[test]
@@ -234,8 +545,156 @@ mod tests {
     fn expectation_outliving_the_table_is_harmless() {
         let listeners = Arc::new(Listeners::default());
         let e = listeners.expect(true, seq_of);
+        let k = listeners.expect_echo(key(PEER, 1), true, seq_of);
         drop(listeners);
         assert!(e.try_recv().is_err());
         drop(e);
+        drop(k);
+    }
+
+    #[test]
+    fn echo_key_of_replies_and_quoting_errors() {
+        assert_eq!(
+            EchoKey::of(&echo_reply([1, 1, 1, 1], 9)),
+            Some(key(PEER, 9))
+        );
+        // An error is filed under the request it quotes: its destination.
+        assert_eq!(
+            EchoKey::of(&unreachable([10, 0, 0, 254], PEER, 9)),
+            Some(key(PEER, 9))
+        );
+        // Echo requests (someone pinging us) and other traffic have no key.
+        let request = icmp::Echo::default()
+            .as_echo_request(&b""[..])
+            .as_ipv4_payload()
+            .as_packet(PEER, US);
+        assert_eq!(EchoKey::of(&request), None);
+        let udp = ipv4::Payload::Unknown(crate::Blob::from(&[0u8; 8][..])).as_packet(PEER, US);
+        assert_eq!(EchoKey::of(&udp), None);
+    }
+
+    #[test]
+    fn keyed_expectation_takes_only_its_key_then_leaves() {
+        let listeners = Arc::new(Listeners::default());
+        let e = listeners.expect_echo(key(PEER, 2), true, |r| Some(r.packet.src));
+        // Another sequence number, another peer: not offered.
+        assert_eq!(
+            listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 3))),
+            0
+        );
+        assert_eq!(
+            listeners.dispatch(&received(echo_reply([2, 2, 2, 2], 2))),
+            0
+        );
+        assert!(e.try_recv().is_err());
+        // The ICMP error quoting our request 2 to the peer is.
+        assert_eq!(
+            listeners.dispatch(&received(unreachable([10, 0, 0, 254], PEER, 2))),
+            1
+        );
+        assert_eq!(e.try_recv(), Ok(ipv4::Addr([10, 0, 0, 254])));
+        assert_eq!(listeners.len(), 0);
+        // Left: the reply itself now reaches nobody.
+        assert_eq!(
+            listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 2))),
+            0
+        );
+        assert!(e.try_recv().is_err());
+    }
+
+    #[test]
+    fn keyed_filter_that_declines_keeps_waiting() {
+        // A damaged reply is shown to the filter, which may pass on it.
+        let listeners = Arc::new(Listeners::default());
+        let e = listeners.expect_echo(key(PEER, 1), true, |r| r.packet.checksum_ok.then_some(()));
+        let mut damaged = echo_reply([1, 1, 1, 1], 1);
+        damaged.checksum_ok = false;
+        assert_eq!(listeners.dispatch(&received(damaged)), 0);
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(
+            listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
+            1
+        );
+        assert_eq!(e.try_recv(), Ok(()));
+    }
+
+    #[test]
+    fn two_listeners_on_one_key_are_independent() {
+        let listeners = Arc::new(Listeners::default());
+        let a = listeners.expect_echo(key(PEER, 1), true, seq_of);
+        let b = listeners.expect_echo(key(PEER, 1), true, seq_of);
+        drop(a);
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(
+            listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
+            1
+        );
+        assert_eq!(b.try_recv(), Ok(1));
+    }
+
+    #[test]
+    fn keyed_and_scanned_listeners_both_see_a_packet() {
+        let listeners = Arc::new(Listeners::default());
+        let keyed = listeners.expect_echo(key(PEER, 1), true, seq_of);
+        let scanned = listeners.expect(true, seq_of);
+        let stream = listeners.expect_stream(PEER, 7, false, seq_of);
+        assert_eq!(
+            listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
+            2
+        );
+        assert_eq!((keyed.try_recv(), scanned.try_recv()), (Ok(1), Ok(1)));
+        assert_eq!(stream.try_recv(), Ok(1));
+    }
+
+    #[test]
+    fn stream_takes_every_sequence_number_of_its_peer_and_identifier() {
+        let listeners = Arc::new(Listeners::default());
+        let stream = listeners.expect_stream(PEER, 7, false, seq_of);
+        let other = listeners.expect_stream(PEER, 8, false, seq_of);
+        for seq in [5, 1, 5] {
+            listeners.dispatch(&received(echo_reply([1, 1, 1, 1], seq)));
+        }
+        listeners.dispatch(&received(echo_reply([2, 2, 2, 2], 1)));
+        assert_eq!(stream.try_iter().collect::<Vec<_>>(), vec![5, 1, 5]);
+        assert!(other.try_recv().is_err());
+        drop((stream, other));
+        assert_eq!(listeners.len(), 0);
+    }
+
+    #[test]
+    fn keyed_dispatch_runs_one_filter_among_100_000() {
+        // Dispatch cost does not grow with the number waiting: of 100,000
+        // keyed expectations, a reply runs exactly the one filter of its key
+        // (timed in benches/dispatch.rs).
+        let listeners = Arc::new(Listeners::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let waiting: Vec<_> = (0..100_000u32)
+            .map(|i| {
+                let calls = calls.clone();
+                let peer = ipv4::Addr([10, 1, (i >> 16) as u8, (i >> 8) as u8]);
+                listeners.expect_echo(key(peer, i as u16), true, move |r| {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    seq_of(r)
+                })
+            })
+            .collect();
+        let at = 54_321u32;
+        let src = [10, 1, (at >> 16) as u8, (at >> 8) as u8];
+        assert_eq!(listeners.dispatch(&received(echo_reply(src, at as u16))), 1);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(waiting[at as usize].try_recv(), Ok(at as u16));
+        // Unknown keys run none.
+        listeners.dispatch(&received(echo_reply([9, 9, 9, 9], 1)));
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(listeners.len(), 99_999);
+        drop(waiting);
+        assert_eq!(listeners.len(), 0);
+        assert!(
+            capacities(&listeners)
+                .iter()
+                .all(|&c| c <= 2 * MIN_CAPACITY),
+            "{:?}",
+            capacities(&listeners)
+        );
     }
 }

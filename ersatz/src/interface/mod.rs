@@ -40,7 +40,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use listeners::{Expectation, Received};
+#[doc(hidden)]
+pub use listeners::Listeners;
+pub use listeners::{EchoKey, Expectation, Received};
 
 use crate::netinfo::{self, NIC};
 use crate::{arp, ethernet, ipv4, parse};
@@ -493,7 +495,7 @@ impl Interface {
     }
 
     /// Starts the capture thread on an opened link.
-    fn with_link(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>, link: Link) -> Self {
+    pub(crate) fn with_link(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>, link: Link) -> Self {
         let Link { tx, mut rx, stop } = link;
         let shared = Arc::new(Shared {
             nic,
@@ -565,7 +567,9 @@ impl Interface {
     /// The filter runs on the capture thread, for every IPv4 packet to our
     /// address (our own frames never reach it): keep it short, and do not call
     /// into the Interface from it. The listener leaves after its first match,
-    /// or when the Expectation is dropped.
+    /// or when the Expectation is dropped. Every such filter runs on every
+    /// packet: for many expectations at once (one per probe), use the keyed
+    /// [`Interface::expect_echo`], whose cost does not grow with their number.
     pub fn expect_ipv4<T, F>(&self, filter: F) -> Expectation<T>
     where
         T: Send + 'static,
@@ -584,6 +588,45 @@ impl Interface {
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
         self.shared.listeners.expect(false, filter)
+    }
+
+    /// Waits for the first echo reply or ICMP error with this [`EchoKey`]
+    /// (see [`EchoKey::of`]) that `filter` turns into `Some(value)`; the
+    /// value arrives on the returned [`Expectation`].
+    ///
+    /// Like [`Interface::expect_ipv4`], but keyed: the capture thread finds
+    /// the listener by the packet's key in a hash map, so a packet costs the
+    /// same with one or 100,000 expectations waiting, and `filter` only runs
+    /// on packets with this key (it should still check what the key does
+    /// not: checksums, payload, the quoted request's source). The listener
+    /// leaves after its first match, or when the Expectation is dropped.
+    pub fn expect_echo<T, F>(&self, key: EchoKey, filter: F) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        self.shared.listeners.expect_echo(key, true, filter)
+    }
+
+    /// Like [`Interface::expect_echo`] for every sequence number, and keeps
+    /// listening: every echo reply from `peer` with `identifier`, and every
+    /// ICMP error quoting an echo request to `peer` with `identifier`, that
+    /// `filter` turns into `Some(value)` arrives on the returned receiver,
+    /// until it is dropped. For a pinger's whole run (it is what
+    /// [`crate::ping::Session`] uses), at the cost of a hash lookup per packet.
+    pub fn listen_echoes<T, F>(
+        &self,
+        peer: ipv4::Addr,
+        identifier: u16,
+        filter: F,
+    ) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        self.shared
+            .listeners
+            .expect_stream(peer, identifier, false, filter)
     }
 
     /// Sends `payload` to `dst` in a new packet from our address (random
