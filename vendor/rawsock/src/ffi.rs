@@ -160,6 +160,8 @@ pub(crate) struct Api {
         Option<unsafe extern "C" fn(p: *mut PcapT, precision: c_int) -> c_int>,
     pub get_tstamp_precision: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
     pub statustostr: Option<unsafe extern "C" fn(error: c_int) -> *const c_char>,
+    /// Unix only (Npcap has no such function).
+    pub get_selectable_fd: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
 
     /// Where the library was loaded from (for messages).
     pub path: String,
@@ -237,6 +239,7 @@ impl Api {
             set_tstamp_precision: optional!("pcap_set_tstamp_precision"),
             get_tstamp_precision: optional!("pcap_get_tstamp_precision"),
             statustostr: optional!("pcap_statustostr"),
+            get_selectable_fd: optional!("pcap_get_selectable_fd"),
             path: display,
             _lib: lib,
         })

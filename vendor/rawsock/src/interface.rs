@@ -605,6 +605,52 @@ impl Interface {
         }
     }
 
+    /// Whether a frame is ready to be received, waiting up to `timeout` for
+    /// one (`poll` on `pcap_get_selectable_fd`; `Duration::ZERO` only looks).
+    /// Lets a reader that expects more frames soon look for them without
+    /// sleeping in [`Interface::receive`] (a sleeping reader must be woken
+    /// for each frame, which costs the sender too).
+    ///
+    /// `Ok(None)` where the platform cannot tell (Windows, a library without
+    /// `pcap_get_selectable_fd`): then just receive. `Ok(Some(false))` also
+    /// when the wait was interrupted by a signal.
+    pub fn wait_readable(&mut self, timeout: Duration) -> Result<Option<bool>, Error> {
+        #[cfg(unix)]
+        {
+            let Some(get_fd) = self.handle.api.get_selectable_fd else {
+                return Ok(None);
+            };
+            // SAFETY: the handle is open; pcap_get_selectable_fd only reads
+            // the descriptor stored in it (-1 if there is none).
+            let fd = unsafe { get_fd(self.handle.ptr()) };
+            if fd < 0 {
+                return Ok(None);
+            }
+            let mut pollfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
+            // SAFETY: `pollfd` is one valid, writable pollfd for the whole
+            // call; `fd` is the handle's descriptor, open while `self` lives.
+            let rc = unsafe { libc::poll(&mut pollfd, 1, ms) };
+            if rc < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    return Ok(Some(false));
+                }
+                return Err(Error::ReceivingPacket(format!("poll: {e}")));
+            }
+            Ok(Some(rc > 0 && pollfd.revents != 0))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = timeout;
+            Ok(None)
+        }
+    }
+
     /// Calls `callback` for every frame (`pcap_loop`) until a [`Breaker`]
     /// stops it (then `Ok(())`) or the library fails. A panic in `callback`
     /// stops the loop and is resumed once the library has returned (it never

@@ -526,6 +526,27 @@ fn inner_veth_body() {
         assert!(took < Duration::from_millis(100), "{took:?}");
     }
 
+    // 21. wait_readable: false on an idle handle, true once a frame is in,
+    // and the frame is then received without blocking.
+    {
+        let (a_mac, b_mac) = (mac_of("a"), mac_of("b"));
+        let nonce = rand_u64();
+        let tx = lib.open_interface("a").expect("open a");
+        let mut rx = lib.open_interface("b").expect("open b");
+        rx.set_filter(&format!("ether proto {ETHERTYPE_REQUEST:#06x}"))
+            .expect("filter");
+        assert_eq!(rx.wait_readable(Duration::ZERO), Ok(Some(false)));
+        let started = Instant::now();
+        assert_eq!(rx.wait_readable(Duration::from_millis(50)), Ok(Some(false)));
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        tx.send(&frame(b_mac, a_mac, ETHERTYPE_REQUEST, nonce, 7))
+            .expect("send");
+        assert_eq!(rx.wait_readable(Duration::from_secs(2)), Ok(Some(true)));
+        let packet = rx.receive().expect("receive").expect("a frame");
+        assert_eq!(parse(packet.data(), ETHERTYPE_REQUEST, nonce), Some(7));
+        assert_eq!(rx.wait_readable(Duration::ZERO), Ok(Some(false)));
+    }
+
     // 6. loop_infinite: stopped by a breaker; a panicking callback unwinds
     // out of it (not through C).
     {
