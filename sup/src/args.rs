@@ -58,8 +58,19 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
     pub interval_ms: u32,
 
+    /// Flood ping, like `ping -f`: send the next request as soon as a reply
+    /// comes back (up to 128 in flight, and one every 10 ms even when none
+    /// do). Prints a '.' for each request and a backspace for each reply
+    /// instead of lines, then the statistics and the rate; with -n, stops
+    /// after that many (the default 4 applies), with -t runs until Ctrl+C.
+    /// --interval does not apply; -w still bounds each wait, and replies
+    /// after it are not counted.
+    #[arg(long, conflicts_with = "interval_ms")]
+    pub flood: bool,
+
     /// One JSON object per line for every reply, timeout and error, and a
-    /// final summary object (fields in README.md).
+    /// final summary object (fields in README.md). With --flood, only the
+    /// start and summary objects (the summary with elapsed_ms).
     #[arg(long)]
     pub json: bool,
 

@@ -10,10 +10,10 @@ use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ersatz::ping::{Event, Options, Session};
+use ersatz::ping::{Event, Flood, Options, Session};
 use ersatz::{ipv4, netinfo, Interface};
 
 use args::Args;
@@ -66,6 +66,56 @@ macro_rules! err {
 /// `eprint!` that never panics.
 macro_rules! err_raw {
     ($($t:tt)*) => { write_err(format_args!($($t)*), false) };
+}
+
+/// `--flood`'s line of dots and backspaces, written in pieces (a write per
+/// character would cost more than the ping): when 4 KiB have gathered or
+/// 50 ms have passed, and at the end.
+struct Progress {
+    pending: String,
+    flushed: Instant,
+    pushes: u32,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            pending: String::with_capacity(PROGRESS_BUFFER),
+            flushed: Instant::now(),
+            pushes: 0,
+        }
+    }
+}
+
+const PROGRESS_BUFFER: usize = 4096;
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+
+impl Progress {
+    fn push(&mut self, text: &str) {
+        self.pending.push_str(text);
+        self.pushes = self.pushes.wrapping_add(1);
+        // The clock only every 16 pieces: at 100,000 a second, reading it
+        // for each showed in the profile.
+        if self.pending.len() >= PROGRESS_BUFFER
+            || (self.pushes % 16 == 0 && self.flushed.elapsed() >= PROGRESS_EVERY)
+        {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            out_raw!("{}", self.pending);
+            self.pending.clear();
+        }
+        self.flushed = Instant::now();
+    }
+
+    /// Writes what is left and ends the line.
+    fn finish(&mut self) {
+        self.pending.push('\n');
+        self.flush();
+    }
 }
 
 /// Why sup could not run: one sentence a person can act on.
@@ -199,8 +249,21 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         }
     }
     let mut session = Session::new(&interface, target, options, verbose);
+    let mut progress = Progress::default();
+    // How long the flood took, first request to last outcome (--flood).
+    let mut flood_time = None;
     let mut print = |event: &Event| {
-        if args.json {
+        if args.flood {
+            if !args.json {
+                if let Some(text) = output::flood(event) {
+                    progress.push(text);
+                    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+                        // As after Ctrl+C: the flood ends and nobody reads the rest.
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        } else if args.json {
             if let Some(v) = output::json(event) {
                 out!("{v}");
             }
@@ -230,22 +293,39 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             }
         }
     };
-    let mut sent = 0u32;
-    while args.forever || sent < args.count {
-        session.probe(&stop, &mut print);
-        sent += 1;
-        if stop.load(Ordering::SeqCst) || STDOUT_CLOSED.load(Ordering::SeqCst) {
-            break;
+    if args.flood {
+        let flood = Flood {
+            count: (!args.forever).then_some(args.count),
+            ..Flood::default()
+        };
+        let started = Instant::now();
+        session.flood(&flood, &stop, &mut print);
+        flood_time = Some(started.elapsed());
+        if !args.json {
+            progress.finish();
+        }
+    } else {
+        let mut sent = 0u32;
+        while args.forever || sent < args.count {
+            session.probe(&stop, &mut print);
+            sent += 1;
+            if stop.load(Ordering::SeqCst) || STDOUT_CLOSED.load(Ordering::SeqCst) {
+                break;
+            }
         }
     }
     let stats = session.statistics();
     if args.json {
-        out!(
-            "{}",
-            output::summary_json(target, stats, stop.load(Ordering::SeqCst))
-        );
+        let mut summary = output::summary_json(target, stats, stop.load(Ordering::SeqCst));
+        if let (Some(took), Some(fields)) = (flood_time, summary.as_object_mut()) {
+            fields.insert("elapsed_ms".into(), output::ms_value(took).into());
+        }
+        out!("{summary}");
     } else {
         out_raw!("{}", output::statistics(target, stats));
+        if let Some(took) = flood_time {
+            out!("{}", output::flood_rate(stats.sent, took));
+        }
         if stop.load(Ordering::SeqCst) {
             out!("Control-C");
         }

@@ -19,7 +19,8 @@ pub fn ms(d: Duration) -> String {
     }
 }
 
-fn ms_value(d: Duration) -> f64 {
+/// Milliseconds for JSON: a number, rounded to the microsecond.
+pub fn ms_value(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
@@ -79,6 +80,24 @@ pub fn text(event: &Event) -> Option<String> {
     })
 }
 
+/// What `--flood` prints for an event, as `ping -f` does: a '.' for each
+/// request, a backspace for each reply (erasing its dot), `E` for an ICMP
+/// error or a request that could not be sent, `C` for a damaged reply.
+pub fn flood(event: &Event) -> Option<&'static str> {
+    Some(match event {
+        Event::Sent { .. } => ".",
+        Event::Reply(_) => "\x08 \x08",
+        Event::Damaged { .. } => "\x08C",
+        Event::Unreachable { .. } | Event::TtlExpired { .. } => "\x08E",
+        Event::HostUnreachable { .. }
+        | Event::NeedsFragmentation { .. }
+        | Event::SendFailed { .. } => "E",
+        Event::Duplicate(_) | Event::Late(_) | Event::Timeout { .. } | Event::Captured { .. } => {
+            return None
+        }
+    })
+}
+
 fn reply_json(kind: &str, r: &Reply) -> Value {
     json!({"type": kind, "seq": r.seq, "from": r.from.to_string(), "bytes": r.bytes,
            "time_ms": ms_value(r.rtt), "ttl": r.ttl})
@@ -129,6 +148,19 @@ pub fn statistics(target: ipv4::Addr, s: &Statistics) -> String {
         );
     }
     out
+}
+
+/// The line `--flood` adds after the statistics: how many requests went
+/// out in how long (first request to last outcome), as `ping -f` reports.
+pub fn flood_rate(sent: u32, took: Duration) -> String {
+    let rate = match took.as_secs_f64() {
+        s if s > 0.0 => f64::from(sent) / s,
+        _ => 0.0,
+    };
+    format!(
+        "Flood: {sent} requests in {}, {rate:.0} requests/s",
+        ms(took)
+    )
 }
 
 /// The final JSON object.
@@ -183,6 +215,26 @@ mod tests {
         assert_eq!(
             unreachable_text(UnreachableCode::Other(99)),
             "Destination unreachable (code 99)."
+        );
+    }
+
+    #[test]
+    fn flood_marks_and_rate() {
+        assert_eq!(
+            flood(&Event::Sent {
+                seq: 1,
+                frame: Vec::new()
+            }),
+            Some(".")
+        );
+        assert_eq!(flood(&Event::Timeout { seq: 1 }), None);
+        assert_eq!(
+            flood_rate(20_000, Duration::from_millis(250)),
+            "Flood: 20000 requests in 250.0ms, 80000 requests/s"
+        );
+        assert_eq!(
+            flood_rate(0, Duration::ZERO),
+            "Flood: 0 requests in 0.000ms, 0 requests/s"
         );
     }
 
