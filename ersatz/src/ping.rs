@@ -331,7 +331,6 @@ struct Probe {
     /// Sent and not settled yet: no reply, no ICMP error, no timeout.
     waiting: bool,
     answered: bool,
-    timed_out: bool,
 }
 
 /// How [`Session::flood`] runs.
@@ -649,12 +648,9 @@ impl<'i> Session<'i> {
 
     /// Request `seq` got no outcome in time.
     fn expire(&mut self, seq: u16, on_event: &mut dyn FnMut(&Event)) {
-        if let Some(p) = self.probes.get_mut(&seq) {
-            if p.waiting {
-                p.timed_out = true;
-                self.settle(seq);
-                on_event(&Event::Timeout { seq });
-            }
+        if self.probes.get(&seq).is_some_and(|p| p.waiting) {
+            self.settle(seq);
+            on_event(&Event::Timeout { seq });
         }
     }
 
@@ -670,7 +666,6 @@ impl<'i> Session<'i> {
                 deadline: None,
                 waiting: false,
                 answered: false,
-                timed_out: false,
             },
         );
         self.order.push_back(seq);
@@ -767,7 +762,6 @@ impl<'i> Session<'i> {
                     None
                 } else if reply.rtt > self.options.timeout {
                     // In before we noticed, but past the timeout by the capture clock.
-                    probe.timed_out = true;
                     self.settle(seq);
                     on_event(&Event::Timeout { seq });
                     on_event(&Event::Late(reply));
