@@ -160,7 +160,9 @@ pub(crate) struct Api {
         Option<unsafe extern "C" fn(p: *mut PcapT, precision: c_int) -> c_int>,
     pub get_tstamp_precision: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
     pub statustostr: Option<unsafe extern "C" fn(error: c_int) -> *const c_char>,
-    /// Unix only (Npcap has no such function).
+    /// Unix only (Npcap has no such function; Windows waits on
+    /// `pcap_getevent`, which Wine stubs).
+    #[cfg(unix)]
     pub get_selectable_fd: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
 
     /// Where the library was loaded from (for messages).
@@ -239,6 +241,7 @@ impl Api {
             set_tstamp_precision: optional!("pcap_set_tstamp_precision"),
             get_tstamp_precision: optional!("pcap_get_tstamp_precision"),
             statustostr: optional!("pcap_statustostr"),
+            #[cfg(unix)]
             get_selectable_fd: optional!("pcap_get_selectable_fd"),
             path: display,
             _lib: lib,
