@@ -110,7 +110,9 @@ pub enum Event {
         /// The first frame's bytes (for hex dumps).
         frame: Vec<u8>,
     },
-    /// The reply to the current request. Counted as received.
+    /// The reply to a request, within its timeout. Counted as received
+    /// (also after an ICMP error for the same request: the error may be
+    /// forged, the reply is the proof).
     Reply(Reply),
     /// Another reply to a request that was already answered.
     Duplicate(Reply),
@@ -331,6 +333,10 @@ struct Probe {
     /// Sent and not settled yet: no reply, no ICMP error, no timeout.
     waiting: bool,
     answered: bool,
+    /// Settled by an ICMP error. A genuine echo reply may still follow
+    /// within the timeout (the error may be forged, or from a router that
+    /// lies): it counts then, as with Linux ping.
+    errored: bool,
 }
 
 /// How [`Session::flood`] runs.
@@ -666,6 +672,7 @@ impl<'i> Session<'i> {
                 deadline: None,
                 waiting: false,
                 answered: false,
+                errored: false,
             },
         );
         self.order.push_back(seq);
@@ -756,8 +763,14 @@ impl<'i> Session<'i> {
                     return None;
                 }
                 probe.answered = true;
-                if !probe.waiting {
-                    // Timed out, settled by an ICMP error, or never sent.
+                if !probe.waiting && probe.errored && reply.rtt <= self.options.timeout {
+                    // An ICMP error came first (its probe is settled and the
+                    // session went on), but this is the echo reply, in time.
+                    self.stats.add(reply.rtt);
+                    on_event(&Event::Reply(reply));
+                    None
+                } else if !probe.waiting {
+                    // Timed out, or never sent.
                     on_event(&Event::Late(reply));
                     None
                 } else if reply.rtt > self.options.timeout {
@@ -782,7 +795,13 @@ impl<'i> Session<'i> {
                 if self.keep_frames {
                     on_event(&Event::Captured { frame });
                 }
-                self.probes.get(&seq).filter(|p| p.waiting)?;
+                let probe = self.probes.get_mut(&seq).filter(|p| p.waiting)?;
+                if matches!(
+                    header,
+                    icmp::Header::DestinationUnreachable { .. } | icmp::Header::TimeExceeded { .. }
+                ) {
+                    probe.errored = true;
+                }
                 match header {
                     icmp::Header::DestinationUnreachable { code, .. } => {
                         self.settle(seq);
@@ -825,6 +844,9 @@ mod tests {
         After(Duration),
         /// "Destination host unreachable" from the gateway.
         Unreachable,
+        /// "Destination host unreachable" at once (forged, say), then the
+        /// real reply after the delay.
+        UnreachableThenReply(Duration),
     }
 
     fn nic() -> NIC {
@@ -903,7 +925,10 @@ mod tests {
                     }
                     Answer::Never => {}
                     Answer::After(delay) => later.push((now + delay, reply)),
-                    Answer::Unreachable => {
+                    Answer::Unreachable | Answer::UnreachableThenReply(_) => {
+                        if let Answer::UnreachableThenReply(delay) = answer(echo.sequence_number) {
+                            later.push((now + delay, reply));
+                        }
                         let quote = packet.to_vec().unwrap()[..28].to_vec();
                         let error = icmp::Packet::new(
                             icmp::Header::DestinationUnreachable {
@@ -949,8 +974,9 @@ mod tests {
                 Event::Unreachable { .. } => self.unreachable += 1,
                 _ => {}
             }
+            // (A reply after an ICMP error settles its request a second time.)
             let settled = self.replies + self.timeouts + self.unreachable;
-            self.most_in_flight = self.most_in_flight.max(self.sent - settled);
+            self.most_in_flight = self.most_in_flight.max(self.sent.saturating_sub(settled));
         }
     }
 
@@ -1053,6 +1079,44 @@ mod tests {
         assert_eq!(tally.unreachable, 20, "{tally:?}");
         assert!(tally.late <= 20, "{tally:?}");
         assert_eq!(stats.lost(), 60);
+    }
+
+    #[test]
+    fn echo_reply_after_an_icmp_error_still_counts_within_the_timeout() {
+        // Every request: an "unreachable" at once (forged, say), then the
+        // real reply; for odd ones 20 ms later (in time), for even ones
+        // 150 ms later (past the 100 ms timeout: late, not counted). The
+        // requests go 60 ms apart, so both come while the session runs.
+        let (link, wire) = memory::wire();
+        let interface = Interface::with_link(nic(), None, link);
+        let done = Arc::new(AtomicBool::new(false));
+        let answer = |seq: u16| {
+            Answer::UnreachableThenReply(Duration::from_millis(if seq % 2 == 1 { 20 } else { 150 }))
+        };
+        let peer = peer(wire, answer, done.clone());
+        let options = Options {
+            timeout: Duration::from_millis(100),
+            interval: Duration::from_millis(60),
+            ..Options::default()
+        };
+        let mut session = Session::new(&interface, FAR, options, false);
+        let stop = AtomicBool::new(false);
+        let mut tally = Tally::default();
+        for _ in 0..6 {
+            session.probe(&stop, &mut |e| tally.add(e));
+        }
+        // What a session still running would see of the last requests.
+        std::thread::sleep(Duration::from_millis(200));
+        session.probe(&stop, &mut |e| tally.add(e));
+        done.store(true, Ordering::SeqCst);
+        peer.join().unwrap();
+        assert_eq!(tally.sent, 7, "{tally:?}");
+        assert_eq!(tally.unreachable, 7, "{tally:?}");
+        // Seq 1, 3 and 5 (7 ends the session before its reply).
+        assert_eq!(tally.replies, 3, "{tally:?}");
+        assert_eq!(session.statistics().received, 3, "{tally:?}");
+        assert_eq!(tally.late, 3, "seq 2, 4, 6: {tally:?}");
+        assert_eq!(tally.timeouts, 0, "an error settles its request: {tally:?}");
     }
 
     #[test]
