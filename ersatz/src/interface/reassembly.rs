@@ -3,7 +3,9 @@
 //!
 //! Bounded against hostile input: at most [`MAX_BUFFERS`] packets in
 //! progress (the oldest is dropped for a new one), each at most 65,535 bytes
-//! and [`MAX_PIECES`] fragments, and forgotten after [`MAX_AGE`].
+//! long, [`MAX_PIECES`] fragments and [`MAX_BUFFER_BYTES`] bytes kept (so
+//! overlapping fragments cannot pile up: at most 8 MiB in all), and
+//! forgotten after [`MAX_AGE`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,6 +17,9 @@ use crate::{ipv4, Blob};
 pub(crate) const MAX_BUFFERS: usize = 64;
 /// Fragments kept per packet.
 pub(crate) const MAX_PIECES: usize = 1024;
+/// Fragment bytes kept per packet: a whole packet's worth, and as much
+/// again for overlaps (a real sender never overlaps).
+pub(crate) const MAX_BUFFER_BYTES: usize = 2 * 65_535;
 /// How long an incomplete packet is kept.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(30);
 
@@ -32,6 +37,8 @@ struct Buffer {
     head: Option<ipv4::Packet<'static>>,
     /// (offset, bytes) of every fragment's payload.
     pieces: Vec<(usize, Vec<u8>)>,
+    /// The bytes in `pieces`.
+    bytes: usize,
     /// The payload length, once the last fragment came.
     total: Option<usize>,
 }
@@ -80,9 +87,10 @@ impl Reassembly {
             started: now,
             head: None,
             pieces: Vec::new(),
+            bytes: 0,
             total: None,
         });
-        if buffer.pieces.len() >= MAX_PIECES {
+        if buffer.pieces.len() >= MAX_PIECES || buffer.bytes + data.len() > MAX_BUFFER_BYTES {
             self.buffers.remove(&key);
             return None;
         }
@@ -95,6 +103,7 @@ impl Reassembly {
         if !more {
             buffer.total = Some(end);
         }
+        buffer.bytes += data.len();
         buffer.pieces.push((offset, data.to_vec()));
         let whole = assemble(buffer)?;
         self.buffers.remove(&key);
@@ -224,5 +233,39 @@ mod tests {
             assert_eq!(r.add(&first, now), None);
         }
         assert_eq!(r.buffers.len(), MAX_BUFFERS);
+    }
+
+    #[test]
+    fn overlapping_fragments_cannot_pile_up() {
+        // A hostile sender repeats the same first fragment (1480 bytes at
+        // offset 0) of 64 packets that never complete: without a byte bound
+        // that is 64 x 1024 x 1480 bytes, some 97 MB.
+        let now = Instant::now();
+        let mut r = Reassembly::default();
+        let mut p = big_echo(3000);
+        let mut kept_max = 0;
+        for round in 0..1100 {
+            for id in 0..MAX_BUFFERS as u16 {
+                p.identification = id;
+                let first = reparse(&p.fragments(1500).unwrap()[0]);
+                assert_eq!(r.add(&first, now), None);
+            }
+            let kept: usize = r.buffers.values().map(|b| b.bytes).sum();
+            kept_max = kept_max.max(kept);
+            assert!(
+                kept <= MAX_BUFFERS * MAX_BUFFER_BYTES,
+                "round {round}: {kept}"
+            );
+        }
+        assert!(kept_max <= 8 * 1024 * 1024, "{kept_max}");
+        // And a real packet still gets through afterwards.
+        let mut q = big_echo(3000);
+        q.identification = 9999;
+        let parts: Vec<_> = q.fragments(1500).unwrap().iter().map(reparse).collect();
+        let mut whole = None;
+        for part in &parts {
+            whole = r.add(part, now);
+        }
+        assert_eq!(whole, Some(q.to_vec().unwrap()));
     }
 }
