@@ -150,6 +150,13 @@ fn resolve(target: &str) -> Result<(ipv4::Addr, Option<String>), Failure> {
     if let Ok(addr) = target.parse::<ipv4::Addr>() {
         return Ok((addr, None));
     }
+    // An IPv6 address (with or without a zone, `fe80::1%eth0`).
+    let v6 = target.split_once('%').map_or(target, |(addr, _)| addr);
+    if v6.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err(Failure(format!(
+            "sup pings IPv4 addresses only: {target} is an IPv6 address."
+        )));
+    }
     let unknown = || {
         Failure(format!(
             "Ping request could not find host {target}. Please check the name and try again."
