@@ -19,6 +19,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod sup;
+
 pub mod addrs {
     //! The lab's fixed addresses (the namespaces are isolated, so every lab
     //! can use the same ones).

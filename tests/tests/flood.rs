@@ -6,124 +6,18 @@
 //!
 //! As for tests/sup.rs, build the binary first: `cargo build -p sup`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ersatz_e2e::sup::{finish, run_sup, sup_binary, KillOnDrop, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
 
 /// Bound on every sup run.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// `target/<profile>/sup`, next to this test binary's `deps/` directory,
-/// and not older than its sources (cargo test does not build it).
-fn sup_binary() -> &'static Path {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(find_sup) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn find_sup() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("path of the test binary: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("no profile directory above {}", exe.display()))?;
-    let sup = profile_dir.join(format!("sup{}", std::env::consts::EXE_SUFFIX));
-    let build = "`cargo build -p sup` (cargo test does not build the sup binary)";
-    let built = std::fs::metadata(&sup)
-        .and_then(|m| m.modified())
-        .map_err(|_| format!("{} is missing: build it first with {build}", sup.display()))?;
-    let dep_info = std::fs::read_to_string(profile_dir.join("sup.d")).unwrap_or_default();
-    let sources = dep_info
-        .lines()
-        .next()
-        .and_then(|l| l.split_once(": "))
-        .map(|(_, list)| {
-            list.split_whitespace()
-                .map(PathBuf::from)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    for source in sources {
-        if let Ok(at) = std::fs::metadata(&source).and_then(|m| m.modified()) {
-            if at > built {
-                return Err(format!(
-                    "{} is older than {}: rebuild it with {build}",
-                    sup.display(),
-                    source.display()
-                ));
-            }
-        }
-    }
-    Ok(sup)
-}
-
-/// One finished run of sup.
-#[derive(Debug)]
-struct Run {
-    command: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        // The progress line can be 100,000 characters: show its length only.
-        let stdout: Vec<String> = self
-            .stdout
-            .lines()
-            .map(|l| {
-                if l.len() > 200 {
-                    format!("<{} characters of progress>", l.len())
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        format!(
-            "`{}` exited with {} after {:.2?}\n--- stdout\n{}\n--- stderr\n{}---",
-            self.command,
-            self.code,
-            self.elapsed,
-            stdout.join("\n"),
-            self.stderr
-        )
-    }
-}
-
-fn finish(command: String, out: std::process::Output, elapsed: Duration) -> Run {
-    let run = Run {
-        command,
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed,
-    };
-    assert!(
-        matches!(run.code, 0..=2),
-        "sup did not exit with 0, 1 or 2 (a hang, crash or panic?)\n{}",
-        run.show()
-    );
-    assert!(!run.stderr.contains("panicked"), "{}", run.show());
-    run
-}
-
 fn sup(ns: &Ns, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let out = ns
-        .command(BOUND, &sup_binary().to_string_lossy())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sup through `timeout ip netns exec`");
-    finish(format!("sup {}", args.join(" ")), out, started.elapsed())
+    run_sup(ns, args, BOUND)
 }
 
 /// The flood's text output, checked line by line: the header, one progress
@@ -273,18 +167,6 @@ fn read_all(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinH
         let _ = pipe.read_to_end(&mut bytes);
         bytes
     })
-}
-
-/// A child process killed (and reaped) if the test fails before it ends.
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 #[test]

@@ -24,9 +24,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ersatz_e2e::sup::{finish, run_sup, sup_binary, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
 
@@ -40,109 +40,9 @@ const EVIL_MAC: &str = "02:66:66:66:66:66";
 // ---------------------------------------------------------------------------
 // sup (as in tests/sup.rs)
 
-/// `target/<profile>/sup`, next to this test binary's `deps/` directory.
-fn sup_binary() -> &'static Path {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(find_sup) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn find_sup() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("path of the test binary: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("no profile directory above {}", exe.display()))?;
-    let sup = profile_dir.join(format!("sup{}", std::env::consts::EXE_SUFFIX));
-    let build = "`cargo build -p sup` (cargo test does not build the sup binary)";
-    let built = std::fs::metadata(&sup)
-        .and_then(|m| m.modified())
-        .map_err(|_| format!("{} is missing: build it first with {build}", sup.display()))?;
-    let dep_info = std::fs::read_to_string(profile_dir.join("sup.d")).unwrap_or_default();
-    let sources = dep_info
-        .lines()
-        .next()
-        .and_then(|l| l.split_once(": "))
-        .map(|(_, list)| {
-            list.split_whitespace()
-                .map(PathBuf::from)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    for source in sources {
-        if let Ok(at) = std::fs::metadata(&source).and_then(|m| m.modified()) {
-            if at > built {
-                return Err(format!(
-                    "{} is older than {}: rebuild it with {build}",
-                    sup.display(),
-                    source.display()
-                ));
-            }
-        }
-    }
-    Ok(sup)
-}
-
-/// One finished run of sup.
-#[derive(Debug)]
-struct Run {
-    command: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "`{}` exited with {} after {:.2?}\n--- stdout\n{}--- stderr\n{}---",
-            self.command, self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
-
-    fn expect_code(&self, code: i32) {
-        assert_eq!(self.code, code, "exit code\n{}", self.show());
-    }
-}
-
-/// Checks that sup neither hung, crashed nor panicked.
-fn finish(command: String, out: std::process::Output, elapsed: Duration) -> Run {
-    let run = Run {
-        command,
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed,
-    };
-    // 124/137: `timeout` stopped it; 101: a Rust panic; -1: a signal.
-    assert!(
-        matches!(run.code, 0..=2),
-        "sup did not exit with 0, 1 or 2 (a hang, crash or panic?)\n{}",
-        run.show()
-    );
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-        assert!(!run.stderr.contains(bad), "{bad} on stderr\n{}", run.show());
-    }
-    run
-}
-
 /// Runs sup with `args` inside `ns`, bounded by [`BOUND`].
 fn sup<S: AsRef<std::ffi::OsStr>>(ns: &Ns, args: &[S]) -> Run {
-    let started = Instant::now();
-    let out = ns
-        .command(BOUND, &sup_binary().to_string_lossy())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sup through `timeout ip netns exec`");
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect();
-    finish(format!("sup {}", shown.join(" ")), out, started.elapsed())
+    run_sup(ns, args, BOUND)
 }
 
 /// sup running in the background, its pid known (to sample its CPU): `ip

@@ -15,10 +15,11 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ersatz_e2e::sup::{run_sup, sup_binary, KillOnDrop, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
 
@@ -31,145 +32,9 @@ const GW_MAC: &str = "02:e5:a7:01:00:01";
 // ---------------------------------------------------------------------------
 // Finding and running sup
 
-/// `target/<profile>/sup`, next to this test binary's `deps/` directory.
-fn sup_binary() -> &'static Path {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(find_sup) {
-        Ok(path) => path,
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn find_sup() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("path of the test binary: {e}"))?;
-    // target/debug/deps/sup-0123abcd -> target/debug/sup
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("no profile directory above {}", exe.display()))?;
-    let sup = profile_dir.join(format!("sup{}", std::env::consts::EXE_SUFFIX));
-    let build = "`cargo build -p sup` (cargo test does not build the sup binary)";
-    let built = std::fs::metadata(&sup)
-        .and_then(|m| m.modified())
-        .map_err(|_| format!("{} is missing: build it first with {build}", sup.display()))?;
-    // Cargo's dep-info next to the binary lists every source it was built from.
-    let dep_info = std::fs::read_to_string(profile_dir.join("sup.d")).unwrap_or_default();
-    let sources = dep_info
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .replace("\\ ", "\u{0}")
-        .split_once(": ")
-        .map(|(_, list)| {
-            list.split_whitespace()
-                .map(|s| PathBuf::from(s.replace('\u{0}', " ")))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    for source in sources {
-        if let Ok(at) = std::fs::metadata(&source).and_then(|m| m.modified()) {
-            if at > built {
-                return Err(format!(
-                    "{} is older than {}: rebuild it with {build}",
-                    sup.display(),
-                    source.display()
-                ));
-            }
-        }
-    }
-    Ok(sup)
-}
-
-/// One finished run of sup.
-#[derive(Debug)]
-struct Run {
-    command: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    /// Everything about the run, for assertion messages.
-    fn show(&self) -> String {
-        format!(
-            "`{}` exited with {} after {:.2?}\n--- stdout\n{}--- stderr\n{}---",
-            self.command, self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
-
-    fn expect_code(&self, code: i32) {
-        assert_eq!(self.code, code, "exit code\n{}", self.show());
-    }
-}
-
-fn finish(command: String, out: std::process::Output, elapsed: Duration) -> Run {
-    let run = Run {
-        command,
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed,
-    };
-    // 124/137: `timeout` stopped it; 101: a Rust panic; -1: a signal.
-    assert!(
-        matches!(run.code, 0..=2),
-        "sup did not exit with 0, 1 or 2 (a hang, crash or panic?)\n{}",
-        run.show()
-    );
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-        assert!(!run.stderr.contains(bad), "{bad} on stderr\n{}", run.show());
-    }
-    run
-}
-
 /// Runs sup with `args` inside `ns`, bounded by [`BOUND`].
 fn sup(ns: &Ns, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let out = ns
-        .command(BOUND, &sup_binary().to_string_lossy())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sup through `timeout ip netns exec`");
-    finish(format!("sup {}", args.join(" ")), out, started.elapsed())
-}
-
-/// A child process killed (and reaped) if the test fails before it ends.
-struct KillOnDrop(Option<Child>);
-
-impl KillOnDrop {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().expect("child still owned")
-    }
-
-    /// Waits at most `within` for the child to exit by itself.
-    fn wait(mut self, within: Duration, command: String, started: Instant) -> Run {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child().try_wait() {
-                let child = self.0.take().expect("child");
-                let out = child.wait_with_output().expect("collect sup's output");
-                return finish(command, out, started.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("`{command}` did not exit within {within:?}");
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    run_sup(ns, args, BOUND)
 }
 
 // ---------------------------------------------------------------------------
