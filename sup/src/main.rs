@@ -224,11 +224,16 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        let interface = interface.clone();
+        // Weak: the handler lives until the process ends, and the interface
+        // must drop at the end of `run`, where it closes its two handles at
+        // once (left to the exit, the kernel closes them one after the other).
+        let interface = Arc::downgrade(&interface);
         ctrlc::set_handler(move || {
             stop.store(true, Ordering::SeqCst);
             // Ends a wait for ARP at once rather than after its 3 s.
-            interface.interrupt();
+            if let Some(interface) = interface.upgrade() {
+                interface.interrupt();
+            }
         })?;
     }
     let options = Options {

@@ -444,11 +444,32 @@ impl Shared {
 /// A NIC opened for raw frames, with its capture thread. `Send + Sync`:
 /// share it (e.g. in an `Arc`) and send and expect from several threads.
 ///
-/// Dropping it stops the capture thread (joined) and closes the handles.
+/// Dropping it stops the capture thread (joined) and closes the handles,
+/// both at once.
 pub struct Interface {
+    // Dropped first: when it is the last reference, the sending handle
+    // closes on the dropping thread while `closing` closes the capture
+    // handle on its own (see `Drop for Interface`).
     shared: Arc<Shared>,
-    stop: Box<dyn link::Stop>,
-    thread: Option<JoinHandle<()>>,
+    /// Holds the capture handle too (pcap's break request): goes with it
+    /// to be closed.
+    stop: Option<Box<dyn link::Stop>>,
+    /// The capture thread; it hands back the receiving side when it ends.
+    thread: Option<JoinHandle<Box<dyn link::Receive>>>,
+    /// Declared last, dropped last: waits for the capture handle's close.
+    closing: Closing,
+}
+
+/// A thread closing a handle, joined on drop.
+#[derive(Default)]
+struct Closing(Option<JoinHandle<()>>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Interface {
@@ -513,17 +534,21 @@ impl Interface {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ersatz capture {}", shared.nic.name))
-            .spawn(move || loop {
-                match rx.next() {
-                    Next::Frame(bytes, at) => worker.on_frame(bytes, at),
-                    Next::Timeout => {}
-                    Next::Stopped => break,
-                    Next::Failed(why) => {
-                        *lock(&worker.failure) = Some(why);
-                        worker.arp_changed.notify_all();
-                        break;
+            .spawn(move || {
+                loop {
+                    match rx.next() {
+                        Next::Frame(bytes, at) => worker.on_frame(bytes, at),
+                        Next::Timeout => {}
+                        Next::Stopped => break,
+                        Next::Failed(why) => {
+                            *lock(&worker.failure) = Some(why);
+                            worker.arp_changed.notify_all();
+                            break;
+                        }
                     }
                 }
+                // Closed by whoever joins: see `Drop for Interface`.
+                rx
             });
         let thread = match thread {
             Ok(t) => Some(t),
@@ -534,8 +559,9 @@ impl Interface {
         };
         Interface {
             shared,
-            stop,
+            stop: Some(stop),
             thread,
+            closing: Closing::default(),
         }
     }
 
@@ -704,11 +730,22 @@ impl Interface {
 }
 
 impl Drop for Interface {
+    /// Closing a handle waits for the kernel (on Linux, RCU grace periods:
+    /// some 30 ms each, measured in the lab), so the two handles close at
+    /// once: the capture handle on a thread of its own, the sending handle
+    /// on this one when `shared` drops right after this function, and
+    /// `closing`, dropped last, waits for the other.
     fn drop(&mut self) {
-        self.stop.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let Some(stop) = self.stop.take() else {
+            return;
+        };
+        stop.stop();
+        let rx = self.thread.take().and_then(|t| t.join().ok());
+        let closer = std::thread::Builder::new()
+            .name("ersatz close".into())
+            .spawn(move || drop((rx, stop)));
+        // Where no thread can start, the failed spawn closed it here.
+        self.closing = Closing(closer.ok());
     }
 }
 
