@@ -536,6 +536,9 @@ fn against_forgeries_losing_last(variants: &str, last_lost: bool) -> Vec<Forged>
         );
         let stats = hostile.stop();
         if let Some(responder) = responder {
+            // sup may exit right after its last outcome (a forgery), before
+            // the delayed real reply left: give the responder its delay.
+            std::thread::sleep(Duration::from_secs_f64(2.0 * DELAY_MS / 1e3));
             let answered = responder.stop();
             assert_eq!(stat(&answered, "sent"), FORGED_COUNT as f64, "{answered:?}");
         }
