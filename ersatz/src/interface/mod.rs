@@ -35,8 +35,7 @@ mod reassembly;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -122,6 +121,9 @@ pub enum Error {
     CaptureStopped(String),
 }
 
+/// Destination, source, EtherType.
+const ETHERNET_HEADER_LEN: usize = 14;
+
 /// ARP requests sent before giving up on an address.
 pub const ARP_TRIES: u32 = 3;
 /// Time between ARP requests.
@@ -155,9 +157,10 @@ pub struct Stats {
 pub struct Sent {
     frame: Vec<u8>,
     queued_at: Timestamp,
-    on_wire: Receiver<Timestamp>,
     key: (u16, ipv4::Addr),
-    shared: std::sync::Weak<Shared>,
+    /// Tells this frame's entry in [`InFlight`] from a later one with the same key.
+    serial: u64,
+    shared: Weak<Shared>,
 }
 
 impl Sent {
@@ -175,8 +178,38 @@ impl Sent {
 
     /// The capture timestamp of the frame itself, seen leaving by the capture
     /// handle, if it shows up within `wait`.
+    ///
+    /// It is handed over once: a later call returns `None` at once, as does
+    /// a call after another frame with the same identification and
+    /// destination was sent, or after the Interface was dropped.
     pub fn wire_timestamp(&self, wait: Duration) -> Option<Timestamp> {
-        self.on_wire.recv_timeout(wait).ok()
+        let shared = self.shared.upgrade()?;
+        let deadline = Instant::now().checked_add(wait);
+        let mut in_flight = lock(&shared.sent);
+        loop {
+            let entry = in_flight.frames.get(&self.key)?;
+            if entry.serial != self.serial {
+                return None;
+            }
+            if let Some(at) = entry.at {
+                in_flight.frames.remove(&self.key);
+                return Some(at);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => wait,
+            };
+            if left.is_zero() {
+                return None;
+            }
+            in_flight.waiting += 1;
+            in_flight = shared
+                .sent_changed
+                .wait_timeout(in_flight, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            in_flight.waiting -= 1;
+        }
     }
 
     /// The best send time the platform gives: the capture timestamp of our
@@ -189,7 +222,14 @@ impl Sent {
 impl Drop for Sent {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.upgrade() {
-            lock(&shared.sent).remove(&self.key);
+            let mut in_flight = lock(&shared.sent);
+            if in_flight
+                .frames
+                .get(&self.key)
+                .is_some_and(|e| e.serial == self.serial)
+            {
+                in_flight.frames.remove(&self.key);
+            }
         }
     }
 }
@@ -202,14 +242,33 @@ struct Shared {
     listeners: Arc<listeners::Listeners>,
     arp: Mutex<ArpState>,
     arp_changed: Condvar,
-    /// Our frames in flight, by (IPv4 identification, destination): where to
-    /// send their capture timestamp.
-    sent: Mutex<HashMap<(u16, ipv4::Addr), Sender<Timestamp>>>,
+    /// Our frames in flight and their capture timestamps.
+    sent: Mutex<InFlight>,
+    /// A capture timestamp arrived while someone waited for one.
+    sent_changed: Condvar,
     stats: [AtomicU64; 7],
     /// Bumped by [`Interface::interrupt`]: ARP waits that started before give up.
     interrupts: AtomicU64,
     failure: Mutex<Option<String>>,
     reassembly: Mutex<reassembly::Reassembly>,
+}
+
+/// Our frames whose [`Sent`] is alive, by (IPv4 identification,
+/// destination): no allocation per frame (a channel each cost the sending
+/// thread of a flood measurably).
+#[derive(Default)]
+struct InFlight {
+    frames: HashMap<(u16, ipv4::Addr), OnWire>,
+    next_serial: u64,
+    /// Threads waiting in [`Sent::wire_timestamp`]: the capture thread
+    /// wakes them only if there are any.
+    waiting: usize,
+}
+
+struct OnWire {
+    serial: u64,
+    /// The capture timestamp, once the capture showed the frame.
+    at: Option<Timestamp>,
 }
 
 #[derive(Default)]
@@ -266,8 +325,18 @@ impl Shared {
             self.count(Stat::Own, 1);
             match &frame.payload {
                 ethernet::Payload::IPv4(p) => {
-                    if let Some(tx) = lock(&self.sent).remove(&(p.identification, p.dst)) {
-                        let _ = tx.send(timestamp);
+                    let mut in_flight = lock(&self.sent);
+                    let waiting = in_flight.waiting > 0;
+                    // The first frame (or fragment) seen with the key.
+                    if let Some(entry) = in_flight
+                        .frames
+                        .get_mut(&(p.identification, p.dst))
+                        .filter(|e| e.at.is_none())
+                    {
+                        entry.at = Some(timestamp);
+                        if waiting {
+                            self.sent_changed.notify_all();
+                        }
                     }
                 }
                 ethernet::Payload::ARP(request) if request.operation == arp::Operation::Request => {
@@ -526,6 +595,7 @@ impl Interface {
             arp: Mutex::default(),
             arp_changed: Condvar::new(),
             sent: Mutex::default(),
+            sent_changed: Condvar::new(),
             stats: Default::default(),
             interrupts: AtomicU64::new(0),
             failure: Mutex::new(None),
@@ -674,29 +744,46 @@ impl Interface {
                 mtu: shared.nic.mtu,
             });
         }
-        let mut frames = Vec::new();
-        for fragment in packet.fragments(mtu).map_err(Error::Build)? {
+        // The common case, one frame, is written straight into the vector
+        // the Sent keeps (no copy of the packet, no list of fragments).
+        let (first, more) = if packet.len() <= mtu {
+            let mut frame = Vec::with_capacity(ETHERNET_HEADER_LEN + packet.len());
+            frame.extend_from_slice(&mac.0);
+            frame.extend_from_slice(&shared.nic.mac.0);
+            frame.extend_from_slice(&(ethernet::EtherType::IPv4 as u16).to_be_bytes());
             let frame =
-                ethernet::Frame::new(mac, shared.nic.mac, ethernet::Payload::IPv4(fragment));
-            frames.push(frame.to_vec().map_err(Error::Build)?);
-        }
-        let key = (packet.identification, packet.dst);
-        let (tx, on_wire) = mpsc::channel();
-        lock(&shared.sent).insert(key, tx);
-        let queued_at = Timestamp::now();
-        for bytes in &frames {
-            if let Err(e) = shared.tx.send(bytes) {
-                lock(&shared.sent).remove(&key);
-                return Err(Error::Send(e));
+                cookie_factory::gen_simple(packet.serialize(), frame).map_err(Error::Build)?;
+            (frame, Vec::new())
+        } else {
+            let mut frames = Vec::new();
+            for fragment in packet.fragments(mtu).map_err(Error::Build)? {
+                let frame =
+                    ethernet::Frame::new(mac, shared.nic.mac, ethernet::Payload::IPv4(fragment));
+                frames.push(frame.to_vec().map_err(Error::Build)?);
             }
-        }
-        Ok(Sent {
-            frame: frames.into_iter().next().unwrap_or_default(),
-            queued_at,
-            on_wire,
+            let mut frames = frames.into_iter();
+            (frames.next().unwrap_or_default(), frames.collect())
+        };
+        let key = (packet.identification, packet.dst);
+        let serial = {
+            let mut in_flight = lock(&shared.sent);
+            let serial = in_flight.next_serial;
+            in_flight.next_serial += 1;
+            in_flight.frames.insert(key, OnWire { serial, at: None });
+            serial
+        };
+        let sent = Sent {
+            frame: first,
+            queued_at: Timestamp::now(),
             key,
+            serial,
             shared: Arc::downgrade(shared),
-        })
+        };
+        // On failure, dropping `sent` forgets the entry.
+        for bytes in std::iter::once(&sent.frame).chain(&more) {
+            shared.tx.send(bytes).map_err(Error::Send)?;
+        }
+        Ok(sent)
     }
 
     /// Makes every call that is waiting for an ARP reply right now return
@@ -982,6 +1069,15 @@ mod tests {
             .wire_timestamp(Duration::from_secs(2))
             .expect("own frame seen");
         assert!(wire >= sent.queued_at());
+        // Handed over once, like a message.
+        assert_eq!(sent.wire_timestamp(Duration::ZERO), None);
+        // The one-frame fast path writes what the frame serializer writes.
+        assert_eq!(
+            sent.frame(),
+            &ethernet::Frame::new(GW_MAC, OUR_MAC, ethernet::Payload::IPv4(request.clone()))
+                .to_vec()
+                .unwrap()[..]
+        );
         assert!(reply.try_recv().is_err());
         assert_eq!(interface.stats().own, 1);
         // The reply.
