@@ -117,7 +117,62 @@ struct Capturing {
     rx: rawsock::Interface,
     /// Until when to look for frames without blocking in the library.
     busy_until: Option<Instant>,
+    /// Whether busy looks are nonblocking receives (Unix, where the library
+    /// has `pcap_setnonblock`): a frame already in the ring is then taken
+    /// without a system call, where a `poll` first cost one per frame.
+    look_nonblocking: bool,
+    /// The handle is in nonblocking mode now.
+    nonblocking: bool,
+    /// The next nap of a nonblocking look that found nothing.
+    nap: Duration,
     stopped: Arc<AtomicBool>,
+}
+
+/// A captured frame as the Interface wants it.
+fn frame(packet: rawsock::BorrowedPacket<'_>) -> Next<'_> {
+    let at = packet
+        .timestamp()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Next::Frame(packet.data(), Timestamp::from_unix(at))
+}
+
+impl Capturing {
+    /// One nonblocking look while busy: a frame, or a nap and `Timeout`
+    /// (the caller asks again; after [`BUSY`] without a frame, the next
+    /// call blocks).
+    fn look(&mut self, until: Instant) -> Next<'_> {
+        if !self.nonblocking {
+            match self.rx.set_nonblocking(true) {
+                Ok(true) => self.nonblocking = true,
+                // Look the other way from now on.
+                _ => {
+                    self.look_nonblocking = false;
+                    return Next::Timeout;
+                }
+            }
+        }
+        match self.rx.receive() {
+            Ok(Some(packet)) => {
+                self.busy_until = Some(Instant::now() + BUSY);
+                self.nap = NAP_MIN;
+                frame(packet)
+            }
+            Ok(None) => {
+                if Instant::now() < until {
+                    std::thread::sleep(self.nap);
+                    self.nap = (self.nap * 2).min(NAP_MAX);
+                } else {
+                    // Idle: the next call blocks (and leaves nonblocking mode).
+                    self.busy_until = None;
+                    self.nap = NAP_MIN;
+                }
+                Next::Timeout
+            }
+            Err(rawsock::Error::Broken) => Next::Stopped,
+            Err(e) => Next::Failed(e.to_string()),
+        }
+    }
 }
 
 /// After a frame, how long the capture thread keeps looking for the next
@@ -142,6 +197,12 @@ pub const NAP_MAX: Duration = Duration::from_millis(1);
 impl Receive for Capturing {
     fn next(&mut self) -> Next<'_> {
         if let Some(until) = self.busy_until {
+            if self.stopped.load(Ordering::Relaxed) {
+                return Next::Stopped;
+            }
+            if self.look_nonblocking {
+                return self.look(until);
+            }
             let mut nap = NAP_MIN;
             loop {
                 if self.stopped.load(Ordering::Relaxed) {
@@ -162,14 +223,16 @@ impl Receive for Capturing {
                 }
             }
         }
+        if self.nonblocking {
+            if let Err(e) = self.rx.set_nonblocking(false) {
+                return Next::Failed(e.to_string());
+            }
+            self.nonblocking = false;
+        }
         match self.rx.receive() {
             Ok(Some(packet)) => {
                 self.busy_until = Some(Instant::now() + BUSY);
-                let at = packet
-                    .timestamp()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                Next::Frame(packet.data(), Timestamp::from_unix(at))
+                frame(packet)
             }
             Ok(None) => {
                 self.busy_until = None;
@@ -242,6 +305,9 @@ pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
         rx: Box::new(Capturing {
             rx,
             busy_until: None,
+            look_nonblocking: cfg!(unix),
+            nonblocking: false,
+            nap: NAP_MIN,
             stopped,
         }),
         stop: Box::new(stop),

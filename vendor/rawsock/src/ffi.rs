@@ -164,6 +164,9 @@ pub(crate) struct Api {
     /// `pcap_getevent`, which Wine stubs).
     #[cfg(unix)]
     pub get_selectable_fd: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
+    /// Missing in very old libraries.
+    pub setnonblock:
+        Option<unsafe extern "C" fn(p: *mut PcapT, nonblock: c_int, errbuf: *mut c_char) -> c_int>,
 
     /// Where the library was loaded from (for messages).
     pub path: String,
@@ -243,6 +246,7 @@ impl Api {
             statustostr: optional!("pcap_statustostr"),
             #[cfg(unix)]
             get_selectable_fd: optional!("pcap_get_selectable_fd"),
+            setnonblock: optional!("pcap_setnonblock"),
             path: display,
             _lib: lib,
         })

@@ -605,6 +605,33 @@ impl Interface {
         }
     }
 
+    /// Makes [`Interface::receive`] return `Ok(None)` at once when no frame
+    /// is ready (`pcap_setnonblock`), or block again. On Linux a
+    /// nonblocking receive takes a frame already in the ring without a
+    /// system call. `Ok(false)` where the library has no such function.
+    pub fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, Error> {
+        let Some(setnonblock) = self.handle.api.setnonblock else {
+            return Ok(false);
+        };
+        let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
+        // SAFETY: the handle is open and activated; `&mut self` keeps reading
+        // calls away; `errbuf` has PCAP_ERRBUF_SIZE bytes for the message.
+        let rc = unsafe {
+            setnonblock(
+                self.handle.ptr(),
+                c_int::from(nonblocking),
+                errbuf.as_mut_ptr(),
+            )
+        };
+        if rc < 0 {
+            return Err(Error::ReceivingPacket(format!(
+                "pcap_setnonblock: {}",
+                ffi::local_errbuf_text(&errbuf)
+            )));
+        }
+        Ok(true)
+    }
+
     /// Whether a frame is ready to be received, waiting up to `timeout` for
     /// one (`poll` on `pcap_get_selectable_fd`; `Duration::ZERO` only looks).
     /// Lets a reader that expects more frames soon look for them without
