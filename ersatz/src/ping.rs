@@ -822,16 +822,9 @@ impl<'i> Session<'i> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interface::link::memory::{self, Peer};
-    use crate::netinfo::NIC;
+    use crate::interface::link::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
     use crate::{arp, ethernet, parse};
     use std::thread::JoinHandle;
-
-    const OUR_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 2]);
-    const GW_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 1]);
-    const US: ipv4::Addr = ipv4::Addr([10, 0, 0, 2]);
-    const GW: ipv4::Addr = ipv4::Addr([10, 0, 0, 1]);
-    const FAR: ipv4::Addr = ipv4::Addr([10, 9, 9, 9]);
 
     /// How the peer answers echo request `seq`.
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -847,20 +840,6 @@ mod tests {
         /// "Destination host unreachable" at once (forged, say), then the
         /// real reply after the delay.
         UnreachableThenReply(Duration),
-    }
-
-    fn nic() -> NIC {
-        NIC {
-            name: "test0".into(),
-            description: "test0".into(),
-            device: "test0".into(),
-            index: 7,
-            addr: US,
-            prefix_len: 24,
-            mac: OUR_MAC,
-            gateway: Some(GW),
-            mtu: 1500,
-        }
     }
 
     fn frame(packet: ipv4::Packet<'_>) -> Vec<u8> {

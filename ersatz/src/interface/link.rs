@@ -50,6 +50,32 @@ pub(crate) mod memory {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use crate::netinfo::NIC;
+    use crate::{ethernet, ipv4};
+
+    /// The test NIC's MAC, the gateway's, its address, the gateway's, and
+    /// an address behind the gateway.
+    pub(crate) const OUR_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 2]);
+    pub(crate) const GW_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 1]);
+    pub(crate) const US: ipv4::Addr = ipv4::Addr([10, 0, 0, 2]);
+    pub(crate) const GW: ipv4::Addr = ipv4::Addr([10, 0, 0, 1]);
+    pub(crate) const FAR: ipv4::Addr = ipv4::Addr([10, 9, 9, 9]);
+
+    /// The NIC on the in-memory wire: `US`/24 with `OUR_MAC`, gateway `GW`.
+    pub(crate) fn nic() -> NIC {
+        NIC {
+            name: "test0".into(),
+            description: "test0".into(),
+            device: "test0".into(),
+            index: 7,
+            addr: US,
+            prefix_len: 24,
+            mac: OUR_MAC,
+            gateway: Some(GW),
+            mtu: 1500,
+        }
+    }
+
     pub(crate) struct Peer {
         /// Frames the Interface sent.
         pub rx: Receiver<Vec<u8>>,

@@ -841,30 +841,11 @@ mod tests {
     //! The Interface's logic over an in-memory wire; the same behaviour
     //! against real kernels is tested in the namespace lab (`tests/`).
 
-    use super::link::memory::{self, Peer};
+    use super::link::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
     use super::*;
     use crate::icmp;
 
-    const OUR_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 2]);
-    const GW_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 1]);
     const EVIL_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 0x66]);
-    const US: ipv4::Addr = ipv4::Addr([10, 0, 0, 2]);
-    const GW: ipv4::Addr = ipv4::Addr([10, 0, 0, 1]);
-    const FAR: ipv4::Addr = ipv4::Addr([10, 9, 9, 9]);
-
-    fn nic() -> NIC {
-        NIC {
-            name: "test0".into(),
-            description: "test0".into(),
-            device: "test0".into(),
-            index: 7,
-            addr: US,
-            prefix_len: 24,
-            mac: OUR_MAC,
-            gateway: Some(GW),
-            mtu: 1500,
-        }
-    }
 
     fn interface() -> (Interface, Peer) {
         let (link, peer) = memory::wire();
