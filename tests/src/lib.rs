@@ -363,8 +363,13 @@ impl Ns {
         let mut child = self
             .command(COMMAND_TIMEOUT * 3, "tcpdump")
             // Immediate mode: else frames wait in a ring-buffer block that a
-            // quick stop throws away.
-            .args(["-i", ifname, "--immediate-mode", "-U", "-nn", "-w"])
+            // quick stop throws away. In immediate mode each ring slot is
+            // snaplen long: with the default 262,144 bytes the default 2 MB
+            // buffer holds 8 frames and a burst is dropped. Lab frames are
+            // at most 1514 bytes (MTU 1500): 2048 keeps them whole (so
+            // checksums can still be judged), 8 MB holds 4,096.
+            .args(["-i", ifname, "--immediate-mode", "-U", "-nn"])
+            .args(["-s", "2048", "-B", "8192", "-w"])
             .arg(&file)
             .args(filter.split_whitespace())
             .stdin(Stdio::null())
