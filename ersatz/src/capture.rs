@@ -12,7 +12,7 @@
 //! blocks in the library again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::interface::link::{Link, Next, Receive, Stop, Transmit};
@@ -125,7 +125,31 @@ struct Capturing {
     nonblocking: bool,
     /// The next nap of a nonblocking look that found nothing.
     nap: Duration,
-    stopped: Arc<AtomicBool>,
+    stop: Arc<StopState>,
+}
+
+/// Shared by the capture thread and [`Breaking`].
+#[derive(Default)]
+struct StopState {
+    stopped: AtomicBool,
+    /// Held while the handle switches between blocking and nonblocking mode,
+    /// and while a stop is requested. On Linux, libpcap closes the eventfd
+    /// that `pcap_breakloop` writes to when a handle goes nonblocking and
+    /// opens a new one when it goes back: a break request from another
+    /// thread in between could write to a closed (even reused) descriptor,
+    /// or be lost and leave the thread blocked in `pcap_next_ex` for good
+    /// (an idle receive in immediate mode does not time out).
+    switching: Mutex<()>,
+}
+
+/// How a mode switch went.
+enum Switch {
+    Done,
+    /// The library has no `pcap_setnonblock`.
+    Unsupported,
+    /// A stop came first: the handle was left as it was.
+    Stopped,
+    Failed(String),
 }
 
 /// A captured frame as the Interface wants it.
@@ -138,15 +162,37 @@ fn frame(packet: rawsock::BorrowedPacket<'_>) -> Next<'_> {
 }
 
 impl Capturing {
+    /// Switches the handle to `nonblocking` mode, never while a stop is
+    /// being requested, and not at all once one was (see [`StopState`]).
+    fn switch(&mut self, nonblocking: bool) -> Switch {
+        let _excluded = self
+            .stop
+            .switching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if self.stop.stopped.load(Ordering::SeqCst) {
+            return Switch::Stopped;
+        }
+        match self.rx.set_nonblocking(nonblocking) {
+            Ok(true) => {
+                self.nonblocking = nonblocking;
+                Switch::Done
+            }
+            Ok(false) => Switch::Unsupported,
+            Err(e) => Switch::Failed(e.to_string()),
+        }
+    }
+
     /// One nonblocking look while busy: a frame, or a nap and `Timeout`
     /// (the caller asks again; after [`BUSY`] without a frame, the next
     /// call blocks).
     fn look(&mut self, until: Instant) -> Next<'_> {
         if !self.nonblocking {
-            match self.rx.set_nonblocking(true) {
-                Ok(true) => self.nonblocking = true,
+            match self.switch(true) {
+                Switch::Done => {}
+                Switch::Stopped => return Next::Stopped,
                 // Look the other way from now on.
-                _ => {
+                Switch::Unsupported | Switch::Failed(_) => {
                     self.look_nonblocking = false;
                     return Next::Timeout;
                 }
@@ -197,7 +243,7 @@ pub const NAP_MAX: Duration = Duration::from_millis(1);
 impl Receive for Capturing {
     fn next(&mut self) -> Next<'_> {
         if let Some(until) = self.busy_until {
-            if self.stopped.load(Ordering::Relaxed) {
+            if self.stop.stopped.load(Ordering::SeqCst) {
                 return Next::Stopped;
             }
             if self.look_nonblocking {
@@ -205,7 +251,7 @@ impl Receive for Capturing {
             }
             let mut nap = NAP_MIN;
             loop {
-                if self.stopped.load(Ordering::Relaxed) {
+                if self.stop.stopped.load(Ordering::SeqCst) {
                     // The library has the break request too: receive says so.
                     break;
                 }
@@ -224,10 +270,12 @@ impl Receive for Capturing {
             }
         }
         if self.nonblocking {
-            if let Err(e) = self.rx.set_nonblocking(false) {
-                return Next::Failed(e.to_string());
+            match self.switch(false) {
+                Switch::Done => {}
+                Switch::Stopped => return Next::Stopped,
+                Switch::Unsupported => return Next::Failed("pcap_setnonblock went missing".into()),
+                Switch::Failed(message) => return Next::Failed(message),
             }
-            self.nonblocking = false;
         }
         match self.rx.receive() {
             Ok(Some(packet)) => {
@@ -246,12 +294,18 @@ impl Receive for Capturing {
 
 struct Breaking {
     breaker: rawsock::Breaker,
-    stopped: Arc<AtomicBool>,
+    stop: Arc<StopState>,
 }
 
 impl Stop for Breaking {
     fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
+        // Not while the capture thread switches modes (see StopState).
+        let _excluded = self
+            .stop
+            .switching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.stop.stopped.store(true, Ordering::SeqCst);
         self.breaker.break_loop();
     }
 }
@@ -295,10 +349,10 @@ pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
         (rx, tx)
     });
     let (rx, tx) = (rx?, tx?);
-    let stopped = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(StopState::default());
     let stop = Breaking {
         breaker: rx.breaker(),
-        stopped: stopped.clone(),
+        stop: state.clone(),
     };
     Ok(Link {
         tx: Box::new(Sending(tx)),
@@ -308,7 +362,7 @@ pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
             look_nonblocking: cfg!(unix),
             nonblocking: false,
             nap: NAP_MIN,
-            stopped,
+            stop: state,
         }),
         stop: Box::new(stop),
     })

@@ -254,6 +254,52 @@ fn absent_host_times_out_and_drop_joins_the_thread() {
 }
 
 #[test]
+fn drop_stops_the_capture_thread_whatever_it_was_doing() {
+    // The capture thread blocks in the library when idle and reads
+    // nonblocking for 20 ms after each frame; a stop can come in either
+    // mode or while it switches. Drop at every phase: right after opening
+    // (blocking), right after replies (nonblocking), and around the
+    // switch back (about 20 ms after the last frame).
+    const ROUNDS: u32 = 40;
+    if inside() {
+        let before = task_count();
+        let mut slowest = Duration::ZERO;
+        let mut replies = 0;
+        for round in 0..ROUNDS {
+            let interface = Interface::open_for(addr(addrs::GW)).expect("open");
+            for seq in 0..(round % 3) {
+                let echo = icmp::Echo {
+                    identifier: 0x7100,
+                    sequence_number: seq as u16,
+                };
+                if ping(&interface, addr(addrs::GW), echo).is_some() {
+                    replies += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(u64::from(round % 5) * 6));
+            let start = Instant::now();
+            drop(interface);
+            slowest = slowest.max(start.elapsed());
+        }
+        println!("REPLIES={replies}");
+        println!("SLOWEST_DROP_MS={}", slowest.as_millis());
+        println!("TASKS_LEFT={}", task_count() - before);
+        return;
+    }
+    let lab = Lab::new();
+    let out = lab.host.run_inside_ok(
+        "drop_stops_the_capture_thread_whatever_it_was_doing",
+        &[],
+        BOUND,
+    );
+    // Rounds 0..40 send round % 3 echoes: 13 x 1 + 13 x 2.
+    assert_eq!(one(&out, "REPLIES"), "39", "{out}");
+    let ms: u64 = one(&out, "SLOWEST_DROP_MS").parse().expect("ms");
+    assert!(ms < 1000, "a drop took {ms} ms:\n{out}");
+    assert_eq!(one(&out, "TASKS_LEFT"), "0", "{out}");
+}
+
+#[test]
 fn threads_share_one_interface() {
     if inside() {
         let interface = Arc::new(Interface::open_for(addr(addrs::REMOTE)).expect("open"));
