@@ -635,23 +635,85 @@ impl Wine {
         env: &[(&str, &str)],
         timeout: Duration,
     ) -> Output {
+        let running = self.spawn(exe, args, env, timeout);
+        running.wait(timeout + Duration::from_secs(5))
+    }
+
+    /// Starts `exe` under Wine in the background, bounded by `timeout`,
+    /// its output going to files. The child's pid is `timeout`'s, which
+    /// passes SIGINT and SIGTERM on to the program (Wine turns SIGINT into
+    /// a Ctrl+C event).
+    pub fn spawn(
+        &self,
+        exe: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> WineRun {
         let n = self.runs.fetch_add(1, Ordering::Relaxed);
-        let out_path = self.dir.join(format!("run{n}.out"));
-        let err_path = self.dir.join(format!("run{n}.err"));
+        let out = self.dir.join(format!("run{n}.out"));
+        let err = self.dir.join(format!("run{n}.err"));
         let file =
             |p: &std::path::Path| std::fs::File::create(p).expect("create a Wine output file");
-        let status = self
+        let child = self
             .command(timeout, "wine", env)
             .arg(exe)
             .args(args)
-            .stdout(file(&out_path))
-            .stderr(file(&err_path))
-            .status()
+            .stdout(file(&out))
+            .stderr(file(&err))
+            .spawn()
             .expect("run wine");
+        WineRun {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+}
+
+/// A program running under [`Wine`] ([`Wine::spawn`]); killed if dropped
+/// before it ended.
+#[derive(Debug)]
+pub struct WineRun {
+    child: Option<std::process::Child>,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl WineRun {
+    /// The pid of the process that forwards signals to the program.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Waits at most `within` for the program to end; panics if it does not.
+    pub fn wait(mut self, within: Duration) -> Output {
+        let mut child = self.child.take().expect("still running");
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the Wine program did not end within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         Output {
             status,
-            stdout: std::fs::read(&out_path).unwrap_or_default(),
-            stderr: std::fs::read(&err_path).unwrap_or_default(),
+            stdout: std::fs::read(&self.out).unwrap_or_default(),
+            stderr: std::fs::read(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for WineRun {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

@@ -525,3 +525,56 @@ fn sup_exe_imports_no_capture_library() {
         "{dlls:?}"
     );
 }
+
+/// Ctrl+C (SIGINT, which Wine turns into a console Ctrl+C event) during
+/// `sup.exe -t`: the statistics block, `Control-C`, and exit code 0 for
+/// the replies that came, as on Linux and as ping.exe does.
+#[test]
+fn sup_exe_ctrl_c_prints_the_statistics() {
+    let (_lab, wine) = lab_with_wine();
+    let running = wine.spawn(
+        &windows_exe("sup.exe"),
+        &["-t", "--interval", "200", addrs::GW],
+        &[],
+        BOUND,
+    );
+    // Wine starts the program in well under a second here; then a few
+    // replies.
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = running.pid().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -INT {pid}");
+    let signalled = Instant::now();
+    let out = running.wait(Duration::from_secs(15));
+    println!("sup.exe ended {:.2?} after SIGINT", signalled.elapsed());
+    let lines = without_times(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("Control-C"),
+        "{}",
+        show(&out)
+    );
+    let replies = lines
+        .iter()
+        .filter(|l| *l == "Reply from 10.77.1.1: bytes=32 time=Tms TTL=64")
+        .count();
+    assert!(replies >= 2, "{}", show(&out));
+    // The request in flight when Ctrl+C came (if any) is sent, not answered.
+    let counted = |sent: usize| {
+        let lost = sent - replies;
+        format!(
+            "    Packets: Sent = {sent}, Received = {replies}, Lost = {lost} ({}% loss),",
+            lost * 100 / sent
+        )
+    };
+    assert!(
+        lines.contains(&counted(replies)) || lines.contains(&counted(replies + 1)),
+        "{} replies counted: {}",
+        replies,
+        show(&out)
+    );
+}
