@@ -146,10 +146,63 @@ pub fn run_sup<S: AsRef<OsStr>>(ns: &Ns, args: &[S], bound: Duration) -> Run {
     finish(format!("sup {}", shown.join(" ")), out, started.elapsed())
 }
 
+/// Starts sup with `args` in `ns` in the background, its stdout and stderr
+/// piped. `ip netns exec` execs sup, so the child's pid is sup's (for
+/// signals); bound it with [`KillOnDrop::wait`].
+pub fn spawn_sup(ns: &Ns, args: &[&str]) -> KillOnDrop {
+    KillOnDrop(Some(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(sup_binary())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sup"),
+    ))
+}
+
+/// Asserts that sup refused its arguments with clap's one error (exit 2,
+/// nothing on stdout, one `error:` line mentioning `mentions`, a pointer to
+/// `--help`).
+pub fn expect_clap_error(run: &Run, mentions: &str) {
+    let show = run.show();
+    run.expect_code(2);
+    assert_eq!(run.stdout, "", "{show}");
+    assert!(run.stderr.starts_with("error: "), "{show}");
+    let errors = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .count();
+    assert_eq!(errors, 1, "one error\n{show}");
+    assert!(
+        run.stderr.contains(mentions),
+        "mentions {mentions:?}\n{show}"
+    );
+    assert!(run.stderr.contains("--help"), "{show}");
+}
+
 /// A child process killed (and reaped) if the test fails before it ends.
 pub struct KillOnDrop(pub Option<Child>);
 
 impl KillOnDrop {
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().expect("child still owned").id()
+    }
+
+    /// Sends the child SIGINT (Ctrl+C).
+    pub fn interrupt(&self) {
+        let pid = self.pid().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("run kill");
+        assert!(killed.success(), "kill -INT {pid}");
+    }
+
     /// The child, while it is owned.
     pub fn child(&mut self) -> &mut Child {
         self.0.as_mut().expect("child still owned")

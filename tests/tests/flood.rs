@@ -6,10 +6,9 @@
 //!
 //! As for tests/sup.rs, build the binary first: `cargo build -p sup`.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ersatz_e2e::sup::{finish, run_sup, sup_binary, KillOnDrop, Run};
+use ersatz_e2e::sup::{finish, run_sup, spawn_sup, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
 
@@ -174,18 +173,7 @@ fn ctrl_c_during_a_flood_prints_the_statistics() {
     let lab = Lab::new();
     let args = ["--flood", "-t", addrs::REMOTE];
     let started = Instant::now();
-    // `ip netns exec` execs sup: the child's pid is sup's.
-    let mut child = KillOnDrop(Some(
-        Command::new("ip")
-            .args(["netns", "exec", &lab.host.name])
-            .arg(sup_binary())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sup"),
-    ));
+    let mut child = spawn_sup(&lab.host, &args);
     // Read the output as it comes: the progress line alone outgrows a pipe.
     let c = child.0.as_mut().expect("child");
     let readers = [
@@ -193,12 +181,7 @@ fn ctrl_c_during_a_flood_prints_the_statistics() {
         read_all(c.stderr.take().expect("stderr")),
     ];
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = child.0.as_ref().expect("child").id().to_string();
-    let killed = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("run kill");
-    assert!(killed.success(), "kill -INT {pid}");
+    child.interrupt();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         let c = child.0.as_mut().expect("child");

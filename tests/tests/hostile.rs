@@ -26,7 +26,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ersatz_e2e::sup::{finish, run_sup, sup_binary, Run};
+use ersatz_e2e::sup::{expect_clap_error, run_sup, spawn_sup, KillOnDrop, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
 
@@ -45,69 +45,35 @@ fn sup<S: AsRef<std::ffi::OsStr>>(ns: &Ns, args: &[S]) -> Run {
     run_sup(ns, args, BOUND)
 }
 
-/// sup running in the background, its pid known (to sample its CPU): `ip
-/// netns exec` execs sup, so the child is sup itself. Killed if the test
-/// fails before it ends.
+/// sup running in the background (its pid is sup's, to sample its CPU),
+/// killed if the test fails before it ends.
 struct Background {
-    child: Option<Child>,
+    child: KillOnDrop,
     command: String,
     started: Instant,
 }
 
 impl Background {
     fn start(ns: &Ns, args: &[&str]) -> Background {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name])
-            .arg(sup_binary())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sup");
         Background {
-            child: Some(child),
+            child: spawn_sup(ns, args),
             command: format!("sup {}", args.join(" ")),
             started: Instant::now(),
         }
     }
 
     fn pid(&self) -> u32 {
-        self.child.as_ref().expect("sup still running").id()
+        self.child.pid()
     }
 
     /// Sends SIGINT (Ctrl+C).
     fn interrupt(&self) {
-        let pid = self.pid().to_string();
-        let killed = Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("run kill");
-        assert!(killed.success(), "kill -INT {pid}");
+        self.child.interrupt();
     }
 
     /// Waits at most `within` for sup to exit by itself.
-    fn wait(mut self, within: Duration) -> Run {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            let child = self.child.as_mut().expect("child");
-            if let Ok(Some(_)) = child.try_wait() {
-                let child = self.child.take().expect("child");
-                let out = child.wait_with_output().expect("collect sup's output");
-                return finish(self.command.clone(), out, self.started.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("`{}` did not exit within {within:?}", self.command);
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    fn wait(self, within: Duration) -> Run {
+        self.child.wait(within, self.command, self.started)
     }
 }
 
@@ -1113,26 +1079,6 @@ fn refused_with(run: &Run, message: &str) {
     assert_eq!(run.stderr, format!("{message}\n"), "{show}");
 }
 
-/// Checks a run that clap refused: exit code 2, nothing on stdout, one
-/// `error:` line mentioning `mentions`, and the pointer to --help.
-fn clap_refused(run: &Run, mentions: &str) {
-    let show = run.show();
-    run.expect_code(2);
-    assert_eq!(run.stdout, "", "{show}");
-    assert!(run.stderr.starts_with("error: "), "{show}");
-    let errors = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .count();
-    assert_eq!(errors, 1, "one error\n{show}");
-    assert!(
-        run.stderr.contains(mentions),
-        "mentions {mentions:?}\n{show}"
-    );
-    assert!(run.stderr.contains("--help"), "{show}");
-}
-
 #[test]
 fn odd_option_values_are_one_clap_error() {
     let lab = Lab::new();
@@ -1164,13 +1110,13 @@ fn odd_option_values_are_one_clap_error() {
         (&["--Json", r], "--Json"),
     ];
     for (args, mentions) in cases {
-        clap_refused(&sup(&lab.host, args), mentions);
+        expect_clap_error(&sup(&lab.host, args), mentions);
     }
     // Not UTF-8 at all.
     use std::os::unix::ffi::OsStrExt;
     let garbage = std::ffi::OsStr::from_bytes(b"10.77.\xff\xfe.2");
     let run = sup(&lab.host, &[garbage]);
-    clap_refused(&run, "UTF-8");
+    expect_clap_error(&run, "UTF-8");
 }
 
 #[test]

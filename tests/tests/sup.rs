@@ -15,11 +15,11 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ersatz_e2e::sup::{run_sup, sup_binary, KillOnDrop, Run};
+use ersatz_e2e::sup::{expect_clap_error, run_sup, spawn_sup, sup_binary, KillOnDrop, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
 
@@ -832,25 +832,9 @@ fn interrupted(lab: &Lab, extra: &[&str], target: &str) -> (Run, Duration) {
     args.extend_from_slice(extra);
     args.push(target);
     let started = Instant::now();
-    // `ip netns exec` execs sup: the child's pid is sup's.
-    let mut child = KillOnDrop(Some(
-        Command::new("ip")
-            .args(["netns", "exec", &lab.host.name])
-            .arg(sup_binary())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sup"),
-    ));
+    let child = spawn_sup(&lab.host, &args);
     std::thread::sleep(Duration::from_millis(1100));
-    let pid = child.child().id().to_string();
-    let killed = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("run kill");
-    assert!(killed.success(), "kill -INT {pid}");
+    child.interrupt();
     let signalled = Instant::now();
     let run = child.wait(
         Duration::from_secs(10),
@@ -1452,16 +1436,7 @@ fn bad_arguments_are_one_clap_error_and_exit_2() {
     for (args, mentions) in cases {
         let run = sup(&lab.host, args);
         let show = run.show();
-        run.expect_code(2);
-        assert_eq!(run.stdout, "", "{show}");
-        let errors = run
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .count();
-        assert_eq!(errors, 1, "one error\n{show}");
-        assert!(run.stderr.starts_with("error: "), "{show}");
-        assert!(run.stderr.contains(mentions), "mentions {mentions}\n{show}");
+        expect_clap_error(&run, mentions);
         assert!(run.stderr.contains("--help"), "{show}");
     }
     let help = sup(&lab.host, &["--help"]);
