@@ -117,9 +117,10 @@ struct Capturing {
     rx: rawsock::Interface,
     /// Until when to look for frames without blocking in the library.
     busy_until: Option<Instant>,
-    /// Whether busy looks are nonblocking receives (Unix, where the library
-    /// has `pcap_setnonblock`): a frame already in the ring is then taken
-    /// without a system call, where a `poll` first cost one per frame.
+    /// Whether to look while busy: nonblocking receives (Unix, where the
+    /// library has `pcap_setnonblock`) take a frame already in the ring
+    /// without a system call. Elsewhere, or once switching failed, the
+    /// thread blocks in the library for every frame.
     look_nonblocking: bool,
     /// The handle is in nonblocking mode now.
     nonblocking: bool,
@@ -191,7 +192,7 @@ impl Capturing {
             match self.switch(true) {
                 Switch::Done => {}
                 Switch::Stopped => return Next::Stopped,
-                // Look the other way from now on.
+                // Block for every frame from now on.
                 Switch::Unsupported | Switch::Failed(_) => {
                     self.look_nonblocking = false;
                     return Next::Timeout;
@@ -248,25 +249,6 @@ impl Receive for Capturing {
             }
             if self.look_nonblocking {
                 return self.look(until);
-            }
-            let mut nap = NAP_MIN;
-            loop {
-                if self.stop.stopped.load(Ordering::SeqCst) {
-                    // The library has the break request too: receive says so.
-                    break;
-                }
-                match self.rx.wait_readable(Duration::ZERO) {
-                    Ok(Some(true)) => break,
-                    Ok(Some(false)) if Instant::now() < until => {
-                        std::thread::sleep(nap);
-                        nap = (nap * 2).min(NAP_MAX);
-                    }
-                    // Idle, or the platform cannot tell (Windows): block.
-                    _ => {
-                        self.busy_until = None;
-                        break;
-                    }
-                }
             }
         }
         if self.nonblocking {
