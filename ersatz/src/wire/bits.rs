@@ -31,8 +31,35 @@ macro_rules! bit_fields {
                     }
                     #[inline]
                     fn from_u16_masked(value: u16) -> Self {
-                        // Masked to the width first, so `new` cannot fail.
-                        ux::[<u $width>]::new((value & ((1u16 << $width) - 1)) as $inner)
+                        // `ux`'s `new` checks the range and is not inlined
+                        // across crates: a call per field on every frame.
+                        // Every value of the low 8 bits (and of the bits
+                        // above, for wider fields) is made once, at compile
+                        // time, by `new`; a field is then a table lookup,
+                        // its index masked to the table's size.
+                        const LOW_BITS: u32 = if $width < 8 { $width } else { 8 };
+                        const HIGH_BITS: u32 = $width - LOW_BITS;
+                        const LOW: [ux::[<u $width>]; 1 << LOW_BITS] = {
+                            let mut table = [ux::[<u $width>]::new(0); 1 << LOW_BITS];
+                            let mut v = 0;
+                            while v < table.len() {
+                                table[v] = ux::[<u $width>]::new(v as $inner);
+                                v += 1;
+                            }
+                            table
+                        };
+                        const HIGH: [ux::[<u $width>]; 1 << HIGH_BITS] = {
+                            let mut table = [ux::[<u $width>]::new(0); 1 << HIGH_BITS];
+                            let mut v = 0;
+                            while v < table.len() {
+                                table[v] = ux::[<u $width>]::new(((v as u16) << LOW_BITS) as $inner);
+                                v += 1;
+                            }
+                            table
+                        };
+                        let low = LOW[usize::from(value) & (LOW.len() - 1)];
+                        let high = HIGH[(usize::from(value) >> LOW_BITS) & (HIGH.len() - 1)];
+                        low | high
                     }
                 }
             )*

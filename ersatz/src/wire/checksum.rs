@@ -18,7 +18,7 @@ impl Checksum {
     }
 
     /// Adds the bytes of `data`.
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, data: &[u8]) -> &mut Self {
         let folded = fold64(sum_native(data));
         self.sum += u64::from(u16::from_be(folded));
@@ -51,19 +51,19 @@ impl Checksum {
 }
 
 /// The checksum of `data`, ready for the wire.
-#[inline]
+#[inline(always)]
 pub fn of(data: &[u8]) -> u16 {
     Checksum::new().add(data).finish()
 }
 
 /// Whether `data`, which contains its own checksum field, sums to all ones:
 /// the receiver's check.
-#[inline]
+#[inline(always)]
 pub fn verify(data: &[u8]) -> bool {
     of(data) == 0
 }
 
-#[inline]
+#[inline(always)]
 fn fold64(mut sum: u64) -> u16 {
     sum = (sum & 0xffff_ffff) + (sum >> 32);
     sum = (sum & 0xffff_ffff) + (sum >> 32);
@@ -72,14 +72,22 @@ fn fold64(mut sum: u64) -> u16 {
     sum as u16
 }
 
+/// Below this many bytes the four-lane loop does not pay for its setup.
+const SMALL: usize = 128;
+
 /// One's complement sum of `data` in native byte order, not yet folded.
 ///
 /// The one's complement sum does not depend on byte order (RFC 1071 1.2.B), so
 /// the words are read natively and the folded result swapped once at the end.
-/// 64-bit words are added with end-around carry into four independent
-/// accumulators, which keeps the CPU's adders busy.
-#[inline]
+/// Headers and short messages (under [`SMALL`] bytes) add 32-bit words into
+/// one 64-bit sum, which cannot overflow below 2^32 words; longer data adds
+/// 64-bit words with end-around carry into four independent accumulators,
+/// which keeps the CPU's adders busy.
+#[inline(always)]
 fn sum_native(data: &[u8]) -> u64 {
+    if data.len() < SMALL {
+        return sum_words32(data);
+    }
     let mut acc = [0u64; 4];
     let mut carry = [0u64; 4];
     let mut blocks = data.chunks_exact(32);
@@ -93,23 +101,31 @@ fn sum_native(data: &[u8]) -> u64 {
             carry[lane] += u64::from(c);
         }
     }
-    let mut total: u128 = 0;
+    let mut total: u128 = u128::from(sum_words32(blocks.remainder()));
     for lane in 0..4 {
         total += u128::from(acc[lane]) + u128::from(carry[lane]);
-    }
-    let mut rest = blocks.remainder().chunks_exact(4);
-    for word in &mut rest {
-        total += u128::from(u32::from_ne_bytes([word[0], word[1], word[2], word[3]]));
-    }
-    let tail = rest.remainder();
-    if !tail.is_empty() {
-        let mut last = [0u8; 4];
-        last[..tail.len()].copy_from_slice(tail);
-        total += u128::from(u32::from_ne_bytes(last));
     }
     // Fold 128 -> 64 bits with end-around carry.
     let folded = (total as u64).overflowing_add((total >> 64) as u64);
     folded.0 + u64::from(folded.1)
+}
+
+/// Sum of `data` as native 32-bit words (a short tail zero-padded), for
+/// fewer than 2^32 words: no carry is lost.
+#[inline]
+fn sum_words32(data: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut words = data.chunks_exact(4);
+    for word in &mut words {
+        sum += u64::from(u32::from_ne_bytes([word[0], word[1], word[2], word[3]]));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut last = [0u8; 4];
+        last[..tail.len()].copy_from_slice(tail);
+        sum += u64::from(u32::from_ne_bytes(last));
+    }
+    sum
 }
 
 #[cfg(test)]

@@ -14,11 +14,16 @@ use cookie_factory::combinator::slice;
 use cookie_factory::sequence::tuple;
 use cookie_factory::SerializeFn;
 use derive_try_from_primitive::TryFromPrimitive;
-use nom::number::complete::be_u16 as parse_u16;
 
 use super::blob::Blob;
-use super::parse::{self, context};
-use super::{arp, ipv4, serialize};
+use super::parse::{self, within};
+use super::{arp, icmp, ipv4, serialize};
+
+/// The context of frame parse errors.
+const FRAME: &str = "Ethernet frame";
+
+/// Length of the Ethernet II head: destination, source, EtherType.
+pub const HEADER_LEN: usize = 14;
 
 /// A MAC address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -48,7 +53,7 @@ impl Addr {
     /// Parses 6 bytes.
     pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
         let (i, bytes) = parse::array::<6>(i)?;
-        Ok((i, Addr(bytes)))
+        Ok((i, Addr(*bytes)))
     }
 
     /// Writes 6 bytes.
@@ -183,33 +188,69 @@ impl<'a> Frame<'a> {
 
     /// Parses a whole captured frame: every byte ends up in a field, so the
     /// remaining input is always empty.
-    #[inline]
+    #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        context("Ethernet frame", |i| {
-            let (i, dst) = Addr::parse(i)?;
-            let (i, src) = Addr::parse(i)?;
-            let (i, raw) = parse_u16(i)?;
-            let ether_type = EtherType::try_from(raw).ok();
-            let (rest, payload) = match ether_type {
-                Some(EtherType::IPv4) => {
-                    let (rest, p) = ipv4::Packet::parse(i)?;
-                    (rest, Payload::IPv4(p))
+        // The 14-byte head in one piece: one length check, fields read
+        // straight from the input.
+        let (body, head) = within(FRAME, i, parse::array::<HEADER_LEN>(i))?;
+        let dst = Addr([head[0], head[1], head[2], head[3], head[4], head[5]]);
+        let src = Addr([head[6], head[7], head[8], head[9], head[10], head[11]]);
+        let raw = u16::from_be_bytes([head[12], head[13]]);
+        let ether_type = EtherType::try_from(raw).ok();
+        // Each arm builds the whole frame in one expression from parts that
+        // were read first (`ipv4::Parts`): the packet is not moved out of one
+        // result into the next.
+        match ether_type {
+            Some(EtherType::IPv4) => {
+                let (rest, packet) = within(FRAME, i, ipv4::Parts::parse(body, false))?;
+                macro_rules! frame {
+                    ($payload:expr) => {
+                        Frame {
+                            dst,
+                            src,
+                            ether_type,
+                            payload: Payload::IPv4(packet.with_payload($payload)),
+                            padding: Blob::from(rest),
+                        }
+                    };
                 }
-                Some(EtherType::ARP) => {
-                    let (rest, p) = arp::Packet::parse(i)?;
-                    (rest, Payload::ARP(p))
+                let end = &rest[rest.len()..];
+                if packet.carries_icmp() {
+                    let (_, message) = within(
+                        FRAME,
+                        i,
+                        within(packet.what, body, icmp::Parts::parse(packet.payload)),
+                    )?;
+                    Ok((end, frame!(ipv4::Payload::ICMP(message.into_packet()))))
+                } else {
+                    Ok((
+                        end,
+                        frame!(ipv4::Payload::Unknown(Blob::from(packet.payload))),
+                    ))
                 }
-                None => (&i[i.len()..], Payload::Unknown(raw, Blob::from(i))),
-            };
-            let frame = Frame {
-                dst,
-                src,
-                ether_type,
-                payload,
-                padding: Blob::from(rest),
-            };
-            Ok((&rest[rest.len()..], frame))
-        })(i)
+            }
+            Some(EtherType::ARP) => {
+                let (rest, packet) = within(FRAME, i, arp::Packet::parse(body))?;
+                let frame = Frame {
+                    dst,
+                    src,
+                    ether_type,
+                    payload: Payload::ARP(packet),
+                    padding: Blob::from(rest),
+                };
+                Ok((&rest[rest.len()..], frame))
+            }
+            None => {
+                let frame = Frame {
+                    dst,
+                    src,
+                    ether_type,
+                    payload: Payload::Unknown(raw, Blob::from(body)),
+                    padding: Blob::empty(),
+                };
+                Ok((&body[body.len()..], frame))
+            }
+        }
     }
 
     /// Writes the frame: header, payload, padding.
@@ -311,7 +352,10 @@ mod tests {
             "Ethernet frame > IPv4 packet: total length runs past the end of the frame (at byte 14)"
         );
         let err = run(&bytes[..13], Frame::parse).unwrap_err();
-        assert_eq!(err.to_string(), "Ethernet frame: End of file (at byte 12)");
+        assert_eq!(
+            err.to_string(),
+            "Ethernet frame: needs 14 bytes, has 13 (at byte 0)"
+        );
         let mut short_icmp = fixtures::padded_request()[..42].to_vec();
         short_icmp[16..18].copy_from_slice(&24u16.to_be_bytes());
         let err = run(&short_icmp, Frame::parse).unwrap_err();

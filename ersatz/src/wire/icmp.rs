@@ -13,7 +13,7 @@ use cookie_factory::{GenError, SerializeFn, WriteContext};
 
 use super::blob::Blob;
 use super::checksum::{self, Checksum};
-use super::parse::{self, context};
+use super::parse::{self, within};
 use super::{ipv4, serialize};
 
 open_enum! {
@@ -215,7 +215,7 @@ pub enum Header {
 
 impl Header {
     /// Gives the 4 type-specific bytes of a message of type `typ` their meaning.
-    #[inline]
+    #[inline(always)]
     pub fn from_wire(typ: Type, code: u8, rest: [u8; 4]) -> Header {
         let word = u32::from_be_bytes(rest);
         match (typ, code) {
@@ -379,20 +379,10 @@ impl<'a> Packet<'a> {
     }
 
     /// Parses a whole message: everything after the 8-byte head is payload.
-    #[inline]
+    #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        context("ICMP message", |i: parse::Input<'a>| {
-            let (payload, head) = parse::array::<HEADER_LEN>(i)?;
-            let typ = Type::from(head[0]);
-            let packet = Packet {
-                typ,
-                checksum: u16::from_be_bytes([head[2], head[3]]),
-                checksum_ok: checksum::verify(i),
-                header: Header::from_wire(typ, head[1], [head[4], head[5], head[6], head[7]]),
-                payload: Blob::from(payload),
-            };
-            Ok((&payload[payload.len()..], packet))
-        })(i)
+        let (rest, parts) = Parts::parse(i)?;
+        Ok((rest, parts.into_packet()))
     }
 
     /// Writes the message, computing the checksum over head and payload (an
@@ -414,6 +404,51 @@ impl<'a> Packet<'a> {
     /// The message's bytes, in a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
         serialize::to_vec(self.serialize())
+    }
+}
+
+/// What [`Packet::parse`] reads before it builds the message (see
+/// `ipv4::Parts`): small enough to move in registers.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    typ: Type,
+    checksum: u16,
+    checksum_ok: bool,
+    header: Header,
+    payload: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    /// Reads the 8-byte head and verifies the checksum over the whole input.
+    #[inline(always)]
+    pub(crate) fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        within("ICMP message", i, Self::read(i))
+    }
+
+    #[inline(always)]
+    fn read(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        let (payload, head) = parse::array::<HEADER_LEN>(i)?;
+        let typ = Type::from(head[0]);
+        let parts = Parts {
+            typ,
+            checksum: u16::from_be_bytes([head[2], head[3]]),
+            checksum_ok: checksum::verify(i),
+            header: Header::from_wire(typ, head[1], [head[4], head[5], head[6], head[7]]),
+            payload,
+        };
+        Ok((&payload[payload.len()..], parts))
+    }
+
+    /// The message.
+    #[inline(always)]
+    pub(crate) fn into_packet(self) -> Packet<'a> {
+        Packet {
+            typ: self.typ,
+            checksum: self.checksum,
+            checksum_ok: self.checksum_ok,
+            header: self.header,
+            payload: Blob::from(self.payload),
+        }
     }
 }
 

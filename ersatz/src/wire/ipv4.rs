@@ -16,7 +16,7 @@ use ux::{u13, u2, u3, u4, u6};
 use super::bits::{BitField, Bits};
 use super::blob::Blob;
 use super::checksum::{self, Checksum};
-use super::parse::{self, context, invalid};
+use super::parse::{self, invalid, within};
 use super::{ethernet, icmp, serialize};
 
 /// An IPv4 address.
@@ -28,7 +28,7 @@ impl Addr {
     #[inline]
     pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
         let (i, bytes) = parse::array::<4>(i)?;
-        Ok((i, Addr(bytes)))
+        Ok((i, Addr(*bytes)))
     }
 
     /// Writes 4 bytes.
@@ -272,76 +272,18 @@ impl<'a> Packet<'a> {
     /// Parses a packet. The total length bounds it: what follows is returned
     /// as the remaining input. ICMP payloads are parsed (unless fragmented);
     /// other protocols are kept raw.
-    #[inline]
+    #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        context("IPv4 packet", |i| Self::parse_inner(i, false))(i)
+        let (rest, parts) = Parts::parse(i, false)?;
+        Ok((rest, parts.into_packet()?))
     }
 
     /// Parses the original datagram quoted by an ICMP error message: its header
     /// in full, then as many payload bytes as were quoted (RFC 792: at least 8),
     /// so the total length may run past the end. The payload stays raw.
     pub fn parse_quoted(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        context("quoted IPv4 packet", |i| Self::parse_inner(i, true))(i)
-    }
-
-    #[inline]
-    fn parse_inner(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
-        let (_, fixed) = parse::array::<MIN_HEADER_LEN>(start)?;
-        let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
-        let version: u4 = word0.get(0);
-        let ihl: u4 = word0.get(4);
-        if u8::from(version) != 4 {
-            return invalid(start, "version is not 4");
-        }
-        let header_len = usize::from(u8::from(ihl)) * 4;
-        if header_len < MIN_HEADER_LEN {
-            return invalid(start, "header length (IHL) is below 5 words");
-        }
-        let length = u16::from_be_bytes([fixed[2], fixed[3]]);
-        if usize::from(length) < header_len {
-            return invalid(start, "total length is shorter than the header");
-        }
-        let (_, header) = context("options", parse::take(header_len))(start)?;
-        let end = if usize::from(length) <= start.len() {
-            usize::from(length)
-        } else if quoted {
-            start.len()
-        } else {
-            return invalid(start, "total length runs past the end of the frame");
-        };
-        let (body, rest) = start.split_at(end);
-        let payload_bytes = &body[header_len..];
-        let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
-        let protocol = Protocol::from(fixed[9]);
-        let flags: u3 = word3.get(0);
-        let fragment_offset: u13 = word3.get(3);
-        let is_fragment =
-            u8::from(flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(fragment_offset) != 0;
-        // The payload first, so that the packet is built once, in place.
-        let payload = if !quoted && protocol == Protocol::ICMP && !is_fragment {
-            Payload::ICMP(icmp::Packet::parse(payload_bytes)?.1)
-        } else {
-            Payload::Unknown(Blob::from(payload_bytes))
-        };
-        let packet = Packet {
-            version,
-            ihl,
-            dscp: word0.get(8),
-            ecn: word0.get(14),
-            length,
-            identification: u16::from_be_bytes([fixed[4], fixed[5]]),
-            flags,
-            fragment_offset,
-            ttl: fixed[8],
-            protocol,
-            checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
-            checksum_ok: checksum::verify(header),
-            src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
-            dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
-            options: Blob::from(&header[MIN_HEADER_LEN..]),
-            payload,
-        };
-        Ok((rest, packet))
+        let (rest, parts) = Parts::parse(i, true)?;
+        Ok((rest, parts.into_packet()?))
     }
 
     /// Writes the packet, computing IHL, total length and header checksum.
@@ -496,6 +438,147 @@ fn copied_options(options: &[u8]) -> Vec<u8> {
         i += len;
     }
     out
+}
+
+/// What [`Packet::parse`] reads before it builds the packet: every header
+/// field, the options and the payload as slices of the input.
+///
+/// A value of scalars and slices moves in registers; the packet (with its
+/// payload enum) is then built once, in place, by [`Parts::into_packet`] or,
+/// for a whole frame, by [`ethernet::Frame::parse`].
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    /// The input the packet starts at (error positions are given from it).
+    pub(crate) start: parse::Input<'a>,
+    /// `"IPv4 packet"`, or `"quoted IPv4 packet"` inside an ICMP error.
+    pub(crate) what: &'static str,
+    quoted: bool,
+    version: u4,
+    ihl: u4,
+    word0: Bits<2>,
+    length: u16,
+    identification: u16,
+    flags: u3,
+    fragment_offset: u13,
+    ttl: u8,
+    protocol: Protocol,
+    checksum: u16,
+    checksum_ok: bool,
+    src: Addr,
+    dst: Addr,
+    options: &'a [u8],
+    /// The bytes after the header, up to the total length.
+    pub(crate) payload: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    /// Reads the header; fails (in context [`Parts::what`]) where the bytes
+    /// cannot be an IPv4 packet. The rest is what follows the total length.
+    #[inline(always)]
+    pub(crate) fn parse(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
+        let what = if quoted {
+            "quoted IPv4 packet"
+        } else {
+            "IPv4 packet"
+        };
+        within(what, start, Self::read(start, what, quoted))
+    }
+
+    #[inline(always)]
+    fn read(start: parse::Input<'a>, what: &'static str, quoted: bool) -> parse::Result<'a, Self> {
+        let (_, fixed) = parse::array::<MIN_HEADER_LEN>(start)?;
+        let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
+        let version: u4 = word0.get(0);
+        let ihl: u4 = word0.get(4);
+        if u8::from(version) != 4 {
+            return invalid(start, "version is not 4");
+        }
+        let header_len = usize::from(u8::from(ihl)) * 4;
+        if header_len < MIN_HEADER_LEN {
+            return invalid(start, "header length (IHL) is below 5 words");
+        }
+        let length = u16::from_be_bytes([fixed[2], fixed[3]]);
+        if usize::from(length) < header_len {
+            return invalid(start, "total length is shorter than the header");
+        }
+        let Some(header) = start.get(..header_len) else {
+            return within("options", start, parse::truncated(start, header_len));
+        };
+        let end = if usize::from(length) <= start.len() {
+            usize::from(length)
+        } else if quoted {
+            start.len()
+        } else {
+            return invalid(start, "total length runs past the end of the frame");
+        };
+        let (body, rest) = start.split_at(end);
+        let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
+        let parts = Parts {
+            start,
+            what,
+            quoted,
+            version,
+            ihl,
+            word0,
+            length,
+            identification: u16::from_be_bytes([fixed[4], fixed[5]]),
+            flags: word3.get(0),
+            fragment_offset: word3.get(3),
+            ttl: fixed[8],
+            protocol: Protocol::from(fixed[9]),
+            checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
+            checksum_ok: checksum::verify(header),
+            src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
+            dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
+            options: &header[MIN_HEADER_LEN..],
+            payload: &body[header_len..],
+        };
+        Ok((rest, parts))
+    }
+
+    /// Whether the payload is a whole ICMP message to parse: not a quote,
+    /// not a fragment.
+    #[inline(always)]
+    pub(crate) fn carries_icmp(&self) -> bool {
+        let is_fragment = u8::from(self.flags) & u8::from(MORE_FRAGMENTS) != 0
+            || u16::from(self.fragment_offset) != 0;
+        !self.quoted && self.protocol == Protocol::ICMP && !is_fragment
+    }
+
+    /// The packet, its ICMP payload parsed (an error there is reported
+    /// inside this packet's context).
+    #[inline(always)]
+    pub(crate) fn into_packet(self) -> std::result::Result<Packet<'a>, nom::Err<parse::Error<'a>>> {
+        if self.carries_icmp() {
+            let (_, message) = within(self.what, self.start, icmp::Parts::parse(self.payload))?;
+            Ok(self.with_payload(Payload::ICMP(message.into_packet())))
+        } else {
+            Ok(self.with_payload(Payload::Unknown(Blob::from(self.payload))))
+        }
+    }
+
+    /// The packet around `payload`.
+    #[inline(always)]
+    pub(crate) fn with_payload(self, payload: Payload<'a>) -> Packet<'a> {
+        Packet {
+            version: self.version,
+            ihl: self.ihl,
+            dscp: self.word0.get(8),
+            ecn: self.word0.get(14),
+            length: self.length,
+            identification: self.identification,
+            flags: self.flags,
+            fragment_offset: self.fragment_offset,
+            ttl: self.ttl,
+            protocol: self.protocol,
+            checksum: self.checksum,
+            checksum_ok: self.checksum_ok,
+            src: self.src,
+            dst: self.dst,
+            options: Blob::from(self.options),
+            payload,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,21 +47,37 @@ impl fmt::Display for Reason {
 
 /// A parse error: the reason, and the contexts it happened in (innermost first),
 /// each with the input that was left at that point.
+///
+/// It is one pointer wide (the details are boxed): every parser's result
+/// carries room for an error, and a small one keeps a successful parse from
+/// moving a large value through every layer. Errors are the rare path.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Error<'a> {
+pub struct Error<'a>(Box<Details<'a>>);
+
+/// What an [`Error`] knows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Details<'a> {
     /// Where and why it failed.
     pub reason: (Input<'a>, Reason),
     /// The enclosing contexts, innermost first.
     pub context: Vec<(Input<'a>, &'static str)>,
 }
 
+impl<'a> std::ops::Deref for Error<'a> {
+    type Target = Details<'a>;
+    fn deref(&self) -> &Details<'a> {
+        &self.0
+    }
+}
+
 impl<'a> Error<'a> {
     /// An error at `input` for `reason`, with no context yet.
+    #[cold]
     pub fn new(input: Input<'a>, reason: Reason) -> Self {
-        Error {
+        Error(Box::new(Details {
             reason: (input, reason),
             context: Vec::new(),
-        }
+        }))
     }
 
     /// Resolves the positions against the buffer that was handed to the
@@ -112,7 +128,7 @@ impl<'a> ParseError<Input<'a>> for Error<'a> {
 
 impl<'a> ContextError<Input<'a>> for Error<'a> {
     fn add_context(input: Input<'a>, ctx: &'static str, mut other: Self) -> Self {
-        other.context.push((input, ctx));
+        other.0.context.push((input, ctx));
         other
     }
 }
@@ -150,18 +166,42 @@ pub fn run<'a, T>(
 }
 
 /// Wraps `parser` so that its errors name `what` it was parsing.
+#[inline(always)]
 pub fn context<'a, T>(
     what: &'static str,
     parser: impl FnOnce(Input<'a>) -> Result<'a, T>,
 ) -> impl FnOnce(Input<'a>) -> Result<'a, T> {
-    move |i| match parser(i) {
-        Err(nom::Err::Error(e)) => Err(nom::Err::Error(Error::add_context(i, what, e))),
-        Err(nom::Err::Failure(e)) => Err(nom::Err::Failure(Error::add_context(i, what, e))),
-        other => other,
+    move |i| within(what, i, parser(i))
+}
+
+/// Names `what` was being parsed from `input` in `result`'s error, if it is
+/// one: [`context`] for a result already in hand.
+///
+/// A success is returned untouched, in place: the wire types' parsers are
+/// written as `within("IPv4 packet", i, fields(i))` so that a parsed packet is
+/// built once, where the caller wants it, instead of being copied out of a
+/// combinator's return value layer by layer.
+#[inline(always)]
+pub fn within<'a, T>(
+    what: &'static str,
+    input: Input<'a>,
+    mut result: Result<'a, T>,
+) -> Result<'a, T> {
+    if let Err(nom::Err::Error(e) | nom::Err::Failure(e)) = &mut result {
+        push_context(e, input, what);
     }
+    result
+}
+
+#[cold]
+#[inline(never)]
+fn push_context<'a>(error: &mut Error<'a>, input: Input<'a>, what: &'static str) {
+    error.0.context.push((input, what));
 }
 
 /// Fails at `input` because the bytes say something impossible.
+#[cold]
+#[inline(never)]
 pub fn invalid<'a, T>(input: Input<'a>, what: &'static str) -> Result<'a, T> {
     Err(nom::Err::Error(Error::new(input, Reason::Invalid(what))))
 }
@@ -171,13 +211,7 @@ pub fn invalid<'a, T>(input: Input<'a>, what: &'static str) -> Result<'a, T> {
 pub fn take(n: usize) -> impl Fn(Input<'_>) -> Result<'_, &[u8]> {
     move |i: Input<'_>| {
         if i.len() < n {
-            Err(nom::Err::Error(Error::new(
-                i,
-                Reason::Truncated {
-                    needed: n,
-                    available: i.len(),
-                },
-            )))
+            truncated(i, n)
         } else {
             let (head, rest) = i.split_at(n);
             Ok((rest, head))
@@ -186,18 +220,29 @@ pub fn take(n: usize) -> impl Fn(Input<'_>) -> Result<'_, &[u8]> {
 }
 
 /// Splits off exactly `N` bytes as an array, or fails with [`Reason::Truncated`].
-#[inline]
-pub fn array<const N: usize>(i: Input<'_>) -> Result<'_, [u8; N]> {
+///
+/// The array is borrowed: fields are then read straight from the input, not
+/// from a copy of it (a copy on the stack read back at other widths stalls
+/// the CPU's store forwarding).
+#[inline(always)]
+pub fn array<const N: usize>(i: Input<'_>) -> Result<'_, &[u8; N]> {
     match i.split_first_chunk::<N>() {
-        Some((head, rest)) => Ok((rest, *head)),
-        None => Err(nom::Err::Error(Error::new(
-            i,
-            Reason::Truncated {
-                needed: N,
-                available: i.len(),
-            },
-        ))),
+        Some((head, rest)) => Ok((rest, head)),
+        None => truncated(i, N),
     }
+}
+
+/// Fails at `input`, which is shorter than the `needed` bytes.
+#[cold]
+#[inline(never)]
+pub fn truncated<T>(input: Input<'_>, needed: usize) -> Result<'_, T> {
+    Err(nom::Err::Error(Error::new(
+        input,
+        Reason::Truncated {
+            needed,
+            available: input.len(),
+        },
+    )))
 }
 
 #[cfg(test)]
