@@ -9,10 +9,8 @@ use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
 
-use cookie_factory::bytes::be_u16;
 use cookie_factory::combinator::slice;
-use cookie_factory::sequence::tuple;
-use cookie_factory::SerializeFn;
+use cookie_factory::{SerializeFn, WriteContext};
 use derive_try_from_primitive::TryFromPrimitive;
 
 use super::blob::Blob;
@@ -176,6 +174,7 @@ pub struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     /// A frame carrying `payload`, without padding.
+    #[inline]
     pub fn new(dst: Addr, src: Addr, payload: Payload<'a>) -> Self {
         Frame {
             dst,
@@ -219,7 +218,7 @@ impl<'a> Frame<'a> {
                     let (_, message) = within(
                         FRAME,
                         i,
-                        within(packet.what, body, icmp::Parts::parse(packet.payload)),
+                        within(packet.what(), body, icmp::Parts::parse(packet.payload)),
                     )?;
                     Ok((end, frame!(ipv4::Payload::ICMP(message.into_packet()))))
                 } else {
@@ -255,13 +254,20 @@ impl<'a> Frame<'a> {
 
     /// Writes the frame: header, payload, padding.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        tuple((
-            self.dst.serialize(),
-            self.src.serialize(),
-            be_u16(self.payload.ether_type_raw()),
-            self.payload.serialize(),
-            slice(&self.padding[..]),
-        ))
+        move |out: WriteContext<W>| {
+            // The head in one write: every write to the output is a call.
+            let [d0, d1, d2, d3, d4, d5] = self.dst.0;
+            let [s0, s1, s2, s3, s4, s5] = self.src.0;
+            let [t0, t1] = self.payload.ether_type_raw().to_be_bytes();
+            let head = [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5, t0, t1];
+            let out = slice(head)(out)?;
+            let out = self.payload.serialize()(out)?;
+            if self.padding.is_empty() {
+                Ok(out)
+            } else {
+                slice(&self.padding[..])(out)
+            }
+        }
     }
 
     /// The frame's bytes, in a new vector.

@@ -125,11 +125,13 @@ pub struct Echo {
 
 impl Echo {
     /// An echo request with this identifier, sequence number and payload.
+    #[inline]
     pub fn as_echo_request<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
         Packet::new(Header::EchoRequest(self), payload.into())
     }
 
     /// An echo reply with this identifier, sequence number and payload.
+    #[inline]
     pub fn as_echo_reply<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
         Packet::new(Header::EchoReply(self), payload.into())
     }
@@ -333,6 +335,7 @@ pub struct Packet<'a> {
 impl<'a> Packet<'a> {
     /// A message with this header and payload; the type follows the header
     /// ([`Header::Other`] gets the reserved type 255: set `typ` yourself).
+    #[inline]
     pub fn new(header: Header, payload: Blob<'a>) -> Self {
         Packet {
             typ: header.typ().unwrap_or(Type::Other(255)),
@@ -354,6 +357,7 @@ impl<'a> Packet<'a> {
     }
 
     /// This message as the payload of an IPv4 packet.
+    #[inline]
     pub fn as_ipv4_payload(self) -> ipv4::Payload<'a> {
         ipv4::Payload::ICMP(self)
     }
@@ -407,14 +411,13 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// What [`Packet::parse`] reads before it builds the message (see
-/// `ipv4::Parts`): small enough to move in registers.
+/// What [`Packet::parse`] checks before it builds the message (see
+/// `ipv4::Parts`): the head as a reference into the input, the checksum's
+/// verdict and the payload.
 #[derive(Clone, Copy)]
 pub(crate) struct Parts<'a> {
-    typ: Type,
-    checksum: u16,
+    head: &'a [u8; HEADER_LEN],
     checksum_ok: bool,
-    header: Header,
     payload: &'a [u8],
 }
 
@@ -428,12 +431,9 @@ impl<'a> Parts<'a> {
     #[inline(always)]
     fn read(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         let (payload, head) = parse::array::<HEADER_LEN>(i)?;
-        let typ = Type::from(head[0]);
         let parts = Parts {
-            typ,
-            checksum: u16::from_be_bytes([head[2], head[3]]),
+            head,
             checksum_ok: checksum::verify(i),
-            header: Header::from_wire(typ, head[1], [head[4], head[5], head[6], head[7]]),
             payload,
         };
         Ok((&payload[payload.len()..], parts))
@@ -442,11 +442,13 @@ impl<'a> Parts<'a> {
     /// The message.
     #[inline(always)]
     pub(crate) fn into_packet(self) -> Packet<'a> {
+        let head = self.head;
+        let typ = Type::from(head[0]);
         Packet {
-            typ: self.typ,
-            checksum: self.checksum,
+            typ,
+            checksum: u16::from_be_bytes([head[2], head[3]]),
             checksum_ok: self.checksum_ok,
-            header: self.header,
+            header: Header::from_wire(typ, head[1], [head[4], head[5], head[6], head[7]]),
             payload: Blob::from(self.payload),
         }
     }

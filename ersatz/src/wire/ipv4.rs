@@ -151,16 +151,18 @@ impl<'a> Payload<'a> {
 
     /// A new packet from `src` to `dst` carrying this payload, as Windows
     /// makes them: random identification, TTL 128, no flags, no options.
+    #[inline]
     pub fn as_packet(self, src: Addr, dst: Addr) -> Packet<'a> {
         Packet {
-            version: u4::new(4),
-            ihl: u4::new(5),
-            dscp: u6::new(0),
-            ecn: u2::new(0),
+            // Constants: `ux`'s checked `new` runs at compile time.
+            version: const { u4::new(4) },
+            ihl: const { u4::new(5) },
+            dscp: const { u6::new(0) },
+            ecn: const { u2::new(0) },
             length: (MIN_HEADER_LEN + self.len()).min(usize::from(u16::MAX)) as u16,
             identification: rand::random(),
-            flags: u3::new(0),
-            fragment_offset: u13::new(0),
+            flags: const { u3::new(0) },
+            fragment_offset: const { u13::new(0) },
             ttl: DEFAULT_TTL,
             protocol: self.protocol(),
             checksum: 0,
@@ -256,6 +258,7 @@ impl<'a> Packet<'a> {
     }
 
     /// This packet as the payload of an Ethernet frame.
+    #[inline]
     pub fn as_ethernet_payload(self) -> ethernet::Payload<'a> {
         ethernet::Payload::IPv4(self)
     }
@@ -301,14 +304,18 @@ impl<'a> Packet<'a> {
                 return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
             };
             let header_len = self.header_len();
-            let mut options = [0u8; MAX_OPTIONS_LEN];
-            options[..self.options.len()].copy_from_slice(&self.options);
-            let options = &options[..header_len - MIN_HEADER_LEN];
+            let mut padded = [0u8; MAX_OPTIONS_LEN];
+            let options: &[u8] = if self.options.is_empty() {
+                &[]
+            } else {
+                padded[..self.options.len()].copy_from_slice(&self.options);
+                &padded[..header_len - MIN_HEADER_LEN]
+            };
 
             let mut word0 = Bits::<2>::default();
             word0
                 .put(0, self.version)
-                .put(4, u4::new((header_len / 4) as u8))
+                .put(4, u4::from_u16_masked((header_len / 4) as u16))
                 .put(8, self.dscp)
                 .put(14, self.ecn);
             let mut word3 = Bits::<2>::default();
@@ -347,7 +354,11 @@ impl<'a> Packet<'a> {
                 .finish_like(self.checksum);
             header[10..12].copy_from_slice(&sum.to_be_bytes());
             let out = slice(header)(out)?;
-            let out = slice(options)(out)?;
+            let out = if options.is_empty() {
+                out
+            } else {
+                slice(options)(out)?
+            };
             self.payload.serialize()(out)
         }
     }
@@ -440,35 +451,24 @@ fn copied_options(options: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What [`Packet::parse`] reads before it builds the packet: every header
-/// field, the options and the payload as slices of the input.
+/// What [`Packet::parse`] checks before it builds the packet: the header
+/// found valid, as references into the input, and the payload's bounds.
 ///
-/// A value of scalars and slices moves in registers; the packet (with its
-/// payload enum) is then built once, in place, by [`Parts::into_packet`] or,
-/// for a whole frame, by [`ethernet::Frame::parse`].
+/// A few pointers and a flag, so it moves in registers; the packet (with its
+/// payload enum) is then built once, in place, fields read straight from the
+/// input, by [`Parts::into_packet`] or, for a whole frame, by
+/// [`ethernet::Frame::parse`].
 #[derive(Clone, Copy)]
 pub(crate) struct Parts<'a> {
     /// The input the packet starts at (error positions are given from it).
     pub(crate) start: parse::Input<'a>,
-    /// `"IPv4 packet"`, or `"quoted IPv4 packet"` inside an ICMP error.
-    pub(crate) what: &'static str,
-    quoted: bool,
-    version: u4,
-    ihl: u4,
-    word0: Bits<2>,
-    length: u16,
-    identification: u16,
-    flags: u3,
-    fragment_offset: u13,
-    ttl: u8,
-    protocol: Protocol,
-    checksum: u16,
-    checksum_ok: bool,
-    src: Addr,
-    dst: Addr,
+    /// The fixed 20 bytes of the header.
+    fixed: &'a [u8; MIN_HEADER_LEN],
     options: &'a [u8],
     /// The bytes after the header, up to the total length.
     pub(crate) payload: &'a [u8],
+    checksum_ok: bool,
+    quoted: bool,
 }
 
 impl<'a> Parts<'a> {
@@ -476,16 +476,26 @@ impl<'a> Parts<'a> {
     /// cannot be an IPv4 packet. The rest is what follows the total length.
     #[inline(always)]
     pub(crate) fn parse(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
-        let what = if quoted {
-            "quoted IPv4 packet"
-        } else {
-            "IPv4 packet"
-        };
-        within(what, start, Self::read(start, what, quoted))
+        within(Self::context(quoted), start, Self::read(start, quoted))
+    }
+
+    /// What errors inside this packet say they were parsing.
+    #[inline(always)]
+    pub(crate) fn what(&self) -> &'static str {
+        Self::context(self.quoted)
     }
 
     #[inline(always)]
-    fn read(start: parse::Input<'a>, what: &'static str, quoted: bool) -> parse::Result<'a, Self> {
+    fn context(quoted: bool) -> &'static str {
+        if quoted {
+            "quoted IPv4 packet"
+        } else {
+            "IPv4 packet"
+        }
+    }
+
+    #[inline(always)]
+    fn read(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
         let (_, fixed) = parse::array::<MIN_HEADER_LEN>(start)?;
         let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
         let version: u4 = word0.get(0);
@@ -512,26 +522,13 @@ impl<'a> Parts<'a> {
             return invalid(start, "total length runs past the end of the frame");
         };
         let (body, rest) = start.split_at(end);
-        let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
         let parts = Parts {
             start,
-            what,
-            quoted,
-            version,
-            ihl,
-            word0,
-            length,
-            identification: u16::from_be_bytes([fixed[4], fixed[5]]),
-            flags: word3.get(0),
-            fragment_offset: word3.get(3),
-            ttl: fixed[8],
-            protocol: Protocol::from(fixed[9]),
-            checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
-            checksum_ok: checksum::verify(header),
-            src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
-            dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
+            fixed,
             options: &header[MIN_HEADER_LEN..],
             payload: &body[header_len..],
+            checksum_ok: checksum::verify(header),
+            quoted,
         };
         Ok((rest, parts))
     }
@@ -540,9 +537,12 @@ impl<'a> Parts<'a> {
     /// not a fragment.
     #[inline(always)]
     pub(crate) fn carries_icmp(&self) -> bool {
-        let is_fragment = u8::from(self.flags) & u8::from(MORE_FRAGMENTS) != 0
-            || u16::from(self.fragment_offset) != 0;
-        !self.quoted && self.protocol == Protocol::ICMP && !is_fragment
+        let word3 = Bits::from_bytes([self.fixed[6], self.fixed[7]]);
+        let flags: u3 = word3.get(0);
+        let fragment_offset: u13 = word3.get(3);
+        let is_fragment =
+            u8::from(flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(fragment_offset) != 0;
+        !self.quoted && Protocol::from(self.fixed[9]) == Protocol::ICMP && !is_fragment
     }
 
     /// The packet, its ICMP payload parsed (an error there is reported
@@ -550,7 +550,7 @@ impl<'a> Parts<'a> {
     #[inline(always)]
     pub(crate) fn into_packet(self) -> std::result::Result<Packet<'a>, nom::Err<parse::Error<'a>>> {
         if self.carries_icmp() {
-            let (_, message) = within(self.what, self.start, icmp::Parts::parse(self.payload))?;
+            let (_, message) = within(self.what(), self.start, icmp::Parts::parse(self.payload))?;
             Ok(self.with_payload(Payload::ICMP(message.into_packet())))
         } else {
             Ok(self.with_payload(Payload::Unknown(Blob::from(self.payload))))
@@ -560,21 +560,24 @@ impl<'a> Parts<'a> {
     /// The packet around `payload`.
     #[inline(always)]
     pub(crate) fn with_payload(self, payload: Payload<'a>) -> Packet<'a> {
+        let fixed = self.fixed;
+        let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
+        let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
         Packet {
-            version: self.version,
-            ihl: self.ihl,
-            dscp: self.word0.get(8),
-            ecn: self.word0.get(14),
-            length: self.length,
-            identification: self.identification,
-            flags: self.flags,
-            fragment_offset: self.fragment_offset,
-            ttl: self.ttl,
-            protocol: self.protocol,
-            checksum: self.checksum,
+            version: word0.get(0),
+            ihl: word0.get(4),
+            dscp: word0.get(8),
+            ecn: word0.get(14),
+            length: u16::from_be_bytes([fixed[2], fixed[3]]),
+            identification: u16::from_be_bytes([fixed[4], fixed[5]]),
+            flags: word3.get(0),
+            fragment_offset: word3.get(3),
+            ttl: fixed[8],
+            protocol: Protocol::from(fixed[9]),
+            checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
             checksum_ok: self.checksum_ok,
-            src: self.src,
-            dst: self.dst,
+            src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
+            dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
             options: Blob::from(self.options),
             payload,
         }
