@@ -527,7 +527,12 @@ impl<'a> Parts<'a> {
             fixed,
             options: &header[MIN_HEADER_LEN..],
             payload: &body[header_len..],
-            checksum_ok: checksum::verify(header),
+            // Without options the length is a constant: no loop.
+            checksum_ok: if header_len == MIN_HEADER_LEN {
+                checksum::verify_array(fixed)
+            } else {
+                checksum::verify(header)
+            },
             quoted,
         };
         Ok((rest, parts))
