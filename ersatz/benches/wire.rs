@@ -2,7 +2,8 @@
 //! ICMP echo reply frame (tests/fixtures/echo_reply.pcap).
 //!
 //! - `parse_echo_reply_98B`: parse it with checksums verified, read the echo
-//!   identifier and sequence number;
+//!   identifier and sequence number (smoltcp twice: its lazy checked view,
+//!   and its `Repr`s, which hold owned field values as ersatz's packets do);
 //! - `build_echo_reply_98B`: build the same frame (same MACs, addresses,
 //!   identification, TTL, echo id/seq, payload) into a reused buffer;
 //! - `checksum_1500B`, `checksum_64KiB`: the Internet checksum alone;
@@ -76,6 +77,32 @@ fn parse_smoltcp(frame: &[u8]) -> Option<(u16, u16)> {
     Some((m.echo_ident(), m.echo_seq_no()))
 }
 
+/// smoltcp's eager path: every layer's `Repr` (owned field values, like
+/// ersatz's packets), checksums verified by `Ipv4Repr::parse` and
+/// `Icmpv4Repr::parse`.
+fn parse_smoltcp_repr(frame: &[u8]) -> Option<(u16, u16)> {
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, Ipv4Packet,
+        Ipv4Repr,
+    };
+    let checksums = ChecksumCapabilities::default();
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let eth_repr = EthernetRepr::parse(&eth).ok()?;
+    if eth_repr.ethertype != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let ip_repr = Ipv4Repr::parse(&ip, &checksums).ok()?;
+    let m = Icmpv4Packet::new_checked(ip.payload()).ok()?;
+    let repr = Icmpv4Repr::parse(&m, &checksums).ok()?;
+    black_box((&eth_repr, &ip_repr));
+    match repr {
+        Icmpv4Repr::EchoReply { ident, seq_no, .. } => Some((ident, seq_no)),
+        _ => None,
+    }
+}
+
 /// etherparse slices without looking at checksums; with `verify`, both are
 /// recomputed with etherparse's own functions and compared.
 fn parse_etherparse(frame: &[u8], verify: bool) -> Option<(u16, u16)> {
@@ -106,6 +133,7 @@ fn bench_parse(c: &mut Criterion) {
     let expected = Some((ECHO_ID, ECHO_SEQ));
     assert_eq!(parse_ersatz(FRAME), expected);
     assert_eq!(parse_smoltcp(FRAME), expected);
+    assert_eq!(parse_smoltcp_repr(FRAME), expected);
     assert_eq!(parse_etherparse(FRAME, false), expected);
     assert_eq!(parse_etherparse(FRAME, true), expected);
     // The checking variants do reject a damaged checksum.
@@ -113,6 +141,7 @@ fn bench_parse(c: &mut Criterion) {
     bad[60] ^= 1;
     assert_eq!(parse_ersatz(&bad), None);
     assert_eq!(parse_smoltcp(&bad), None);
+    assert_eq!(parse_smoltcp_repr(&bad), None);
     assert_eq!(parse_etherparse(&bad, true), None);
 
     let mut g = c.benchmark_group("parse_echo_reply_98B");
@@ -121,6 +150,9 @@ fn bench_parse(c: &mut Criterion) {
     });
     g.bench_function("smoltcp new_checked+verify", |b| {
         b.iter(|| parse_smoltcp(black_box(FRAME)))
+    });
+    g.bench_function("smoltcp Repr::parse (eager)", |b| {
+        b.iter(|| parse_smoltcp_repr(black_box(FRAME)))
     });
     g.bench_function("etherparse SlicedPacket, no checksums", |b| {
         b.iter(|| parse_etherparse(black_box(FRAME), false))

@@ -255,13 +255,35 @@ impl<'a> Frame<'a> {
     /// Writes the frame: header, payload, padding.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
         move |out: WriteContext<W>| {
-            // The head in one write: every write to the output is a call.
             let [d0, d1, d2, d3, d4, d5] = self.dst.0;
             let [s0, s1, s2, s3, s4, s5] = self.src.0;
             let [t0, t1] = self.payload.ether_type_raw().to_be_bytes();
-            let head = [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5, t0, t1];
-            let out = slice(head)(out)?;
-            let out = self.payload.serialize()(out)?;
+            #[rustfmt::skip]
+            let head = [
+                d0, d1, d2, d3, d4, d5,
+                s0, s1, s2, s3, s4, s5,
+                t0, t1,
+            ];
+            let out = match &self.payload {
+                // An ICMP message in an IPv4 packet without options (every
+                // ping): the three heads in one write, then the data. Every
+                // write to the output is a call (a memmove into a slice).
+                Payload::IPv4(packet) => match &packet.payload {
+                    ipv4::Payload::ICMP(message) if packet.options.is_empty() => {
+                        let ip = packet.head()?;
+                        let mut heads = [0u8; HEADER_LEN + ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN];
+                        let (eth, rest) = heads.split_at_mut(HEADER_LEN);
+                        let (ip_head, icmp_head) = rest.split_at_mut(ipv4::MIN_HEADER_LEN);
+                        eth.copy_from_slice(&head);
+                        ip_head.copy_from_slice(&ip.fixed);
+                        icmp_head.copy_from_slice(&message.head());
+                        let out = slice(heads)(out)?;
+                        slice(&message.payload[..])(out)?
+                    }
+                    _ => self.payload.serialize()(slice(head)(out)?)?,
+                },
+                _ => self.payload.serialize()(slice(head)(out)?)?,
+            };
             if self.padding.is_empty() {
                 Ok(out)
             } else {

@@ -393,16 +393,23 @@ impl<'a> Packet<'a> {
     /// odd length is padded with a zero byte for the sum only).
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
         move |out: WriteContext<W>| {
-            let (code, [r0, r1, r2, r3]) = self.header.to_wire();
-            let mut head = [u8::from(self.typ), code, 0, 0, r0, r1, r2, r3];
-            let sum = Checksum::new()
-                .add(&head)
-                .add(&self.payload)
-                .finish_like(self.checksum);
-            head[2..4].copy_from_slice(&sum.to_be_bytes());
-            let out = slice(head)(out)?;
+            let out = slice(self.head())(out)?;
             slice(&self.payload[..])(out)
         }
+    }
+
+    /// The 8-byte head as it goes on the wire, the checksum (over head and
+    /// payload) computed.
+    #[inline(always)]
+    pub(crate) fn head(&self) -> [u8; HEADER_LEN] {
+        let (code, [r0, r1, r2, r3]) = self.header.to_wire();
+        let mut head = [u8::from(self.typ), code, 0, 0, r0, r1, r2, r3];
+        let sum = Checksum::new()
+            .add(&head)
+            .add(&self.payload)
+            .finish_like(self.checksum);
+        head[2..4].copy_from_slice(&sum.to_be_bytes());
+        head
     }
 
     /// The message's bytes, in a new vector.

@@ -296,71 +296,67 @@ impl<'a> Packet<'a> {
     /// [`serialize::PACKET_TOO_LONG`] for a packet over 65,535 bytes.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
         move |out: WriteContext<W>| {
-            if self.options.len() > MAX_OPTIONS_LEN {
-                return Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG));
-            }
-            let total = self.len();
-            let Ok(total) = u16::try_from(total) else {
-                return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
-            };
-            let header_len = self.header_len();
-            let mut padded = [0u8; MAX_OPTIONS_LEN];
-            let options: &[u8] = if self.options.is_empty() {
-                &[]
-            } else {
-                padded[..self.options.len()].copy_from_slice(&self.options);
-                &padded[..header_len - MIN_HEADER_LEN]
-            };
-
-            let mut word0 = Bits::<2>::default();
-            word0
-                .put(0, self.version)
-                .put(4, u4::from_u16_masked((header_len / 4) as u16))
-                .put(8, self.dscp)
-                .put(14, self.ecn);
-            let mut word3 = Bits::<2>::default();
-            word3.put(0, self.flags).put(3, self.fragment_offset);
-            let [b0, b1] = word0.into_bytes();
-            let [b6, b7] = word3.into_bytes();
-            let [l0, l1] = total.to_be_bytes();
-            let [i0, i1] = self.identification.to_be_bytes();
-            let [s0, s1, s2, s3] = self.src.0;
-            let [d0, d1, d2, d3] = self.dst.0;
-            let mut header = [
-                b0,
-                b1,
-                l0,
-                l1,
-                i0,
-                i1,
-                b6,
-                b7,
-                self.ttl,
-                u8::from(self.protocol),
-                0,
-                0,
-                s0,
-                s1,
-                s2,
-                s3,
-                d0,
-                d1,
-                d2,
-                d3,
-            ];
-            let sum = Checksum::new()
-                .add(&header)
-                .add(options)
-                .finish_like(self.checksum);
-            header[10..12].copy_from_slice(&sum.to_be_bytes());
-            let out = slice(header)(out)?;
-            let out = if options.is_empty() {
+            let head = self.head()?;
+            let out = slice(head.fixed)(out)?;
+            let out = if head.options_len == 0 {
                 out
             } else {
-                slice(options)(out)?
+                slice(&head.options[..head.options_len])(out)?
             };
             self.payload.serialize()(out)
         }
+    }
+
+    /// The header as it goes on the wire: IHL, total length and checksum
+    /// computed, options zero-padded to whole words.
+    #[inline(always)]
+    pub(crate) fn head(&self) -> Result<Head, GenError> {
+        if self.options.len() > MAX_OPTIONS_LEN {
+            return Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG));
+        }
+        let Ok(total) = u16::try_from(self.len()) else {
+            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+        };
+        let header_len = self.header_len();
+        let mut options = [0u8; MAX_OPTIONS_LEN];
+        let options_len = header_len - MIN_HEADER_LEN;
+        if options_len != 0 {
+            options[..self.options.len()].copy_from_slice(&self.options);
+        }
+        let mut word0 = Bits::<2>::default();
+        word0
+            .put(0, self.version)
+            .put(4, u4::from_u16_masked((header_len / 4) as u16))
+            .put(8, self.dscp)
+            .put(14, self.ecn);
+        let mut word3 = Bits::<2>::default();
+        word3.put(0, self.flags).put(3, self.fragment_offset);
+        let [b0, b1] = word0.into_bytes();
+        let [b6, b7] = word3.into_bytes();
+        let [l0, l1] = total.to_be_bytes();
+        let [i0, i1] = self.identification.to_be_bytes();
+        let [s0, s1, s2, s3] = self.src.0;
+        let [d0, d1, d2, d3] = self.dst.0;
+        let ttl = self.ttl;
+        let protocol = u8::from(self.protocol);
+        #[rustfmt::skip]
+        let mut fixed = [
+            b0, b1, l0, l1,
+            i0, i1, b6, b7,
+            ttl, protocol, 0, 0,
+            s0, s1, s2, s3,
+            d0, d1, d2, d3,
+        ];
+        let sum = Checksum::new()
+            .add(&fixed)
+            .add(&options[..options_len])
+            .finish_like(self.checksum);
+        fixed[10..12].copy_from_slice(&sum.to_be_bytes());
+        Ok(Head {
+            fixed,
+            options,
+            options_len,
+        })
     }
 
     /// The packet's bytes, in a new vector.
@@ -449,6 +445,16 @@ fn copied_options(options: &[u8]) -> Vec<u8> {
         i += len;
     }
     out
+}
+
+/// A header ready for the wire ([`Packet::head`]).
+pub(crate) struct Head {
+    /// The fixed 20 bytes, checksum included.
+    pub(crate) fixed: [u8; MIN_HEADER_LEN],
+    /// The options, zero-padded; the first `options_len` bytes go out.
+    pub(crate) options: [u8; MAX_OPTIONS_LEN],
+    /// How many option bytes go out (a multiple of 4).
+    pub(crate) options_len: usize,
 }
 
 /// What [`Packet::parse`] checks before it builds the packet: the header
