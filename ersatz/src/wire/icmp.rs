@@ -446,6 +446,18 @@ impl<'a> Parts<'a> {
         Ok((&payload[payload.len()..], parts))
     }
 
+    /// [`Parts::parse`] where failing needs no explaining: `None` for
+    /// fewer than 8 bytes.
+    #[inline(always)]
+    pub(crate) fn plain(i: parse::Input<'a>) -> Option<Self> {
+        let (head, payload) = i.split_first_chunk::<HEADER_LEN>()?;
+        Some(Parts {
+            head,
+            checksum_ok: checksum::verify(i),
+            payload,
+        })
+    }
+
     /// The message.
     #[inline(always)]
     pub(crate) fn into_packet(self) -> Packet<'a> {
