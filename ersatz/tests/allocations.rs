@@ -1,0 +1,84 @@
+//! The promise, counted: parsing a valid frame does not allocate (the
+//! payloads borrow from the input), and serializing into a slice does not
+//! either. A malformed frame may allocate (its error says where and why).
+//!
+//! `allocation_counter` (a dev-dependency) installs a counting global
+//! allocator and counts per thread, so the other tests of this binary,
+//! running beside these, do not disturb the counts.
+
+use cookie_factory::WriteContext;
+use ersatz::wire::{parse, serialize};
+use ersatz::{ethernet, icmp, ipv4};
+
+/// How many allocations `f` made on this thread, and what it returned.
+fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
+    let mut value = None;
+    let n = allocation_counter::count(|| value = Some(f()));
+    (n, value.expect("the closure ran"))
+}
+
+/// The frames of the committed captures (one per pcap file).
+fn captures() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut frames = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fixtures directory") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "pcap") {
+            let pcap = std::fs::read(&path).expect("read pcap");
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // 24-byte file header, 16-byte record header, then the frame.
+            frames.push((name, pcap[40..].to_vec()));
+        }
+    }
+    assert!(frames.len() >= 10, "the captures are there");
+    frames
+}
+
+#[test]
+fn parsing_valid_frames_does_not_allocate() {
+    for (name, bytes) in captures() {
+        let (n, frame) = allocations(|| ethernet::Frame::parse(&bytes));
+        let (_, frame) = frame.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(n, 0, "{name}: Frame::parse allocated {n} times");
+        if let ethernet::Payload::IPv4(packet) = &frame.payload {
+            let (n, _) = allocations(|| ipv4::Packet::parse(&bytes[14..]).is_ok());
+            assert_eq!(n, 0, "{name}: ipv4::Packet::parse allocated");
+            if let ipv4::Payload::ICMP(message) = &packet.payload {
+                let (n, original) = allocations(|| message.original().is_some());
+                assert_eq!(n, 0, "{name}: icmp::Packet::original allocated");
+                assert_eq!(original, message.header.is_error(), "{name}");
+                let at = bytes.len() - frame.padding.len() - message.len();
+                let (n, ok) = allocations(|| icmp::Packet::parse(&bytes[at..]).is_ok());
+                assert!(ok, "{name}");
+                assert_eq!(n, 0, "{name}: icmp::Packet::parse allocated");
+            }
+        }
+    }
+}
+
+#[test]
+fn serializing_into_a_slice_does_not_allocate() {
+    for (name, bytes) in captures() {
+        let (_, frame) = ethernet::Frame::parse(&bytes).expect("parses");
+        let mut out = vec![0u8; bytes.len()];
+        let (n, written) = allocations(|| {
+            serialize::to_slice(|w: WriteContext<&mut [u8]>| frame.serialize()(w), &mut out)
+        });
+        assert_eq!(written.ok(), Some(bytes.len()), "{name}");
+        assert_eq!(out, bytes, "{name}");
+        assert_eq!(n, 0, "{name}: serializing allocated {n} times");
+    }
+}
+
+/// The counter counts: an error, which carries its context, allocates.
+#[test]
+fn a_malformed_frame_is_counted() {
+    let (_, bytes) = captures()
+        .into_iter()
+        .find(|(name, _)| name == "echo_request.pcap")
+        .expect("echo request capture");
+    let short = &bytes[..40];
+    let (n, result) = allocations(|| parse::run(short, ethernet::Frame::parse));
+    assert!(result.is_err());
+    assert!(n > 0, "an error was built without allocating?");
+}
