@@ -24,6 +24,12 @@
 //! serializing; on parsing, checksums are verified and the verdict is exposed
 //! (`checksum_ok`), never silently accepted or rejected.
 //!
+//! Where a receiver only needs to decide whether a frame is for it, the
+//! checked views ([`ethernet::View`], [`ipv4::View`], [`icmp::View`]) do the
+//! same checks and checksum verification without building a value: fields
+//! are read from the buffer when asked, and `to_packet()` builds the value
+//! later (a packet's `parse` is exactly its view's `parse` and `to_packet`).
+//!
 //! ```
 //! use ersatz::{ethernet, icmp, ipv4};
 //!

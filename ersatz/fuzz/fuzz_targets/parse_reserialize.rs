@@ -9,7 +9,9 @@
 //!   bytes that were parsed;
 //! - the serialized bytes parse again, to the same value except for the
 //!   checksum fields (which serializing computes, so they are then all correct);
-//! - `icmp::Packet::original` and `Quote::echo_request` agree with the bytes.
+//! - `icmp::Packet::original` and `Quote::echo_request` agree with the bytes;
+//! - the checked views (`ethernet::View`, `ipv4::View`, `icmp::View`) agree
+//!   with the packet values: same rest, same fields, same errors.
 //!
 //! Any mismatch panics, which is how libFuzzer reports it.
 //!
@@ -30,7 +32,50 @@ fuzz_target!(|data: &[u8]| {
     check_quoted(data);
     check_icmp(data);
     check_arp(data);
+    check_views(data);
 });
+
+/// Where a packet parses, its view parses to the same rest and builds the
+/// same packet; where the view fails, the packet fails with the same error;
+/// where the view parses but the packet does not (a bad ICMP payload), the
+/// view's `to_packet` fails with the packet's error.
+fn check_views(data: &[u8]) {
+    match (ipv4::View::parse(data), ipv4::Packet::parse(data)) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            assert_eq!(rest, packet_rest, "ipv4::View rest");
+            assert_eq!(view.to_packet(), Ok(packet), "ipv4::View::to_packet");
+        }
+        (Ok((_, view)), Err(e)) => assert_eq!(view.to_packet().err(), Some(e)),
+        (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "ipv4::View error"),
+        (Err(e), Ok(_)) => panic!("ipv4::View fails where Packet parses: {e:?}"),
+    }
+    match (ipv4::View::parse_quoted(data), ipv4::Packet::parse_quoted(data)) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            assert_eq!(rest, packet_rest, "quoted ipv4::View rest");
+            assert_eq!(view.to_packet(), Ok(packet), "quoted ipv4::View::to_packet");
+        }
+        (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "quoted ipv4::View error"),
+        (view, packet) => panic!("quoted: view {view:?}, packet {packet:?}"),
+    }
+    match (icmp::View::parse(data), icmp::Packet::parse(data)) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            assert_eq!(rest, packet_rest, "icmp::View rest");
+            assert_eq!(view.to_packet(), packet, "icmp::View::to_packet");
+        }
+        (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "icmp::View error"),
+        (view, packet) => panic!("icmp: view {view:?}, packet {packet:?}"),
+    }
+    match ethernet::View::parse(data) {
+        Ok((_, view)) => {
+            assert!(data.len() >= 14);
+            if let Ok((_, frame)) = ethernet::Frame::parse(data) {
+                assert_eq!((view.dst(), view.src()), (frame.dst, frame.src));
+                assert_eq!(view.ether_type(), frame.ether_type);
+            }
+        }
+        Err(_) => assert!(data.len() < 14, "ethernet::View fails on 14+ bytes"),
+    }
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -206,12 +206,12 @@ impl<'a> Frame<'a> {
         if head[12..] != (EtherType::IPv4 as u16).to_be_bytes() {
             return None;
         }
-        let (rest, packet, message) = ipv4::Parts::plain_icmp(body)?;
+        let (rest, packet, message) = ipv4::View::plain_icmp(body)?;
         let frame = Frame {
             dst: Addr([head[0], head[1], head[2], head[3], head[4], head[5]]),
             src: Addr([head[6], head[7], head[8], head[9], head[10], head[11]]),
             ether_type: Some(EtherType::IPv4),
-            payload: Payload::IPv4(packet.with_payload(ipv4::Payload::ICMP(message.into_packet()))),
+            payload: Payload::IPv4(packet.with_payload(ipv4::Payload::ICMP(message.to_packet()))),
             padding: Blob::from(rest),
         };
         Some((&rest[rest.len()..], frame))
@@ -228,11 +228,11 @@ impl<'a> Frame<'a> {
         let raw = u16::from_be_bytes([head[12], head[13]]);
         let ether_type = EtherType::try_from(raw).ok();
         // Each arm builds the whole frame in one expression from parts that
-        // were read first (`ipv4::Parts`): the packet is not moved out of one
+        // were read first (`ipv4::View`): the packet is not moved out of one
         // result into the next.
         match ether_type {
             Some(EtherType::IPv4) => {
-                let (rest, packet) = within(FRAME, i, ipv4::Parts::parse(body, false))?;
+                let (rest, packet) = within(FRAME, i, ipv4::View::parse(body))?;
                 macro_rules! frame {
                     ($payload:expr) => {
                         Frame {
@@ -249,13 +249,13 @@ impl<'a> Frame<'a> {
                     let (_, message) = within(
                         FRAME,
                         i,
-                        within(packet.what(), body, icmp::Parts::parse(packet.payload)),
+                        within(packet.what(), body, icmp::View::parse(packet.payload())),
                     )?;
-                    Ok((end, frame!(ipv4::Payload::ICMP(message.into_packet()))))
+                    Ok((end, frame!(ipv4::Payload::ICMP(message.to_packet()))))
                 } else {
                     Ok((
                         end,
-                        frame!(ipv4::Payload::Unknown(Blob::from(packet.payload))),
+                        frame!(ipv4::Payload::Unknown(Blob::from(packet.payload()))),
                     ))
                 }
             }
@@ -340,6 +340,58 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// A checked Ethernet II frame in a buffer: the 14-byte head is there, and
+/// the fields are read when asked (see [`ipv4::View`] for why views). The
+/// payload is everything after the head: where Ethernet padding starts is
+/// for the payload to say (the IPv4 total length does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View<'a> {
+    head: &'a [u8; HEADER_LEN],
+    payload: &'a [u8],
+}
+
+impl<'a> View<'a> {
+    /// Checks that the head is there. Fails as [`Frame::parse`] does for a
+    /// frame shorter than 14 bytes.
+    #[inline(always)]
+    pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        let (payload, head) = within(FRAME, i, parse::array::<HEADER_LEN>(i))?;
+        Ok((&payload[payload.len()..], View { head, payload }))
+    }
+
+    /// Destination MAC.
+    #[inline]
+    pub fn dst(&self) -> Addr {
+        let h = self.head;
+        Addr([h[0], h[1], h[2], h[3], h[4], h[5]])
+    }
+
+    /// Source MAC.
+    #[inline]
+    pub fn src(&self) -> Addr {
+        let h = self.head;
+        Addr([h[6], h[7], h[8], h[9], h[10], h[11]])
+    }
+
+    /// The EtherType, as on the wire.
+    #[inline]
+    pub fn ether_type_raw(&self) -> u16 {
+        u16::from_be_bytes([self.head[12], self.head[13]])
+    }
+
+    /// The EtherType, if ersatz knows it.
+    #[inline]
+    pub fn ether_type(&self) -> Option<EtherType> {
+        EtherType::try_from(self.ether_type_raw()).ok()
+    }
+
+    /// Everything after the head, padding included.
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,11 +449,43 @@ mod tests {
                 proptest::prop_assert_eq!(Ok(done), Frame::parse_any(&bytes));
             }
             let ip = &bytes[HEADER_LEN.min(bytes.len())..];
-            if let Some((rest, parts, message)) = ipv4::Parts::plain_icmp(ip) {
-                let packet = parts.with_payload(ipv4::Payload::ICMP(message.into_packet()));
+            if let Some((rest, view)) = ipv4::View::plain(ip) {
+                proptest::prop_assert_eq!(Ok((rest, view)), ipv4::View::parse_any(ip, false));
+            }
+            let message = &ip[ipv4::MIN_HEADER_LEN.min(ip.len())..];
+            if let Some(view) = icmp::View::plain(message) {
+                proptest::prop_assert_eq!(Ok((&message[message.len()..], view)), icmp::View::read(message));
+            }
+            if let Some((rest, view, message)) = ipv4::View::plain_icmp(ip) {
+                let packet = view.with_payload(ipv4::Payload::ICMP(message.to_packet()));
                 proptest::prop_assert_eq!(Ok((rest, packet)), ipv4::Packet::parse_any(ip));
             }
         }
+    }
+
+    /// A view reads what the parsed frame holds, for every capture, and a
+    /// short frame fails the same way.
+    #[test]
+    fn view_reads_what_parse_reads() {
+        for (name, bytes) in fixtures::all() {
+            let frame = parse(bytes);
+            let (rest, view) = View::parse(bytes).expect("view");
+            assert!(rest.is_empty(), "{name}");
+            assert_eq!(view.dst(), frame.dst, "{name}");
+            assert_eq!(view.src(), frame.src, "{name}");
+            assert_eq!(view.ether_type(), frame.ether_type, "{name}");
+            assert_eq!(
+                view.ether_type_raw(),
+                frame.payload.ether_type_raw(),
+                "{name}"
+            );
+            assert_eq!(view.payload(), &bytes[HEADER_LEN..], "{name}");
+        }
+        let short = &fixtures::echo_request()[..13];
+        assert_eq!(
+            run(short, View::parse).unwrap_err(),
+            run(short, Frame::parse).unwrap_err()
+        );
     }
 
     #[test]

@@ -385,8 +385,8 @@ impl<'a> Packet<'a> {
     /// Parses a whole message: everything after the 8-byte head is payload.
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        let (rest, parts) = Parts::parse(i)?;
-        Ok((rest, parts.into_packet()))
+        let (rest, view) = View::parse(i)?;
+        Ok((rest, view.to_packet()))
     }
 
     /// Writes the message, computing the checksum over head and payload (an
@@ -418,56 +418,96 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// What [`Packet::parse`] checks before it builds the message (see
-/// `ipv4::Parts`): the head as a reference into the input, the checksum's
-/// verdict and the payload.
-#[derive(Clone, Copy)]
-pub(crate) struct Parts<'a> {
+/// A checked ICMP message in a buffer: the 8-byte head is there and the
+/// checksum over the whole message is verified; every field is read from
+/// the buffer when asked ([`ipv4::View`] says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View<'a> {
     head: &'a [u8; HEADER_LEN],
     checksum_ok: bool,
     payload: &'a [u8],
 }
 
-impl<'a> Parts<'a> {
-    /// Reads the 8-byte head and verifies the checksum over the whole input.
+impl<'a> View<'a> {
+    /// Checks a whole message (everything after the head is payload) and
+    /// verifies its checksum. Fails as [`Packet::parse`] does.
     #[inline(always)]
-    pub(crate) fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        within("ICMP message", i, Self::read(i))
+    pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        match Self::plain(i) {
+            Some(view) => Ok((&i[i.len()..], view)),
+            None => within("ICMP message", i, Self::read(i)),
+        }
     }
 
     #[inline(always)]
-    fn read(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+    pub(crate) fn read(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         let (payload, head) = parse::array::<HEADER_LEN>(i)?;
-        let parts = Parts {
+        let view = View {
             head,
             checksum_ok: checksum::verify(i),
             payload,
         };
-        Ok((&payload[payload.len()..], parts))
+        Ok((&payload[payload.len()..], view))
     }
 
-    /// [`Parts::parse`] where failing needs no explaining: `None` for
-    /// fewer than 8 bytes.
+    /// [`View::parse`] where failing needs no explaining: `None` for fewer
+    /// than 8 bytes.
     #[inline(always)]
     pub(crate) fn plain(i: parse::Input<'a>) -> Option<Self> {
         let (head, payload) = i.split_first_chunk::<HEADER_LEN>()?;
-        Some(Parts {
+        Some(View {
             head,
             checksum_ok: checksum::verify(i),
             payload,
         })
     }
 
-    /// The message.
+    /// The type byte.
+    #[inline]
+    pub fn typ(&self) -> Type {
+        Type::from(self.head[0])
+    }
+
+    /// The code byte.
+    #[inline]
+    pub fn code(&self) -> u8 {
+        self.head[1]
+    }
+
+    /// The checksum, as on the wire.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        u16::from_be_bytes([self.head[2], self.head[3]])
+    }
+
+    /// Whether the checksum is correct. A damaged message must not be
+    /// believed.
+    #[inline]
+    pub fn checksum_ok(&self) -> bool {
+        self.checksum_ok
+    }
+
+    /// Code and type-specific bytes, given meaning.
+    #[inline]
+    pub fn header(&self) -> Header {
+        let h = self.head;
+        Header::from_wire(self.typ(), h[1], [h[4], h[5], h[6], h[7]])
+    }
+
+    /// Everything after the 8-byte head (for error messages: the quote).
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The message as a value, exactly what [`Packet::parse`] gives.
     #[inline(always)]
-    pub(crate) fn into_packet(self) -> Packet<'a> {
-        let head = self.head;
-        let typ = Type::from(head[0]);
+    pub fn to_packet(&self) -> Packet<'a> {
         Packet {
-            typ,
-            checksum: u16::from_be_bytes([head[2], head[3]]),
+            typ: self.typ(),
+            checksum: self.checksum(),
             checksum_ok: self.checksum_ok,
-            header: Header::from_wire(typ, head[1], [head[4], head[5], head[6], head[7]]),
+            header: self.header(),
             payload: Blob::from(self.payload),
         }
     }
@@ -514,6 +554,37 @@ mod tests {
         let len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
         let header = usize::from(ip[0] & 0xf) * 4;
         run(&ip[header..len], Packet::parse).expect("fixture parses")
+    }
+
+    /// A view reads what the parsed message holds, for every ICMP capture;
+    /// a message shorter than its head fails the same way for both.
+    #[test]
+    fn view_reads_what_parse_reads() {
+        let mut seen = 0;
+        for (name, frame) in fixtures::all() {
+            if frame.get(23) != Some(&1) || frame[14] != 0x45 {
+                continue; // not ICMP in IPv4 without options
+            }
+            let ip = &frame[14..];
+            let len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            let bytes = &ip[20..len];
+            let (_, view) = View::parse(bytes).expect("view");
+            let packet = icmp(frame);
+            assert_eq!(view.typ(), packet.typ, "{name}");
+            assert_eq!(view.code(), packet.header.to_wire().0, "{name}");
+            assert_eq!(view.checksum(), packet.checksum, "{name}");
+            assert_eq!(view.checksum_ok(), packet.checksum_ok, "{name}");
+            assert_eq!(view.header(), packet.header, "{name}");
+            assert_eq!(view.payload(), &packet.payload[..], "{name}");
+            assert_eq!(view.to_packet(), packet, "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, 6, "echo request and reply, two errors, two padded");
+        let short = [8u8, 0, 0, 0];
+        assert_eq!(
+            run(&short, View::parse).unwrap_err(),
+            run(&short, Packet::parse).unwrap_err()
+        );
     }
 
     #[test]

@@ -277,11 +277,8 @@ impl<'a> Packet<'a> {
     /// other protocols are kept raw.
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        if let Some((rest, parts, message)) = Parts::plain_icmp(i) {
-            return Ok((
-                rest,
-                parts.with_payload(Payload::ICMP(message.into_packet())),
-            ));
+        if let Some((rest, view, message)) = View::plain_icmp(i) {
+            return Ok((rest, view.with_payload(Payload::ICMP(message.to_packet()))));
         }
         Self::parse_any(i)
     }
@@ -289,16 +286,16 @@ impl<'a> Packet<'a> {
     /// [`Packet::parse`] without its shortcut for plain ICMP packets.
     #[inline(always)]
     pub(crate) fn parse_any(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        let (rest, parts) = Parts::parse(i, false)?;
-        Ok((rest, parts.into_packet()?))
+        let (rest, view) = View::parse_any(i, false)?;
+        Ok((rest, view.to_packet()?))
     }
 
     /// Parses the original datagram quoted by an ICMP error message: its header
     /// in full, then as many payload bytes as were quoted (RFC 792: at least 8),
     /// so the total length may run past the end. The payload stays raw.
     pub fn parse_quoted(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        let (rest, parts) = Parts::parse(i, true)?;
-        Ok((rest, parts.into_packet()?))
+        let (rest, view) = View::parse_quoted(i)?;
+        Ok((rest, view.to_packet()?))
     }
 
     /// Writes the packet, computing IHL, total length and header checksum.
@@ -469,66 +466,86 @@ pub(crate) struct Head {
     pub(crate) options_len: usize,
 }
 
-/// What [`Packet::parse`] checks before it builds the packet: the header
-/// found valid, as references into the input, and the payload's bounds.
+/// A checked IPv4 packet in a buffer: the header found valid (version 4, a
+/// header length of at least 5 words that the input holds, a total length
+/// that covers the header and fits the input), the header checksum
+/// verified, and every field read from the buffer when asked.
 ///
-/// A few pointers and a flag, so it moves in registers; the packet (with its
-/// payload enum) is then built once, in place, fields read straight from the
-/// input, by [`Parts::into_packet`] or, for a whole frame, by
-/// [`ethernet::Frame::parse`].
-#[derive(Clone, Copy)]
-pub(crate) struct Parts<'a> {
+/// [`Packet::parse`] is a view made into a value; a view costs no more than
+/// the checks, which is all a receiver needs to decide whether a packet is
+/// for it ([`View::to_packet`] builds the [`Packet`] afterwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View<'a> {
     /// The input the packet starts at (error positions are given from it).
-    pub(crate) start: parse::Input<'a>,
+    start: parse::Input<'a>,
     /// The fixed 20 bytes of the header.
     fixed: &'a [u8; MIN_HEADER_LEN],
     options: &'a [u8],
     /// The bytes after the header, up to the total length.
-    pub(crate) payload: &'a [u8],
+    payload: &'a [u8],
     checksum_ok: bool,
     quoted: bool,
 }
 
-impl<'a> Parts<'a> {
-    /// Reads the header; fails (in context [`Parts::what`]) where the bytes
-    /// cannot be an IPv4 packet. The rest is what follows the total length.
+impl<'a> View<'a> {
+    /// Checks a packet (see [`View`]) and verifies its header checksum. The
+    /// rest is what follows the total length. Fails as [`Packet::parse`]
+    /// does, with the same messages.
     #[inline(always)]
-    pub(crate) fn parse(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
-        within(Self::context(quoted), start, Self::read(start, quoted))
+    pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        match Self::plain(i) {
+            Some(done) => Ok(done),
+            None => Self::parse_any(i, false),
+        }
     }
 
-    /// The packet almost every capture carries: a 20-byte header (version
-    /// 4, IHL 5), not a fragment, protocol ICMP, a total length that fits
-    /// the input and holds the 8-byte ICMP head. `None` for anything else,
-    /// or anything wrong: [`Parts::parse`] then reads it, or says what is
-    /// wrong. Where this answers, both read the same (tested).
+    /// Checks the original datagram quoted by an ICMP error message (see
+    /// [`Packet::parse_quoted`]): the total length may run past the end.
+    pub fn parse_quoted(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        Self::parse_any(i, true)
+    }
+
+    /// The header almost every packet has: 20 bytes (version 4, IHL 5) and
+    /// a total length from 20 to what the input holds. `None` for anything
+    /// else, or anything wrong: [`View::parse_any`] then checks it, or says
+    /// what is wrong. Where this answers, both give the same view (tested).
     #[inline(always)]
-    pub(crate) fn plain_icmp(
-        start: parse::Input<'a>,
-    ) -> Option<(parse::Input<'a>, Self, icmp::Parts<'a>)> {
+    pub(crate) fn plain(start: parse::Input<'a>) -> Option<(parse::Input<'a>, Self)> {
         let (fixed, _) = start.split_first_chunk::<MIN_HEADER_LEN>()?;
         let length = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
-        // Byte 6: reserved, DF, MF, then the offset's top 5 bits.
-        let is_fragment = fixed[6] & 0x3f != 0 || fixed[7] != 0;
-        if fixed[0] != 0x45
-            || fixed[9] != u8::from(Protocol::ICMP)
-            || is_fragment
-            || length < MIN_HEADER_LEN + icmp::HEADER_LEN
-            || length > start.len()
-        {
+        if fixed[0] != 0x45 || length < MIN_HEADER_LEN || length > start.len() {
             return None;
         }
         let (body, rest) = start.split_at(length);
-        let payload = &body[MIN_HEADER_LEN..];
-        let parts = Parts {
+        let view = View {
             start,
             fixed,
             options: &[],
-            payload,
+            payload: &body[MIN_HEADER_LEN..],
             checksum_ok: checksum::verify_array(fixed),
             quoted: false,
         };
-        Some((rest, parts, icmp::Parts::plain(payload)?))
+        Some((rest, view))
+    }
+
+    /// The packet almost every capture carries: [`View::plain`], carrying
+    /// a whole ICMP message (not a fragment) whose 8-byte head is there.
+    /// `None` otherwise; both views are then made the general way.
+    #[inline(always)]
+    pub(crate) fn plain_icmp(
+        start: parse::Input<'a>,
+    ) -> Option<(parse::Input<'a>, Self, icmp::View<'a>)> {
+        let (rest, view) = Self::plain(start)?;
+        if !view.carries_icmp() {
+            return None;
+        }
+        Some((rest, view, icmp::View::plain(view.payload)?))
+    }
+
+    /// Any packet, or the error that says what is wrong with it.
+    #[inline(always)]
+    pub(crate) fn parse_any(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
+        within(Self::context(quoted), start, Self::read(start, quoted))
     }
 
     /// What errors inside this packet say they were parsing.
@@ -574,7 +591,7 @@ impl<'a> Parts<'a> {
             return invalid(start, "total length runs past the end of the frame");
         };
         let (body, rest) = start.split_at(end);
-        let parts = Parts {
+        let view = View {
             start,
             fixed,
             options: &header[MIN_HEADER_LEN..],
@@ -587,28 +604,142 @@ impl<'a> Parts<'a> {
             },
             quoted,
         };
-        Ok((rest, parts))
+        Ok((rest, view))
     }
 
-    /// Whether the payload is a whole ICMP message to parse: not a quote,
-    /// not a fragment.
     #[inline(always)]
-    pub(crate) fn carries_icmp(&self) -> bool {
-        let word3 = Bits::from_bytes([self.fixed[6], self.fixed[7]]);
-        let flags: u3 = word3.get(0);
-        let fragment_offset: u13 = word3.get(3);
-        let is_fragment =
-            u8::from(flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(fragment_offset) != 0;
-        !self.quoted && Protocol::from(self.fixed[9]) == Protocol::ICMP && !is_fragment
+    fn word0(&self) -> Bits<2> {
+        Bits::from_bytes([self.fixed[0], self.fixed[1]])
     }
 
-    /// The packet, its ICMP payload parsed (an error there is reported
-    /// inside this packet's context).
     #[inline(always)]
-    pub(crate) fn into_packet(self) -> std::result::Result<Packet<'a>, nom::Err<parse::Error<'a>>> {
+    fn word3(&self) -> Bits<2> {
+        Bits::from_bytes([self.fixed[6], self.fixed[7]])
+    }
+
+    /// Version: 4.
+    #[inline]
+    pub fn version(&self) -> u4 {
+        self.word0().get(0)
+    }
+
+    /// Header length in 32-bit words.
+    #[inline]
+    pub fn ihl(&self) -> u4 {
+        self.word0().get(4)
+    }
+
+    /// Differentiated Services Code Point.
+    #[inline]
+    pub fn dscp(&self) -> u6 {
+        self.word0().get(8)
+    }
+
+    /// Explicit Congestion Notification.
+    #[inline]
+    pub fn ecn(&self) -> u2 {
+        self.word0().get(14)
+    }
+
+    /// Total length, as on the wire (for a quote, possibly more than the
+    /// input held).
+    #[inline]
+    pub fn length(&self) -> u16 {
+        u16::from_be_bytes([self.fixed[2], self.fixed[3]])
+    }
+
+    /// Identification.
+    #[inline]
+    pub fn identification(&self) -> u16 {
+        u16::from_be_bytes([self.fixed[4], self.fixed[5]])
+    }
+
+    /// Flags: reserved, [`DONT_FRAGMENT`], [`MORE_FRAGMENTS`].
+    #[inline]
+    pub fn flags(&self) -> u3 {
+        self.word3().get(0)
+    }
+
+    /// Fragment offset in 8-byte units.
+    #[inline]
+    pub fn fragment_offset(&self) -> u13 {
+        self.word3().get(3)
+    }
+
+    /// Whether this is a fragment (More Fragments set, or a non-zero offset).
+    #[inline]
+    pub fn is_fragment(&self) -> bool {
+        u8::from(self.flags()) & u8::from(MORE_FRAGMENTS) != 0
+            || u16::from(self.fragment_offset()) != 0
+    }
+
+    /// Time to live.
+    #[inline]
+    pub fn ttl(&self) -> u8 {
+        self.fixed[8]
+    }
+
+    /// Protocol of the payload.
+    #[inline]
+    pub fn protocol(&self) -> Protocol {
+        Protocol::from(self.fixed[9])
+    }
+
+    /// Header checksum, as on the wire.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        u16::from_be_bytes([self.fixed[10], self.fixed[11]])
+    }
+
+    /// Whether the header checksum is correct. A packet with a wrong one
+    /// must not be believed.
+    #[inline]
+    pub fn checksum_ok(&self) -> bool {
+        self.checksum_ok
+    }
+
+    /// Source address.
+    #[inline]
+    pub fn src(&self) -> Addr {
+        let f = self.fixed;
+        Addr([f[12], f[13], f[14], f[15]])
+    }
+
+    /// Destination address.
+    #[inline]
+    pub fn dst(&self) -> Addr {
+        let f = self.fixed;
+        Addr([f[16], f[17], f[18], f[19]])
+    }
+
+    /// The options, raw.
+    #[inline]
+    pub fn options(&self) -> &'a [u8] {
+        self.options
+    }
+
+    /// The bytes after the header, up to the total length (for a quote, as
+    /// many as were quoted).
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// Whether [`Packet::parse`] would parse the payload as an ICMP message:
+    /// protocol ICMP, not a fragment, not a quote.
+    #[inline(always)]
+    pub fn carries_icmp(&self) -> bool {
+        !self.quoted && self.protocol() == Protocol::ICMP && !self.is_fragment()
+    }
+
+    /// The packet as a value, exactly what [`Packet::parse`] (or, for a
+    /// quote, [`Packet::parse_quoted`]) gives: its ICMP payload parsed, an
+    /// error there reported inside this packet's context.
+    #[inline(always)]
+    pub fn to_packet(&self) -> std::result::Result<Packet<'a>, nom::Err<parse::Error<'a>>> {
         if self.carries_icmp() {
-            let (_, message) = within(self.what(), self.start, icmp::Parts::parse(self.payload))?;
-            Ok(self.with_payload(Payload::ICMP(message.into_packet())))
+            let (_, message) = within(self.what(), self.start, icmp::View::parse(self.payload))?;
+            Ok(self.with_payload(Payload::ICMP(message.to_packet())))
         } else {
             Ok(self.with_payload(Payload::Unknown(Blob::from(self.payload))))
         }
@@ -616,25 +747,22 @@ impl<'a> Parts<'a> {
 
     /// The packet around `payload`.
     #[inline(always)]
-    pub(crate) fn with_payload(self, payload: Payload<'a>) -> Packet<'a> {
-        let fixed = self.fixed;
-        let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
-        let word3 = Bits::from_bytes([fixed[6], fixed[7]]);
+    pub(crate) fn with_payload(&self, payload: Payload<'a>) -> Packet<'a> {
         Packet {
-            version: word0.get(0),
-            ihl: word0.get(4),
-            dscp: word0.get(8),
-            ecn: word0.get(14),
-            length: u16::from_be_bytes([fixed[2], fixed[3]]),
-            identification: u16::from_be_bytes([fixed[4], fixed[5]]),
-            flags: word3.get(0),
-            fragment_offset: word3.get(3),
-            ttl: fixed[8],
-            protocol: Protocol::from(fixed[9]),
-            checksum: u16::from_be_bytes([fixed[10], fixed[11]]),
+            version: self.version(),
+            ihl: self.ihl(),
+            dscp: self.dscp(),
+            ecn: self.ecn(),
+            length: self.length(),
+            identification: self.identification(),
+            flags: self.flags(),
+            fragment_offset: self.fragment_offset(),
+            ttl: self.ttl(),
+            protocol: self.protocol(),
+            checksum: self.checksum(),
             checksum_ok: self.checksum_ok,
-            src: Addr([fixed[12], fixed[13], fixed[14], fixed[15]]),
-            dst: Addr([fixed[16], fixed[17], fixed[18], fixed[19]]),
+            src: self.src(),
+            dst: self.dst(),
             options: Blob::from(self.options),
             payload,
         }
@@ -649,6 +777,60 @@ mod tests {
 
     fn ip(frame: &[u8]) -> Packet<'_> {
         run(&frame[14..], Packet::parse).expect("fixture parses")
+    }
+
+    /// A view reads what the parsed packet holds, for every IPv4 capture and
+    /// for every quote inside the ICMP errors; a damaged header fails the
+    /// same way for both.
+    #[test]
+    fn view_reads_what_parse_reads() {
+        fn same(name: &str, view: &View<'_>, p: &Packet<'_>) {
+            assert_eq!(view.version(), p.version, "{name}");
+            assert_eq!(view.ihl(), p.ihl, "{name}");
+            assert_eq!(view.dscp(), p.dscp, "{name}");
+            assert_eq!(view.ecn(), p.ecn, "{name}");
+            assert_eq!(view.length(), p.length, "{name}");
+            assert_eq!(view.identification(), p.identification, "{name}");
+            assert_eq!(view.flags(), p.flags, "{name}");
+            assert_eq!(view.fragment_offset(), p.fragment_offset, "{name}");
+            assert_eq!(view.is_fragment(), p.is_fragment(), "{name}");
+            assert_eq!(view.ttl(), p.ttl, "{name}");
+            assert_eq!(view.protocol(), p.protocol, "{name}");
+            assert_eq!(view.checksum(), p.checksum, "{name}");
+            assert_eq!(view.checksum_ok(), p.checksum_ok, "{name}");
+            assert_eq!((view.src(), view.dst()), (p.src, p.dst), "{name}");
+            assert_eq!(view.options(), &p.options[..], "{name}");
+            assert_eq!(view.to_packet().as_ref(), Ok(p), "{name}");
+        }
+        let mut quotes = 0;
+        for (name, frame) in fixtures::all() {
+            let Ok((rest, view)) = View::parse(&frame[14..]) else {
+                continue;
+            };
+            let (packet_rest, packet) = Packet::parse(&frame[14..]).expect("parses");
+            assert_eq!(rest, packet_rest, "{name}");
+            assert_eq!(view.payload().len(), packet.payload.len(), "{name}");
+            same(name, &view, &packet);
+            if let Payload::ICMP(message) = &packet.payload {
+                if message.header.is_error() {
+                    let (_, quoted) = View::parse_quoted(&message.payload).expect("quote");
+                    let (_, original) = Packet::parse_quoted(&message.payload).expect("quote");
+                    let Payload::Unknown(raw) = &original.payload else {
+                        panic!("{name}: a quote's payload stays raw");
+                    };
+                    assert_eq!(quoted.payload(), &raw[..], "{name}");
+                    same(name, &quoted, &original);
+                    quotes += 1;
+                }
+            }
+        }
+        assert_eq!(quotes, 2, "the unreachable and time-exceeded captures");
+        let mut bad = fixtures::echo_request()[14..].to_vec();
+        bad[0] = 0x55;
+        assert_eq!(
+            run(&bad, View::parse).unwrap_err(),
+            run(&bad, Packet::parse).unwrap_err()
+        );
     }
 
     #[test]
