@@ -71,12 +71,13 @@ pub fn verify_array<const N: usize>(data: &[u8; N]) -> bool {
 }
 
 #[inline(always)]
-fn fold64(mut sum: u64) -> u16 {
-    sum = (sum & 0xffff_ffff) + (sum >> 32);
-    sum = (sum & 0xffff_ffff) + (sum >> 32);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum as u16
+fn fold64(sum: u64) -> u16 {
+    // Adding a word to itself rotated by half its width adds the two halves
+    // in the upper half, with the carry out of the lower half: the end-around
+    // carry of one's complement addition, in one add (two folds per step
+    // otherwise, each a chain of dependent instructions).
+    let sum32 = (sum.wrapping_add(sum.rotate_left(32)) >> 32) as u32;
+    (sum32.wrapping_add(sum32.rotate_left(16)) >> 16) as u16
 }
 
 /// Below this many bytes the four-lane loop does not pay for its setup.
