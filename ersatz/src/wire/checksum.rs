@@ -8,34 +8,37 @@
 /// require).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Checksum {
-    sum: u64,
+    /// The sum so far in native byte order (see `sum_native`), with its
+    /// end-around carries but not folded: pieces are added unfolded, and the
+    /// sum is folded and swapped once, in [`Checksum::finish`].
+    native: u64,
 }
 
 impl Checksum {
     /// An empty sum.
     pub const fn new() -> Self {
-        Checksum { sum: 0 }
+        Checksum { native: 0 }
     }
 
     /// Adds the bytes of `data`.
     #[inline(always)]
     pub fn add(&mut self, data: &[u8]) -> &mut Self {
-        let folded = fold64(sum_native(data));
-        self.sum += u64::from(u16::from_be(folded));
+        self.native = ones_add(self.native, sum_native(data));
         self
     }
 
     /// Adds one 16-bit word.
     #[inline]
     pub fn add_u16(&mut self, word: u16) -> &mut Self {
-        self.sum += u64::from(word);
+        let native = u16::from_ne_bytes(word.to_be_bytes());
+        self.native = ones_add(self.native, u64::from(native));
         self
     }
 
     /// The checksum to put on the wire: the complement of the folded sum.
     #[inline]
     pub fn finish(&self) -> u16 {
-        !fold64(self.sum)
+        !u16::from_be(fold64(self.native))
     }
 
     /// As [`Checksum::finish`], but where the answer is zero and the packet
@@ -68,6 +71,14 @@ pub fn verify(data: &[u8]) -> bool {
 #[inline]
 pub fn verify_array<const N: usize>(data: &[u8; N]) -> bool {
     !fold64(sum_words32(data)) == 0
+}
+
+/// One's complement addition of 64-bit words: the carry out comes back in.
+#[inline(always)]
+fn ones_add(a: u64, b: u64) -> u64 {
+    let (sum, carry) = a.overflowing_add(b);
+    // With a carry, `sum` is at most 2^64 - 2: adding it back cannot carry.
+    sum + u64::from(carry)
 }
 
 #[inline(always)]
