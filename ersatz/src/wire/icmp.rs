@@ -435,19 +435,9 @@ impl<'a> View<'a> {
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         match Self::plain(i) {
             Some(view) => Ok((&i[i.len()..], view)),
-            None => within("ICMP message", i, Self::read(i)),
+            // Only a short message fails.
+            None => within("ICMP message", i, parse::truncated(i, HEADER_LEN)),
         }
-    }
-
-    #[inline(always)]
-    pub(crate) fn read(i: parse::Input<'a>) -> parse::Result<'a, Self> {
-        let (payload, head) = parse::array::<HEADER_LEN>(i)?;
-        let view = View {
-            head,
-            checksum_ok: checksum::verify(i),
-            payload,
-        };
-        Ok((&payload[payload.len()..], view))
     }
 
     /// [`View::parse`] where failing needs no explaining: `None` for fewer

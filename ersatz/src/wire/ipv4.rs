@@ -110,6 +110,13 @@ pub const DONT_FRAGMENT: u3 = u3::new(0b010);
 /// The "More Fragments" flag.
 pub const MORE_FRAGMENTS: u3 = u3::new(0b001);
 
+/// Whether flags and offset make a fragment: More Fragments set, or a
+/// non-zero offset.
+#[inline]
+fn is_fragment(flags: u3, fragment_offset: u13) -> bool {
+    u8::from(flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(fragment_offset) != 0
+}
+
 /// The TTL ersatz gives new packets: 128, like Windows.
 pub const DEFAULT_TTL: u8 = 128;
 
@@ -239,7 +246,7 @@ impl<'a> Packet<'a> {
     /// Whether this is a fragment (More Fragments set, or a non-zero offset):
     /// then the payload is not parsed, as it is not a whole message.
     pub fn is_fragment(&self) -> bool {
-        u8::from(self.flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(self.fragment_offset) != 0
+        is_fragment(self.flags, self.fragment_offset)
     }
 
     /// Header length on output, options padded to whole words.
@@ -669,8 +676,7 @@ impl<'a> View<'a> {
     /// Whether this is a fragment (More Fragments set, or a non-zero offset).
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        u8::from(self.flags()) & u8::from(MORE_FRAGMENTS) != 0
-            || u16::from(self.fragment_offset()) != 0
+        is_fragment(self.flags(), self.fragment_offset())
     }
 
     /// Time to live.

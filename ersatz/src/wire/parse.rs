@@ -128,7 +128,7 @@ impl<'a> ParseError<Input<'a>> for Error<'a> {
 
 impl<'a> ContextError<Input<'a>> for Error<'a> {
     fn add_context(input: Input<'a>, ctx: &'static str, mut other: Self) -> Self {
-        other.0.context.push((input, ctx));
+        push_context(&mut other, input, ctx);
         other
     }
 }
