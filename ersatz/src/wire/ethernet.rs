@@ -295,20 +295,22 @@ impl<'a> Frame<'a> {
                 // An ICMP message in an IPv4 packet without options (every
                 // ping): the three heads in one write, then the data. Every
                 // write to the output is a call (a memmove into a slice).
-                Payload::IPv4(packet) => match &packet.payload {
-                    ipv4::Payload::ICMP(message) if packet.options.is_empty() => {
-                        let ip = packet.head()?;
-                        let mut heads = [0u8; HEADER_LEN + ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN];
-                        let (eth, rest) = heads.split_at_mut(HEADER_LEN);
-                        let (ip_head, icmp_head) = rest.split_at_mut(ipv4::MIN_HEADER_LEN);
-                        eth.copy_from_slice(&head);
-                        ip_head.copy_from_slice(&ip.fixed);
-                        icmp_head.copy_from_slice(&message.head());
-                        let out = slice(heads)(out)?;
-                        slice(&message.payload[..])(out)?
-                    }
-                    _ => self.payload.serialize()(slice(head)(out)?)?,
-                },
+                Payload::IPv4(
+                    packet @ ipv4::Packet {
+                        payload: ipv4::Payload::ICMP(message),
+                        ..
+                    },
+                ) if packet.options.is_empty() => {
+                    let ip = packet.head()?;
+                    let mut heads = [0u8; HEADER_LEN + ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN];
+                    let (eth, rest) = heads.split_at_mut(HEADER_LEN);
+                    let (ip_head, icmp_head) = rest.split_at_mut(ipv4::MIN_HEADER_LEN);
+                    eth.copy_from_slice(&head);
+                    ip_head.copy_from_slice(&ip.fixed);
+                    icmp_head.copy_from_slice(&message.head());
+                    let out = slice(heads)(out)?;
+                    slice(&message.payload[..])(out)?
+                }
                 _ => self.payload.serialize()(slice(head)(out)?)?,
             };
             if self.padding.is_empty() {
