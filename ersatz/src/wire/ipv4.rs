@@ -110,6 +110,10 @@ pub const DONT_FRAGMENT: u3 = u3::new(0b010);
 /// The "More Fragments" flag.
 pub const MORE_FRAGMENTS: u3 = u3::new(0b001);
 
+/// More Fragments and the fragment offset in the header's fourth 16-bit word:
+/// a packet is a fragment when any of them is set.
+const FRAGMENT_BITS: u16 = 0x3fff;
+
 /// Whether flags and offset make a fragment: More Fragments set, or a
 /// non-zero offset.
 #[inline]
@@ -676,7 +680,11 @@ impl<'a> View<'a> {
     /// Whether this is a fragment (More Fragments set, or a non-zero offset).
     #[inline]
     pub fn is_fragment(&self) -> bool {
-        is_fragment(self.flags(), self.fragment_offset())
+        // The same test as [`Packet::is_fragment`], on the word as it is:
+        // More Fragments is its bit 13, the offset its low 13 bits. Asked of
+        // every packet, so no field is unpacked for it.
+        let word3 = u16::from_be_bytes([self.fixed[6], self.fixed[7]]);
+        word3 & FRAGMENT_BITS != 0
     }
 
     /// Time to live.
