@@ -193,6 +193,10 @@ mod tests {
             }
         }
         assert_eq!(of(&[0xff; 65535]), reference(&[0xff; 65535]));
+        // All ones carry out of every addition, at every length.
+        for len in 0..300 {
+            assert_eq!(of(&[0xff; 300][..len]), reference(&[0xff; 300][..len]));
+        }
     }
 
     #[test]
