@@ -67,10 +67,14 @@ pub fn verify(data: &[u8]) -> bool {
 }
 
 /// [`verify`] for data of a length known at compile time (an IPv4 header
-/// without options): the words are summed without a loop.
+/// without options): the words are summed without a loop, as 64-bit words
+/// with their carries (for 20 bytes: two adds and a 32-bit one, where the
+/// 32-bit words the CPU would add in a vector register take longer to come
+/// back out of it than the adds take; the checked view of an echo reply went
+/// from 11.5 to 10.8 ns).
 #[inline]
 pub fn verify_array<const N: usize>(data: &[u8; N]) -> bool {
-    !fold64(sum_words32(data)) == 0
+    !fold64(sum_words64(data)) == 0
 }
 
 /// One's complement addition of 64-bit words: the carry out comes back in.
@@ -127,6 +131,24 @@ fn sum_native(data: &[u8]) -> u64 {
     // Fold 128 -> 64 bits with end-around carry.
     let folded = (total as u64).overflowing_add((total >> 64) as u64);
     folded.0 + u64::from(folded.1)
+}
+
+/// Sum of `data` as native 64-bit words with end-around carry, the last
+/// few bytes as [`sum_words32`] adds them.
+#[inline(always)]
+fn sum_words64(data: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut carries = 0u64;
+    let mut words = data.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_ne_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        let (s, c) = sum.overflowing_add(w);
+        sum = s;
+        carries += u64::from(c);
+    }
+    ones_add(ones_add(sum, carries), sum_words32(words.remainder()))
 }
 
 /// Sum of `data` as native 32-bit words (a short tail zero-padded), for
@@ -228,6 +250,29 @@ mod tests {
         assert_eq!(verify_array(&zero), verify(&zero));
         let odd: [u8; 3] = [0xff, 0x00, 0xff];
         assert_eq!(verify_array(&odd), verify(&odd));
+    }
+
+    #[test]
+    fn word_sums_agree_at_every_length() {
+        let mixed: Vec<u8> = (0..200u32).map(|i| (i * 37 + i / 5) as u8 | 0xc0).collect();
+        for data in [&mixed[..], &[0xff; 200][..]] {
+            for len in 0..200 {
+                let slice = &data[..len];
+                let expected = reference(slice);
+                assert_eq!(
+                    !u16::from_be(fold64(sum_words64(slice))),
+                    expected,
+                    "64, len {len}"
+                );
+                assert_eq!(
+                    !u16::from_be(fold64(sum_words32(slice))),
+                    expected,
+                    "32, len {len}"
+                );
+            }
+        }
+        let header: [u8; 20] = mixed[..20].try_into().unwrap();
+        assert_eq!(verify_array(&header), verify(&header));
     }
 
     #[test]
