@@ -6,8 +6,7 @@
 //! allocator and counts per thread, so the other tests of this binary,
 //! running beside these, do not disturb the counts.
 
-use cookie_factory::WriteContext;
-use ersatz::wire::{parse, serialize};
+use ersatz::wire::parse;
 use ersatz::{ethernet, icmp, ipv4};
 
 /// How many allocations `f` made on this thread, and what it returned.
@@ -61,9 +60,7 @@ fn serializing_into_a_slice_does_not_allocate() {
     for (name, bytes) in captures() {
         let (_, frame) = ethernet::Frame::parse(&bytes).expect("parses");
         let mut out = vec![0u8; bytes.len()];
-        let (n, written) = allocations(|| {
-            serialize::to_slice(|w: WriteContext<&mut [u8]>| frame.serialize()(w), &mut out)
-        });
+        let (n, written) = allocations(|| frame.to_slice(&mut out));
         assert_eq!(written.ok(), Some(bytes.len()), "{name}");
         assert_eq!(out, bytes, "{name}");
         assert_eq!(n, 0, "{name}: serializing allocated {n} times");

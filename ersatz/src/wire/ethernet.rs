@@ -15,7 +15,8 @@ use derive_try_from_primitive::TryFromPrimitive;
 
 use super::blob::Blob;
 use super::parse::{self, within};
-use super::{arp, icmp, ipv4, serialize};
+use super::serialize::{self, put};
+use super::{arp, icmp, ipv4};
 
 /// The context of frame parse errors.
 const FRAME: &str = "Ethernet frame";
@@ -281,37 +282,29 @@ impl<'a> Frame<'a> {
 
     /// Writes the frame: header, payload, padding.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |out: WriteContext<W>| {
-            let [d0, d1, d2, d3, d4, d5] = self.dst.0;
-            let [s0, s1, s2, s3, s4, s5] = self.src.0;
-            let [t0, t1] = self.payload.ether_type_raw().to_be_bytes();
-            #[rustfmt::skip]
-            let head = [
-                d0, d1, d2, d3, d4, d5,
-                s0, s1, s2, s3, s4, s5,
-                t0, t1,
-            ];
+        move |mut out: WriteContext<W>| {
+            // Field by field, each copied as it is stored (an address read
+            // as part of a wider word, just after it was stored, stalls the
+            // CPU's store forwarding).
+            put(&mut out, &self.dst.0)?;
+            put(&mut out, &self.src.0)?;
+            put(&mut out, &self.payload.ether_type_raw().to_be_bytes())?;
             let out = match &self.payload {
-                // An ICMP message in an IPv4 packet without options (every
-                // ping): the three heads in one write, then the data. Every
-                // write to the output is a call (a memmove into a slice).
+                // An ICMP message in an IPv4 packet (every ping): written
+                // here piece by piece into the one context, which is not
+                // passed by value down the layers in between.
                 Payload::IPv4(
                     packet @ ipv4::Packet {
                         payload: ipv4::Payload::ICMP(message),
                         ..
                     },
-                ) if packet.options.is_empty() => {
-                    let ip = packet.head()?;
-                    let mut heads = [0u8; HEADER_LEN + ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN];
-                    let (eth, rest) = heads.split_at_mut(HEADER_LEN);
-                    let (ip_head, icmp_head) = rest.split_at_mut(ipv4::MIN_HEADER_LEN);
-                    eth.copy_from_slice(&head);
-                    ip_head.copy_from_slice(&ip.fixed);
-                    icmp_head.copy_from_slice(&message.head());
-                    let out = slice(heads)(out)?;
-                    slice(&message.payload[..])(out)?
+                ) => {
+                    packet.head()?.write(&mut out)?;
+                    put(&mut out, &message.head().to_be_bytes())?;
+                    put(&mut out, &message.payload)?;
+                    out
                 }
-                _ => self.payload.serialize()(slice(head)(out)?)?,
+                payload => payload.serialize()(out)?,
             };
             if self.padding.is_empty() {
                 Ok(out)
@@ -324,6 +317,16 @@ impl<'a> Frame<'a> {
     /// The frame's bytes, in a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, cookie_factory::GenError> {
         serialize::to_vec(self.serialize())
+    }
+
+    /// Writes the frame to the front of `buf` (a buffer kept for reuse:
+    /// nothing is allocated) and says how many bytes it took. Fails with
+    /// `GenError::BufferTooSmall` if it does not fit.
+    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, cookie_factory::GenError> {
+        serialize::to_slice(
+            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize()(out),
+            buf,
+        )
     }
 
     /// Detaches the frame from the buffer it was parsed from.

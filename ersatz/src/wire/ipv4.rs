@@ -17,7 +17,8 @@ use super::bits::{BitField, Bits};
 use super::blob::Blob;
 use super::checksum::{self, Checksum};
 use super::parse::{self, invalid, within};
-use super::{ethernet, icmp, serialize};
+use super::serialize::{self, put};
+use super::{ethernet, icmp};
 
 /// An IPv4 address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -315,14 +316,8 @@ impl<'a> Packet<'a> {
     /// for options over 40 bytes and
     /// [`serialize::PACKET_TOO_LONG`] for a packet over 65,535 bytes.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |out: WriteContext<W>| {
-            let head = self.head()?;
-            let out = slice(head.fixed)(out)?;
-            let out = if head.options_len == 0 {
-                out
-            } else {
-                slice(&head.options[..head.options_len])(out)?
-            };
+        move |mut out: WriteContext<W>| {
+            self.head()?.write(&mut out)?;
             self.payload.serialize()(out)
         }
     }
@@ -330,7 +325,7 @@ impl<'a> Packet<'a> {
     /// The header as it goes on the wire: IHL, total length and checksum
     /// computed, options zero-padded to whole words.
     #[inline(always)]
-    pub(crate) fn head(&self) -> Result<Head, GenError> {
+    pub(crate) fn head<'s>(&'s self) -> Result<Head<'s>, GenError> {
         if self.options.len() > MAX_OPTIONS_LEN {
             return Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG));
         }
@@ -338,11 +333,6 @@ impl<'a> Packet<'a> {
             return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
         };
         let header_len = self.header_len();
-        let mut options = [0u8; MAX_OPTIONS_LEN];
-        let options_len = header_len - MIN_HEADER_LEN;
-        if options_len != 0 {
-            options[..self.options.len()].copy_from_slice(&self.options);
-        }
         let mut word0 = Bits::<2>::default();
         word0
             .put(0, self.version)
@@ -351,37 +341,43 @@ impl<'a> Packet<'a> {
             .put(14, self.ecn);
         let mut word3 = Bits::<2>::default();
         word3.put(0, self.flags).put(3, self.fragment_offset);
-        let [b0, b1] = word0.into_bytes();
-        let [b6, b7] = word3.into_bytes();
-        let [l0, l1] = total.to_be_bytes();
-        let [i0, i1] = self.identification.to_be_bytes();
-        let [s0, s1, s2, s3] = self.src.0;
-        let [d0, d1, d2, d3] = self.dst.0;
-        let ttl = self.ttl;
-        let protocol = u8::from(self.protocol);
-        #[rustfmt::skip]
-        let mut fixed = [
-            b0, b1, l0, l1,
-            i0, i1, b6, b7,
-            ttl, protocol, 0, 0,
-            s0, s1, s2, s3,
-            d0, d1, d2, d3,
-        ];
+        // The fixed header as three big-endian words, built and summed in
+        // registers (see icmp::Packet::head for why).
+        let first = u64::from(u16::from_be_bytes(word0.into_bytes())) << 48
+            | u64::from(total) << 32
+            | u64::from(self.identification) << 16
+            | u64::from(u16::from_be_bytes(word3.into_bytes()));
+        let second = u64::from(u16::from_be_bytes([self.ttl, u8::from(self.protocol)])) << 48
+            | u64::from(u32::from_be_bytes(self.src.0));
+        let third = u32::from_be_bytes(self.dst.0);
+        // The zero padding after the options adds nothing to the sum (an odd
+        // last byte is summed as if padded).
         let sum = Checksum::new()
-            .add(&fixed)
-            .add(&options[..options_len])
+            .add_u64(first)
+            .add_u64(second)
+            .add_u32(third)
+            .add(&self.options)
             .finish_like(self.checksum);
-        fixed[10..12].copy_from_slice(&sum.to_be_bytes());
         Ok(Head {
-            fixed,
-            options,
-            options_len,
+            fixed: (first, second | u64::from(sum) << 32, third),
+            options: &self.options,
+            padding: header_len - MIN_HEADER_LEN - self.options.len(),
         })
     }
 
     /// The packet's bytes, in a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
         serialize::to_vec(self.serialize())
+    }
+
+    /// Writes the packet to the front of `buf` (a buffer kept for reuse:
+    /// nothing is allocated) and says how many bytes it took. Fails with
+    /// `GenError::BufferTooSmall` if it does not fit.
+    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, GenError> {
+        serialize::to_slice(
+            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize()(out),
+            buf,
+        )
     }
 
     /// Splits the packet into fragments whose total length is at most `mtu`
@@ -468,13 +464,30 @@ fn copied_options(options: &[u8]) -> Vec<u8> {
 }
 
 /// A header ready for the wire ([`Packet::head`]).
-pub(crate) struct Head {
-    /// The fixed 20 bytes, checksum included.
-    pub(crate) fixed: [u8; MIN_HEADER_LEN],
-    /// The options, zero-padded; the first `options_len` bytes go out.
-    pub(crate) options: [u8; MAX_OPTIONS_LEN],
-    /// How many option bytes go out (a multiple of 4).
-    pub(crate) options_len: usize,
+pub(crate) struct Head<'s> {
+    /// The fixed 20 bytes, checksum included, as big-endian values: bytes
+    /// 0-7, 8-15 and 16-19.
+    pub(crate) fixed: (u64, u64, u32),
+    /// The options, as they are.
+    pub(crate) options: &'s [u8],
+    /// Zero bytes after the options, to a whole number of words (0-3).
+    pub(crate) padding: usize,
+}
+
+impl Head<'_> {
+    /// Writes the header: the fixed words, the options, their padding.
+    #[inline(always)]
+    pub(crate) fn write<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+        let (first, second, third) = self.fixed;
+        put(out, &first.to_be_bytes())?;
+        put(out, &second.to_be_bytes())?;
+        put(out, &third.to_be_bytes())?;
+        if self.options.is_empty() {
+            return Ok(());
+        }
+        put(out, self.options)?;
+        put(out, &[0; 3][..self.padding])
+    }
 }
 
 /// A checked IPv4 packet in a buffer: the header found valid (version 4, a
