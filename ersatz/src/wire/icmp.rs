@@ -469,7 +469,7 @@ impl<'a> View<'a> {
     }
 
     /// The type byte.
-    #[inline]
+    #[inline(always)]
     pub fn typ(&self) -> Type {
         Type::from(self.head[0])
     }

@@ -562,8 +562,16 @@ impl<'a> View<'a> {
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         match Self::plain(i) {
             Some(done) => Ok(done),
-            None => Self::parse_any(i, false),
+            None => Self::parse_other(i),
         }
+    }
+
+    /// [`View::parse_any`] for what [`View::plain`] turned down, out of
+    /// line: the general checks and their errors then take no registers
+    /// or stack from the plain path around them.
+    #[inline(never)]
+    fn parse_other(i: parse::Input<'a>) -> parse::Result<'a, Self> {
+        Self::parse_any(i, false)
     }
 
     /// Checks the original datagram quoted by an ICMP error message (see
