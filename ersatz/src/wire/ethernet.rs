@@ -10,7 +10,7 @@ use std::io::Write;
 use std::str::FromStr;
 
 use cookie_factory::combinator::slice;
-use cookie_factory::{SerializeFn, WriteContext};
+use cookie_factory::{GenError, SerializeFn, WriteContext};
 use derive_try_from_primitive::TryFromPrimitive;
 
 use super::blob::Blob;
@@ -147,10 +147,15 @@ impl<'a> Payload<'a> {
 
     /// Writes the payload.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |out| match self {
-            Payload::IPv4(p) => p.serialize()(out),
-            Payload::ARP(p) => p.serialize()(out),
-            Payload::Unknown(_, b) => slice(&b[..])(out),
+        serialize::in_place(move |out| self.write_to(out))
+    }
+
+    #[inline(always)]
+    fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+        match self {
+            Payload::IPv4(p) => p.write_to(out),
+            Payload::ARP(p) => serialize::run_on(out, p.serialize()),
+            Payload::Unknown(_, b) => put(out, b),
         }
     }
 }
@@ -282,36 +287,20 @@ impl<'a> Frame<'a> {
 
     /// Writes the frame: header, payload, padding.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |mut out: WriteContext<W>| {
+        serialize::in_place(move |out| {
             // Field by field, each copied as it is stored (an address read
             // as part of a wider word, just after it was stored, stalls the
             // CPU's store forwarding).
-            put(&mut out, &self.dst.0)?;
-            put(&mut out, &self.src.0)?;
-            put(&mut out, &self.payload.ether_type_raw().to_be_bytes())?;
-            let out = match &self.payload {
-                // An ICMP message in an IPv4 packet (every ping): written
-                // here piece by piece into the one context, which is not
-                // passed by value down the layers in between.
-                Payload::IPv4(
-                    packet @ ipv4::Packet {
-                        payload: ipv4::Payload::ICMP(message),
-                        ..
-                    },
-                ) => {
-                    packet.head()?.write(&mut out)?;
-                    put(&mut out, &message.head().to_be_bytes())?;
-                    put(&mut out, &message.payload)?;
-                    out
-                }
-                payload => payload.serialize()(out)?,
-            };
+            put(out, &self.dst.0)?;
+            put(out, &self.src.0)?;
+            put(out, &self.payload.ether_type_raw().to_be_bytes())?;
+            self.payload.write_to(out)?;
             if self.padding.is_empty() {
-                Ok(out)
+                Ok(())
             } else {
-                slice(&self.padding[..])(out)
+                put(out, &self.padding)
             }
-        }
+        })
     }
 
     /// The frame's bytes, in a new vector.

@@ -393,11 +393,15 @@ impl<'a> Packet<'a> {
     /// Writes the message, computing the checksum over head and payload (an
     /// odd length is padded with a zero byte for the sum only).
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |mut out: WriteContext<W>| {
-            put(&mut out, &self.head().to_be_bytes())?;
-            put(&mut out, &self.payload)?;
-            Ok(out)
-        }
+        serialize::in_place(move |out| self.write_to(out))
+    }
+
+    /// Writes the message into a context held by reference (see
+    /// [`serialize::in_place`]).
+    #[inline(always)]
+    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+        put(out, &self.head().to_be_bytes())?;
+        put(out, &self.payload)
     }
 
     /// The 8-byte head as it goes on the wire, as one big-endian value, the

@@ -239,9 +239,14 @@ impl<'a> Payload<'a> {
 
     /// Writes the payload.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |out| match self {
-            Payload::ICMP(p) => p.serialize()(out),
-            Payload::Unknown(b) => slice(&b[..])(out),
+        serialize::in_place(move |out| self.write_to(out))
+    }
+
+    #[inline(always)]
+    fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+        match self {
+            Payload::ICMP(p) => p.write_to(out),
+            Payload::Unknown(b) => put(out, b),
         }
     }
 }
@@ -359,10 +364,15 @@ impl<'a> Packet<'a> {
     /// for options over 40 bytes and
     /// [`serialize::PACKET_TOO_LONG`] for a packet over 65,535 bytes.
     pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        move |mut out: WriteContext<W>| {
-            self.head()?.write(&mut out)?;
-            self.payload.serialize()(out)
-        }
+        serialize::in_place(move |out| self.write_to(out))
+    }
+
+    /// Writes the packet into a context held by reference (see
+    /// [`serialize::in_place`]).
+    #[inline(always)]
+    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+        self.head()?.write(out)?;
+        self.payload.write_to(out)
     }
 
     /// The header as it goes on the wire: IHL, total length and checksum

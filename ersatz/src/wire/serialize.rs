@@ -90,6 +90,37 @@ pub fn put<W: Write>(out: &mut WriteContext<W>, bytes: &[u8]) -> Result<(), GenE
     }
 }
 
+/// A generator from a function that writes through a context held by
+/// reference: how the wire types' `serialize` is made. Each layer writes
+/// into the one context its caller holds, instead of taking it by value
+/// and handing it back in a result (which kept it in memory between the
+/// writes, see [`put`]).
+#[inline(always)]
+pub fn in_place<W: Write>(
+    write: impl Fn(&mut WriteContext<W>) -> Result<(), GenError>,
+) -> impl SerializeFn<W> {
+    move |mut out: WriteContext<W>| {
+        write(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Runs a generator that takes its context by value on a context held by
+/// reference (the writer reborrowed, the position carried over).
+#[inline]
+pub fn run_on<'w, W: Write>(
+    out: &'w mut WriteContext<W>,
+    generator: impl SerializeFn<&'w mut W>,
+) -> Result<(), GenError> {
+    let WriteContext { write, position } = out;
+    let done = generator(WriteContext {
+        write,
+        position: *position,
+    })?;
+    *position = done.position;
+    Ok(())
+}
+
 /// A generator that writes nothing.
 pub fn nothing<W: Write>(out: WriteContext<W>) -> cookie_factory::GenResult<W> {
     Ok(out)
@@ -129,6 +160,17 @@ mod tests {
                 "room {room}"
             );
         }
+    }
+
+    #[test]
+    fn run_on_carries_the_position_over() {
+        let mut buf = [0u8; 9];
+        let mut out = WriteContext::from(SliceWriter(&mut buf));
+        put(&mut out, &[9]).expect("fits");
+        run_on(&mut out, three()).expect("fits");
+        put(&mut out, &[8]).expect("fits");
+        assert_eq!(out.position, 9);
+        assert_eq!(buf, [9, 1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]
