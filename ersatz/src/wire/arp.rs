@@ -5,13 +5,12 @@
 
 use std::io::Write;
 
-use cookie_factory::bytes::{be_u16, be_u8};
-use cookie_factory::sequence::tuple;
-use cookie_factory::SerializeFn;
+use cookie_factory::{GenError, SerializeFn, WriteContext};
 use derive_try_from_primitive::TryFromPrimitive;
 use nom::number::complete::{be_u16 as parse_u16, be_u8 as parse_u8};
 
 use super::parse::{self, context, invalid};
+use super::serialize::{self, put};
 use super::{ethernet, ipv4};
 
 /// What the sender asks or answers.
@@ -34,6 +33,11 @@ pub enum HardwareType {
 
 /// Length of an Ethernet/IPv4 ARP packet on the wire.
 pub const LEN: usize = 28;
+
+/// Length of an Ethernet address, the only hardware address ARP carries here.
+const HW_ADDR_LEN: u8 = 6;
+/// Length of an IPv4 address, the only protocol address ARP carries here.
+const PROTOCOL_ADDR_LEN: u8 = 4;
 
 /// An Ethernet/IPv4 ARP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,10 +94,10 @@ impl Packet {
             let (i, ptype) = parse_u16(i)?;
             let (i, hlen) = parse_u8(i)?;
             let (i, plen) = parse_u8(i)?;
-            if HardwareType::try_from(htype).is_err() || hlen != 6 {
+            if HardwareType::try_from(htype).is_err() || hlen != HW_ADDR_LEN {
                 return invalid(start, "hardware type is not Ethernet");
             }
-            if ptype != ethernet::EtherType::IPv4 as u16 || plen != 4 {
+            if ptype != ethernet::EtherType::IPv4 as u16 || plen != PROTOCOL_ADDR_LEN {
                 return invalid(start, "protocol type is not IPv4");
             }
             let op_at = i;
@@ -120,17 +124,25 @@ impl Packet {
 
     /// Writes 28 bytes.
     pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
-        tuple((
-            be_u16(HardwareType::Ethernet as u16),
-            be_u16(ethernet::EtherType::IPv4 as u16),
-            be_u8(6),
-            be_u8(4),
-            be_u16(self.operation as u16),
-            self.sender_hw_addr.serialize(),
-            self.sender_ip_addr.serialize(),
-            self.target_hw_addr.serialize(),
-            self.target_ip_addr.serialize(),
-        ))
+        let packet = *self;
+        serialize::in_place(move |out| packet.write_to(out))
+    }
+
+    /// Writes the packet into a context held by reference (see
+    /// [`serialize::in_place`]): the 8 fixed bytes as one word, then the
+    /// addresses as they are stored.
+    #[inline(always)]
+    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+        let fixed = u64::from(HardwareType::Ethernet as u16) << 48
+            | u64::from(ethernet::EtherType::IPv4 as u16) << 32
+            | u64::from(HW_ADDR_LEN) << 24
+            | u64::from(PROTOCOL_ADDR_LEN) << 16
+            | u64::from(self.operation as u16);
+        put(out, &fixed.to_be_bytes())?;
+        put(out, &self.sender_hw_addr.0)?;
+        put(out, &self.sender_ip_addr.0)?;
+        put(out, &self.target_hw_addr.0)?;
+        put(out, &self.target_ip_addr.0)
     }
 }
 

@@ -154,7 +154,7 @@ impl<'a> Payload<'a> {
     fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
         match self {
             Payload::IPv4(p) => p.write_to(out),
-            Payload::ARP(p) => serialize::run_on(out, p.serialize()),
+            Payload::ARP(p) => p.write_to(out),
             Payload::Unknown(_, b) => put(out, b),
         }
     }
