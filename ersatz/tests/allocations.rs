@@ -67,6 +67,29 @@ fn serializing_into_a_slice_does_not_allocate() {
     }
 }
 
+/// `to_vec` makes its vector once, with room for every byte: written in
+/// several pieces, a vector that starts empty grows (and is copied) on the
+/// way, which made a frame's to_vec take 155 ns instead of 59.
+#[test]
+fn to_vec_allocates_once() {
+    for (name, bytes) in captures() {
+        let (_, frame) = ethernet::Frame::parse(&bytes).expect("parses");
+        let (n, out) = allocations(|| frame.to_vec());
+        assert_eq!(out.ok().as_deref(), Some(&bytes[..]), "{name}");
+        assert_eq!(n, 1, "{name}: Frame::to_vec allocated {n} times");
+        if let ethernet::Payload::IPv4(packet) = &frame.payload {
+            let (n, out) = allocations(|| packet.to_vec());
+            assert_eq!(out.map(|v| v.len()).ok(), Some(packet.len()), "{name}");
+            assert_eq!(n, 1, "{name}: ipv4::Packet::to_vec allocated {n} times");
+            if let ipv4::Payload::ICMP(message) = &packet.payload {
+                let (n, out) = allocations(|| message.to_vec());
+                assert_eq!(out.map(|v| v.len()).ok(), Some(message.len()), "{name}");
+                assert_eq!(n, 1, "{name}: icmp::Packet::to_vec allocated {n} times");
+            }
+        }
+    }
+}
+
 /// The counter counts: an error, which carries its context, allocates.
 #[test]
 fn a_malformed_frame_is_counted() {

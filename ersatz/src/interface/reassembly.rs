@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::wire::serialize;
 use crate::{ipv4, Blob};
 
 /// Packets being reassembled at once.
@@ -139,7 +138,7 @@ fn assemble(buffer: &mut Buffer) -> Option<Vec<u8>> {
         payload: ipv4::Payload::Unknown(Blob::from(payload)),
         ..head.clone()
     };
-    serialize::to_vec(packet.serialize()).ok()
+    packet.to_vec().ok()
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl Packet {
         })(i)
     }
 
-    /// Writes 28 bytes.
+    /// Writes [`LEN`] (28) bytes.
     pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
         let packet = *self;
         serialize::in_place(move |out| packet.write_to(out))

@@ -305,7 +305,13 @@ impl<'a> Frame<'a> {
 
     /// The frame's bytes, in a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, cookie_factory::GenError> {
-        serialize::to_vec(self.serialize())
+        let payload = match &self.payload {
+            Payload::IPv4(p) => p.len(),
+            Payload::ARP(_) => arp::LEN,
+            Payload::Unknown(_, b) => b.len(),
+        };
+        let len = HEADER_LEN + payload + self.padding.len();
+        serialize::to_vec_sized(self.serialize(), len)
     }
 
     /// Writes the frame to the front of `buf` (a buffer kept for reuse:

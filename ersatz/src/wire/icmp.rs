@@ -438,7 +438,7 @@ impl<'a> Packet<'a> {
 
     /// The message's bytes, in a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
-        serialize::to_vec(self.serialize())
+        serialize::to_vec_sized(self.serialize(), self.len())
     }
 
     /// Writes the message to the front of `buf` (a buffer kept for reuse:

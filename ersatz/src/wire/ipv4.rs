@@ -420,7 +420,7 @@ impl<'a> Packet<'a> {
 
     /// The packet's bytes, in a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
-        serialize::to_vec(self.serialize())
+        serialize::to_vec_sized(self.serialize(), self.len())
     }
 
     /// Writes the packet to the front of `buf` (a buffer kept for reuse:

@@ -11,7 +11,14 @@ pub const PACKET_TOO_LONG: u32 = 2;
 
 /// Serializes with `f` into a new vector.
 pub fn to_vec<F: SerializeFn<Vec<u8>>>(f: F) -> Result<Vec<u8>, GenError> {
-    cookie_factory::gen_simple(f, Vec::new())
+    to_vec_sized(f, 0)
+}
+
+/// Serializes with `f` into a new vector made with room for `len` bytes:
+/// written in several pieces, a vector that starts empty grows (and is
+/// copied) once for each of the first few.
+pub fn to_vec_sized<F: SerializeFn<Vec<u8>>>(f: F, len: usize) -> Result<Vec<u8>, GenError> {
+    cookie_factory::gen_simple(f, Vec::with_capacity(len))
 }
 
 /// Serializes with `f` into `buf`, returning how many bytes were written.
