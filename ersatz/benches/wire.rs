@@ -436,9 +436,6 @@ fn bench_ersatz_parts(c: &mut Criterion) {
     g.bench_function("build Frame value only", |b| {
         b.iter(|| ersatz_frame(black_box(data)))
     });
-    g.bench_function("rand::random::<u16>() (in as_packet)", |b| {
-        b.iter(rand::random::<u16>)
-    });
     g.bench_function("to_slice of a built Frame", |b| {
         b.iter(|| ersatz_to_slice(black_box(&frame), black_box(&mut buf)))
     });
