@@ -822,7 +822,7 @@ impl<'i> Session<'i> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interface::link::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
+    use crate::capture::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
     use crate::{arp, ethernet, parse};
     use std::thread::JoinHandle;
 

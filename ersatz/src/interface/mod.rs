@@ -29,7 +29,6 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod link;
 mod listeners;
 mod reassembly;
 
@@ -37,46 +36,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 #[doc(hidden)]
 pub use listeners::Listeners;
 pub use listeners::{EchoKey, Expectation, Received};
 
+pub use crate::capture::Timestamp;
+use crate::capture::{self, Link, Next};
 use crate::netinfo::{self, NIC};
 use crate::{arp, ethernet, ipv4, parse};
-use link::{Link, Next};
-
-/// A capture time: wall-clock time since the UNIX epoch, as the capture
-/// library stamps frames (nanoseconds where it offers them, else microseconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(Duration);
-
-impl Timestamp {
-    /// The time since the UNIX epoch.
-    pub fn from_unix(since_epoch: Duration) -> Self {
-        Timestamp(since_epoch)
-    }
-
-    /// Now, by the same clock the capture library uses.
-    pub fn now() -> Self {
-        Timestamp(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default(),
-        )
-    }
-
-    /// The time since the UNIX epoch.
-    pub fn as_unix(&self) -> Duration {
-        self.0
-    }
-
-    /// How long after `earlier` this was (zero if it was not after).
-    pub fn since(&self, earlier: Timestamp) -> Duration {
-        self.0.saturating_sub(earlier.0)
-    }
-}
 
 /// Why opening or using an [`Interface`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +56,7 @@ pub enum Error {
     NetInfo(#[from] netinfo::Error),
     /// The capture library could not be loaded or the NIC not opened.
     #[error(transparent)]
-    Capture(#[from] crate::capture::Error),
+    Capture(#[from] capture::Error),
     /// Nobody answered our ARP requests for this address.
     #[error("no ARP reply from {0}: asked {tries} times, {interval:?} apart", tries = ARP_TRIES, interval = ARP_INTERVAL)]
     ArpTimeout(ipv4::Addr),
@@ -238,7 +207,7 @@ struct Shared {
     nic: NIC,
     /// The next hop for the destination the interface was opened for, if not the gateway.
     route: Option<(ipv4::Addr, ipv4::Addr)>,
-    tx: Box<dyn link::Transmit>,
+    tx: Box<dyn capture::Transmit>,
     listeners: Arc<listeners::Listeners>,
     arp: Mutex<ArpState>,
     arp_changed: Condvar,
@@ -522,9 +491,9 @@ pub struct Interface {
     shared: Arc<Shared>,
     /// Holds the capture handle too (pcap's break request): goes with it
     /// to be closed.
-    stop: Option<Box<dyn link::Stop>>,
+    stop: Option<Box<dyn capture::Stop>>,
     /// The capture thread; it hands back the receiving side when it ends.
-    thread: Option<JoinHandle<Box<dyn link::Receive>>>,
+    thread: Option<JoinHandle<Box<dyn capture::Receive>>>,
     /// Declared last, dropped last: waits for the capture handle's close.
     closing: Closing,
 }
@@ -567,12 +536,12 @@ impl Interface {
     /// send (and an [`Error::ArpTimeout`] then concerns that send only).
     pub fn open_route(route: netinfo::Route) -> Result<Self, Error> {
         let hop = Some((route.destination, route.next_hop));
-        let link = crate::capture::open_link(&route.nic)?;
+        let link = capture::open_link(&route.nic)?;
         Ok(Self::with_link(route.nic, hop, link))
     }
 
     fn open_and_resolve(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>) -> Result<Self, Error> {
-        let link = crate::capture::open_link(&nic)?;
+        let link = capture::open_link(&nic)?;
         let interface = Self::with_link(nic, route, link);
         let first_hop = match route {
             Some((_, hop)) => Some(hop),
@@ -841,8 +810,8 @@ mod tests {
     //! The Interface's logic over an in-memory wire; the same behaviour
     //! against real kernels is tested in the namespace lab (`tests/`).
 
-    use super::link::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
     use super::*;
+    use crate::capture::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
     use crate::icmp;
 
     const EVIL_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 0x66]);

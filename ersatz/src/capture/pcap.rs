@@ -1,22 +1,12 @@
-//! Capture backend: raw frames in and out through our patched `rawsock`
-//! (`vendor/rawsock`) over Npcap's `wpcap.dll` on Windows or libpcap
-//! elsewhere, loaded at run time.
-//!
-//! An [`crate::Interface`] opens two handles on its NIC: one sends, the other
-//! captures, in immediate mode (each frame delivered at once, not after the
-//! read timeout) with a BPF filter that lets through only ARP and the ICMP to
-//! or from our address. The capture handle also sees the frames the sending
-//! handle sent (a handle does not see its own): their capture timestamps are
-//! the best "sent at" time the platform has. After each frame the capture
-//! thread looks for the next with naps for a while ([`BUSY`]) before it
-//! blocks in the library again.
+//! The real backend: a NIC's two `rawsock` handles as a [`Link`], and the
+//! capture library they come from (see the [module](super) for how they are
+//! used).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use crate::interface::link::{Link, Next, Receive, Stop, Transmit};
-use crate::interface::Timestamp;
+use super::{Link, Next, Receive, Stop, Timestamp, Transmit};
 use crate::netinfo::NIC;
 
 /// Why the capture library could not be loaded or a NIC not opened.

@@ -1,0 +1,91 @@
+//! Capture backend: raw frames in and out through our patched `rawsock`
+//! (`vendor/rawsock`) over Npcap's `wpcap.dll` on Windows or libpcap
+//! elsewhere, loaded at run time.
+//!
+//! An [`crate::Interface`] opens two handles on its NIC: one sends, the other
+//! captures, in immediate mode (each frame delivered at once, not after the
+//! read timeout) with a BPF filter that lets through only ARP and the ICMP to
+//! or from our address. The capture handle also sees the frames the sending
+//! handle sent (a handle does not see its own): their capture timestamps are
+//! the best "sent at" time the platform has. After each frame the capture
+//! thread looks for the next with naps for a while ([`BUSY`]) before it
+//! blocks in the library again.
+//!
+//! What the Interface needs from a capture backend: send a frame, receive the
+//! next one with its timestamp, and stop a receive in progress from another
+//! thread. The real backend is `pcap` (Npcap / libpcap); tests use
+//! an in-memory wire (`memory`).
+
+#[cfg(test)]
+pub(crate) mod memory;
+mod pcap;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub(crate) use pcap::open_link;
+pub use pcap::{filter_for, library, snaplen, Error, BUSY, NAP_MAX, NAP_MIN, READ_TIMEOUT};
+
+/// A capture time: wall-clock time since the UNIX epoch, as the capture
+/// library stamps frames (nanoseconds where it offers them, else microseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(Duration);
+
+impl Timestamp {
+    /// The time since the UNIX epoch.
+    pub fn from_unix(since_epoch: Duration) -> Self {
+        Timestamp(since_epoch)
+    }
+
+    /// Now, by the same clock the capture library uses.
+    pub fn now() -> Self {
+        Timestamp(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The time since the UNIX epoch.
+    pub fn as_unix(&self) -> Duration {
+        self.0
+    }
+
+    /// How long after `earlier` this was (zero if it was not after).
+    pub fn since(&self, earlier: Timestamp) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// The outcome of one receive.
+pub(crate) enum Next<'a> {
+    /// A frame and the time it was captured.
+    Frame(&'a [u8], Timestamp),
+    /// The read timeout passed with nothing to read.
+    Timeout,
+    /// [`Stop::stop`] was called.
+    Stopped,
+    /// The capture failed; it will not recover.
+    Failed(String),
+}
+
+/// The receiving side, owned by the capture thread.
+pub(crate) trait Receive: Send + 'static {
+    fn next(&mut self) -> Next<'_>;
+}
+
+/// The sending side, shared by every thread that sends.
+pub(crate) trait Transmit: Send + Sync + 'static {
+    fn send(&self, frame: &[u8]) -> Result<(), String>;
+}
+
+/// Wakes the capture thread out of a blocking receive.
+pub(crate) trait Stop: Send + Sync + 'static {
+    fn stop(&self);
+}
+
+/// One opened link.
+pub(crate) struct Link {
+    pub tx: Box<dyn Transmit>,
+    pub rx: Box<dyn Receive>,
+    pub stop: Box<dyn Stop>,
+}
