@@ -29,23 +29,29 @@
 //! # Ok(()) }
 //! ```
 
+mod arp;
 mod listeners;
 mod reassembly;
+mod send;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[doc(hidden)]
 pub use listeners::Listeners;
 pub use listeners::{EchoKey, Expectation, Received};
 
+pub use arp::{ARP_INTERVAL, ARP_TRIES};
+pub use send::Sent;
+
 pub use crate::capture::Timestamp;
 use crate::capture::{self, Link, Next};
 use crate::netinfo::{self, NIC};
-use crate::{arp, ethernet, ipv4, parse};
+use crate::{ethernet, ipv4, parse};
+use arp::ArpState;
+use send::InFlight;
 
 /// Why opening or using an [`Interface`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,18 +96,6 @@ pub enum Error {
     CaptureStopped(String),
 }
 
-/// Destination, source, EtherType.
-const ETHERNET_HEADER_LEN: usize = 14;
-
-/// ARP requests sent before giving up on an address.
-pub const ARP_TRIES: u32 = 3;
-/// Time between ARP requests.
-pub const ARP_INTERVAL: Duration = Duration::from_secs(1);
-/// How long the capture may take to show our own ARP request going out
-/// (replies are believed only after it); where it never does, replies
-/// that came in meanwhile are believed after this.
-const ARP_OWN_REQUEST_WAIT: Duration = Duration::from_millis(50);
-
 /// Counters of the capture thread, for diagnostics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -121,88 +115,6 @@ pub struct Stats {
     pub matched: u64,
 }
 
-/// A frame we sent.
-#[derive(Debug)]
-pub struct Sent {
-    frame: Vec<u8>,
-    queued_at: Timestamp,
-    key: (u16, ipv4::Addr),
-    /// Tells this frame's entry in [`InFlight`] from a later one with the same key.
-    serial: u64,
-    shared: Weak<Shared>,
-}
-
-impl Sent {
-    /// The frame's bytes, as handed to the capture library (the first
-    /// fragment's, for a packet that was fragmented).
-    pub fn frame(&self) -> &[u8] {
-        &self.frame
-    }
-
-    /// When `send_ipv4` handed the frame to the capture library (user-space
-    /// clock, same time base as capture timestamps).
-    pub fn queued_at(&self) -> Timestamp {
-        self.queued_at
-    }
-
-    /// The capture timestamp of the frame itself, seen leaving by the capture
-    /// handle, if it shows up within `wait`.
-    ///
-    /// It is handed over once: a later call returns `None` at once, as does
-    /// a call after another frame with the same identification and
-    /// destination was sent, or after the Interface was dropped.
-    pub fn wire_timestamp(&self, wait: Duration) -> Option<Timestamp> {
-        let shared = self.shared.upgrade()?;
-        let deadline = Instant::now().checked_add(wait);
-        let mut in_flight = lock(&shared.sent);
-        loop {
-            let entry = in_flight.frames.get(&self.key)?;
-            if entry.serial != self.serial {
-                return None;
-            }
-            if let Some(at) = entry.at {
-                in_flight.frames.remove(&self.key);
-                return Some(at);
-            }
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => wait,
-            };
-            if left.is_zero() {
-                return None;
-            }
-            in_flight.waiting += 1;
-            in_flight = shared
-                .sent_changed
-                .wait_timeout(in_flight, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            in_flight.waiting -= 1;
-        }
-    }
-
-    /// The best send time the platform gives: the capture timestamp of our
-    /// own frame if the capture saw it within `wait`, else [`Sent::queued_at`].
-    pub fn timestamp(&self, wait: Duration) -> Timestamp {
-        self.wire_timestamp(wait).unwrap_or(self.queued_at)
-    }
-}
-
-impl Drop for Sent {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.upgrade() {
-            let mut in_flight = lock(&shared.sent);
-            if in_flight
-                .frames
-                .get(&self.key)
-                .is_some_and(|e| e.serial == self.serial)
-            {
-                in_flight.frames.remove(&self.key);
-            }
-        }
-    }
-}
-
 struct Shared {
     nic: NIC,
     /// The next hop for the destination the interface was opened for, if not the gateway.
@@ -220,45 +132,6 @@ struct Shared {
     interrupts: AtomicU64,
     failure: Mutex<Option<String>>,
     reassembly: Mutex<reassembly::Reassembly>,
-}
-
-/// Our frames whose [`Sent`] is alive, by (IPv4 identification,
-/// destination): no allocation per frame (a channel each cost the sending
-/// thread of a flood measurably).
-#[derive(Default)]
-struct InFlight {
-    frames: HashMap<(u16, ipv4::Addr), OnWire>,
-    next_serial: u64,
-    /// Threads waiting in [`Sent::wire_timestamp`]: the capture thread
-    /// wakes them only if there are any.
-    waiting: usize,
-}
-
-struct OnWire {
-    serial: u64,
-    /// The capture timestamp, once the capture showed the frame.
-    at: Option<Timestamp>,
-}
-
-#[derive(Default)]
-struct ArpState {
-    cache: HashMap<ipv4::Addr, ethernet::Addr>,
-    /// Addresses we are asking for.
-    asking: HashMap<ipv4::Addr, Asking>,
-}
-
-/// An address we are asking for.
-#[derive(Default)]
-struct Asking {
-    /// How many askers wait.
-    askers: u32,
-    /// The capture showed our request going out: a reply captured after it
-    /// answers it (one captured before cannot, though the capture thread may
-    /// only get to it after we started asking).
-    on_wire: bool,
-    /// A reply captured before our request showed: believed only if the
-    /// capture never shows our own frames (see [`ARP_OWN_REQUEST_WAIT`]).
-    early: Option<ethernet::Addr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -308,7 +181,9 @@ impl Shared {
                         }
                     }
                 }
-                ethernet::Payload::ARP(request) if request.operation == arp::Operation::Request => {
+                ethernet::Payload::ARP(request)
+                    if request.operation == crate::arp::Operation::Request =>
+                {
                     if let Some(asking) = lock(&self.arp).asking.get_mut(&request.target_ip_addr) {
                         asking.on_wire = true;
                         asking.early = None;
@@ -352,107 +227,6 @@ impl Shared {
             frame,
         });
         self.count(Stat::Matched, matched as u64);
-    }
-
-    /// Believes an ARP reply only if it answers a request of ours: captured
-    /// after our request went out, and the first to do so (a later claim,
-    /// unsolicited, must not replace the answer).
-    fn on_arp(&self, p: &arp::Packet) {
-        let mut arp = lock(&self.arp);
-        let arp = &mut *arp;
-        let for_us = p.operation == arp::Operation::Reply
-            && p.target_ip_addr == self.nic.addr
-            && p.target_hw_addr == self.nic.mac
-            && !p.sender_hw_addr.is_multicast()
-            && p.sender_hw_addr != ethernet::Addr::zero()
-            && !arp.cache.contains_key(&p.sender_ip_addr);
-        match arp.asking.get_mut(&p.sender_ip_addr) {
-            Some(asking) if for_us && asking.on_wire => {
-                arp.cache.insert(p.sender_ip_addr, p.sender_hw_addr);
-                self.count(Stat::ArpBelieved, 1);
-                self.arp_changed.notify_all();
-            }
-            Some(asking) if for_us => {
-                asking.early = Some(p.sender_hw_addr);
-                self.count(Stat::ArpIgnored, 1);
-            }
-            _ if p.operation == arp::Operation::Reply => self.count(Stat::ArpIgnored, 1),
-            _ => {}
-        }
-    }
-
-    /// The MAC of `ip`, from the cache or from our own ARP requests.
-    fn resolve(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
-        {
-            let mut arp = lock(&self.arp);
-            if let Some(mac) = arp.cache.get(&ip) {
-                return Ok(*mac);
-            }
-            arp.asking.entry(ip).or_default().askers += 1;
-        }
-        let outcome = self.ask(ip);
-        let mut arp = lock(&self.arp);
-        if let Some(asking) = arp.asking.get_mut(&ip) {
-            asking.askers -= 1;
-            if asking.askers == 0 {
-                arp.asking.remove(&ip);
-            }
-        }
-        outcome
-    }
-
-    /// Sends ARP requests for `ip` until the capture thread believes a reply.
-    fn ask(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
-        let request = ethernet::Frame::new(
-            ethernet::Addr::broadcast(),
-            self.nic.mac,
-            arp::request(self.nic.mac, self.nic.addr, ip).as_ethernet_payload(),
-        )
-        .to_vec()
-        .map_err(Error::Build)?;
-        let interrupts = self.interrupts.load(Ordering::SeqCst);
-        for _ in 0..ARP_TRIES {
-            self.check_alive()?;
-            let sent_at = Instant::now();
-            self.tx.send(&request).map_err(Error::Send)?;
-            let deadline = sent_at + ARP_INTERVAL;
-            let mut arp = lock(&self.arp);
-            loop {
-                if let Some(mac) = arp.cache.get(&ip) {
-                    return Ok(*mac);
-                }
-                self.check_alive()?;
-                if self.interrupts.load(Ordering::SeqCst) != interrupts {
-                    return Err(Error::Interrupted);
-                }
-                let now = Instant::now();
-                let mut wake = deadline.saturating_duration_since(now);
-                if let Some(asking) = arp.asking.get_mut(&ip).filter(|a| !a.on_wire) {
-                    let waited = now.saturating_duration_since(sent_at);
-                    if waited >= ARP_OWN_REQUEST_WAIT {
-                        // The capture does not show our own frames here: take
-                        // the replies as they come.
-                        asking.on_wire = true;
-                        if let Some(mac) = asking.early.take() {
-                            arp.cache.insert(ip, mac);
-                            self.count(Stat::ArpBelieved, 1);
-                            return Ok(mac);
-                        }
-                    } else {
-                        wake = wake.min(ARP_OWN_REQUEST_WAIT - waited);
-                    }
-                }
-                if wake.is_zero() {
-                    break;
-                }
-                arp = self
-                    .arp_changed
-                    .wait_timeout(arp, wake)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        }
-        Err(Error::ArpTimeout(ip))
     }
 
     fn check_alive(&self) -> Result<(), Error> {
@@ -702,57 +476,7 @@ impl Interface {
 
     /// Sends a packet built by the caller (TTL, flags, source as they are).
     pub fn send_packet(&self, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
-        let shared = &self.shared;
-        shared.check_alive()?;
-        let hop = shared.next_hop(packet.dst)?;
-        let mac = shared.resolve(hop)?;
-        let mtu = usize::try_from(shared.nic.mtu).unwrap_or(usize::MAX);
-        if packet.len() > mtu && packet.dont_fragment() {
-            return Err(Error::NeedsFragmentation {
-                len: packet.len(),
-                mtu: shared.nic.mtu,
-            });
-        }
-        // The common case, one frame, is written straight into the vector
-        // the Sent keeps (no copy of the packet, no list of fragments).
-        let (first, more) = if packet.len() <= mtu {
-            let mut frame = Vec::with_capacity(ETHERNET_HEADER_LEN + packet.len());
-            frame.extend_from_slice(&mac.0);
-            frame.extend_from_slice(&shared.nic.mac.0);
-            frame.extend_from_slice(&(ethernet::EtherType::IPv4 as u16).to_be_bytes());
-            let frame =
-                cookie_factory::gen_simple(packet.serialize(), frame).map_err(Error::Build)?;
-            (frame, Vec::new())
-        } else {
-            let mut frames = Vec::new();
-            for fragment in packet.fragments(mtu).map_err(Error::Build)? {
-                let frame =
-                    ethernet::Frame::new(mac, shared.nic.mac, ethernet::Payload::IPv4(fragment));
-                frames.push(frame.to_vec().map_err(Error::Build)?);
-            }
-            let mut frames = frames.into_iter();
-            (frames.next().unwrap_or_default(), frames.collect())
-        };
-        let key = (packet.identification, packet.dst);
-        let serial = {
-            let mut in_flight = lock(&shared.sent);
-            let serial = in_flight.next_serial;
-            in_flight.next_serial += 1;
-            in_flight.frames.insert(key, OnWire { serial, at: None });
-            serial
-        };
-        let sent = Sent {
-            frame: first,
-            queued_at: Timestamp::now(),
-            key,
-            serial,
-            shared: Arc::downgrade(shared),
-        };
-        // On failure, dropping `sent` forgets the entry.
-        for bytes in std::iter::once(&sent.frame).chain(&more) {
-            shared.tx.send(bytes).map_err(Error::Send)?;
-        }
-        Ok(sent)
+        send::send_packet(&self.shared, packet)
     }
 
     /// Makes every call that is waiting for an ARP reply right now return
@@ -811,12 +535,13 @@ mod tests {
     //! against real kernels is tested in the namespace lab (`tests/`).
 
     use super::*;
-    use crate::capture::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
-    use crate::icmp;
+    use crate::arp;
+    use crate::capture::memory::{self, nic, Peer, OUR_MAC, US};
+    use std::time::Duration;
 
-    const EVIL_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 0x66]);
+    // The helpers below are shared with the tests of `arp` and `send`.
 
-    fn interface() -> (Interface, Peer) {
+    pub(super) fn interface() -> (Interface, Peer) {
         let (link, peer) = memory::wire();
         (Interface::with_link(nic(), None, link), peer)
     }
@@ -827,271 +552,20 @@ mod tests {
             .into_owned()
     }
 
-    fn arp_reply(from_mac: ethernet::Addr, from_ip: ipv4::Addr) -> Vec<u8> {
+    pub(super) fn arp_reply(from_mac: ethernet::Addr, from_ip: ipv4::Addr) -> Vec<u8> {
         let reply = arp::request(OUR_MAC, US, from_ip).reply(from_mac);
         ethernet::Frame::new(OUR_MAC, from_mac, reply.as_ethernet_payload())
             .to_vec()
             .unwrap()
     }
 
-    fn next_sent(peer: &Peer) -> ethernet::Frame<'static> {
+    pub(super) fn next_sent(peer: &Peer) -> ethernet::Frame<'static> {
         frame(
             &peer
                 .rx
                 .recv_timeout(Duration::from_secs(2))
                 .expect("a frame was sent"),
         )
-    }
-
-    #[test]
-    fn arp_request_is_ours_and_the_reply_is_believed() {
-        let (interface, peer) = interface();
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| interface.resolve(GW));
-            let request = next_sent(&peer);
-            assert_eq!(request.dst, ethernet::Addr::broadcast());
-            assert_eq!(request.src, OUR_MAC);
-            assert_eq!(
-                request.payload,
-                ethernet::Payload::ARP(arp::request(OUR_MAC, US, GW))
-            );
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
-            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
-        });
-        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
-        // Cached: no second request.
-        assert_eq!(interface.resolve(GW).unwrap(), GW_MAC);
-        assert!(peer.rx.try_recv().is_err());
-        assert_eq!(interface.stats().arp_believed, 1);
-    }
-
-    #[test]
-    fn unsolicited_replies_are_ignored() {
-        let (interface, peer) = interface();
-        peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while interface.stats().arp_ignored == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(interface.stats().arp_ignored, 1);
-        assert_eq!(interface.cached_mac(GW), None);
-        // And once resolved, a later unsolicited claim does not overwrite it.
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| interface.resolve(GW));
-            next_sent(&peer);
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
-            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
-        });
-        peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
-        while interface.stats().arp_ignored < 2 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
-    }
-
-    /// Our ARP request for `ip` as the capture shows it going out.
-    fn own_request(ip: ipv4::Addr) -> Vec<u8> {
-        ethernet::Frame::new(
-            ethernet::Addr::broadcast(),
-            OUR_MAC,
-            arp::request(OUR_MAC, US, ip).as_ethernet_payload(),
-        )
-        .to_vec()
-        .unwrap()
-    }
-
-    #[test]
-    fn a_claim_captured_before_our_request_is_no_answer() {
-        let (interface, peer) = interface();
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| interface.resolve(GW));
-            next_sent(&peer);
-            // Captured before our request went out, though the capture
-            // thread gets to it only now; then our request; then the answer.
-            peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
-            peer.tx.send(own_request(GW)).unwrap();
-            // Time enough for the asker to take the claim, had it been believed.
-            std::thread::sleep(Duration::from_millis(200));
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
-            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
-        });
-        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
-    }
-
-    #[test]
-    fn a_claim_right_behind_the_answer_does_not_replace_it() {
-        let (interface, peer) = interface();
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| interface.resolve(GW));
-            next_sent(&peer);
-            peer.tx.send(own_request(GW)).unwrap();
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
-            for _ in 0..64 {
-                peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
-            }
-            assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
-        });
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while interface.stats().captured < 66 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(interface.stats().captured, 66);
-        assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
-        assert_eq!(interface.stats().arp_believed, 1);
-    }
-
-    #[test]
-    fn replies_are_believed_where_the_capture_shows_no_own_frames() {
-        // The in-memory wire, like a capture that never shows what we
-        // sent: the answer is taken after ARP_OWN_REQUEST_WAIT.
-        let (interface, peer) = interface();
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| {
-                let start = Instant::now();
-                (interface.resolve(GW), start.elapsed())
-            });
-            next_sent(&peer);
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
-            let (mac, took) = asker.join().unwrap();
-            assert_eq!(mac.unwrap(), GW_MAC);
-            assert!(took < ARP_INTERVAL, "{took:?}");
-        });
-        assert!(peer.rx.try_recv().is_err(), "asked once");
-    }
-
-    #[test]
-    fn arp_gives_up_after_three_tries() {
-        let (interface, peer) = interface();
-        let start = Instant::now();
-        let err = interface.resolve(ipv4::Addr([10, 0, 0, 99])).unwrap_err();
-        let took = start.elapsed();
-        assert!(matches!(err, Error::ArpTimeout(ip) if ip == ipv4::Addr([10, 0, 0, 99])));
-        assert_eq!(
-            err.to_string(),
-            "no ARP reply from 10.0.0.99: asked 3 times, 1s apart"
-        );
-        assert!(
-            took >= Duration::from_secs(3) && took < Duration::from_secs(4),
-            "{took:?}"
-        );
-        assert_eq!(peer.rx.try_iter().count(), 3);
-    }
-
-    #[test]
-    fn echo_goes_to_the_gateway_and_the_reply_to_the_listener() {
-        let (interface, peer) = interface();
-        // Teach the cache the gateway first.
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| interface.resolve(GW));
-            next_sent(&peer);
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
-            asker.join().unwrap().unwrap();
-        });
-        let echo = icmp::Echo {
-            identifier: 9,
-            sequence_number: 1,
-        };
-        let reply = interface.expect_ipv4(move |r| match &r.packet.payload {
-            ipv4::Payload::ICMP(icmp::Packet {
-                header: icmp::Header::EchoReply(e),
-                ..
-            }) if *e == echo && r.packet.src == FAR => Some(r.timestamp),
-            _ => None,
-        });
-        let sent = interface
-            .send_ipv4(echo.as_echo_request(&b"abc"[..]).as_ipv4_payload(), FAR)
-            .unwrap();
-        let out = next_sent(&peer);
-        assert_eq!((out.dst, out.src), (GW_MAC, OUR_MAC));
-        let ethernet::Payload::IPv4(request) = out.payload else {
-            panic!("{out:?}")
-        };
-        assert_eq!((request.src, request.dst, request.ttl), (US, FAR, 128));
-        // Our own frame coming back through the capture is a send time, not a reply.
-        peer.tx
-            .send(
-                ethernet::Frame::new(GW_MAC, OUR_MAC, ethernet::Payload::IPv4(request.clone()))
-                    .to_vec()
-                    .unwrap(),
-            )
-            .unwrap();
-        let wire = sent
-            .wire_timestamp(Duration::from_secs(2))
-            .expect("own frame seen");
-        assert!(wire >= sent.queued_at());
-        // Handed over once, like a message.
-        assert_eq!(sent.wire_timestamp(Duration::ZERO), None);
-        // The one-frame fast path writes what the frame serializer writes.
-        assert_eq!(
-            sent.frame(),
-            &ethernet::Frame::new(GW_MAC, OUR_MAC, ethernet::Payload::IPv4(request.clone()))
-                .to_vec()
-                .unwrap()[..]
-        );
-        assert!(reply.try_recv().is_err());
-        assert_eq!(interface.stats().own, 1);
-        // The reply.
-        let answer = echo
-            .as_echo_reply(&b"abc"[..])
-            .as_ipv4_payload()
-            .as_packet(FAR, US);
-        peer.tx
-            .send(
-                ethernet::Frame::new(OUR_MAC, GW_MAC, answer.as_ethernet_payload())
-                    .to_vec()
-                    .unwrap(),
-            )
-            .unwrap();
-        let at = reply.recv_timeout(Duration::from_secs(2)).unwrap();
-        assert!(at >= wire);
-        assert_eq!(interface.listeners(), 0);
-    }
-
-    #[test]
-    fn interrupt_ends_an_arp_wait_at_once() {
-        let (interface, _peer) = interface();
-        std::thread::scope(|s| {
-            let asker = s.spawn(|| {
-                let start = Instant::now();
-                (
-                    interface.resolve(ipv4::Addr([10, 0, 0, 99])),
-                    start.elapsed(),
-                )
-            });
-            std::thread::sleep(Duration::from_millis(100));
-            interface.interrupt();
-            let (result, took) = asker.join().unwrap();
-            assert!(matches!(result, Err(Error::Interrupted)), "{result:?}");
-            assert!(took < Duration::from_millis(900), "{took:?}");
-        });
-    }
-
-    #[test]
-    fn on_link_destinations_get_their_own_mac() {
-        let (interface, peer) = interface();
-        let neighbour = ipv4::Addr([10, 0, 0, 3]);
-        let neighbour_mac = ethernet::Addr([2, 0, 0, 0, 0, 3]);
-        std::thread::scope(|s| {
-            let sender = s.spawn(|| {
-                interface.send_ipv4(
-                    ipv4::Payload::Unknown(crate::Blob::from(&[1u8][..])),
-                    neighbour,
-                )
-            });
-            let request = next_sent(&peer);
-            assert_eq!(
-                request.payload,
-                ethernet::Payload::ARP(arp::request(OUR_MAC, US, neighbour))
-            );
-            peer.tx.send(arp_reply(neighbour_mac, neighbour)).unwrap();
-            sender.join().unwrap().unwrap();
-        });
-        assert_eq!(next_sent(&peer).dst, neighbour_mac);
-        assert_eq!(
-            interface.cached_mac(GW),
-            None,
-            "the gateway was not involved"
-        );
     }
 
     #[test]
