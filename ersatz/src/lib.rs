@@ -4,15 +4,17 @@
 //! so that a program such as `sup` can ping without the operating system's ICMP
 //! stack.
 //!
-//! The crate is layered; each layer only uses the ones above it:
+//! The crate is layered, wire <- netinfo <- capture <- interface <- ping: a
+//! layer's code may use the layers above it in this table, never one below
+//! it (a few doc comments link down, to [`Interface`] or [`ping::Session`]):
 //!
-//! | layer | modules | does I/O |
-//! |---|---|---|
-//! | wire formats | [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`parse`], [`blob`] | no |
-//! | host network info: the route to a target, its NIC, address, MAC, gateway | [`netinfo`] | reads the OS's tables |
-//! | capture backend: Npcap's `wpcap.dll` / libpcap through our patched `rawsock` | [`capture`] | raw frames |
-//! | a NIC opened for raw frames: capture thread, own ARP, listeners, `send_ipv4` | [`Interface`] | raw frames |
-//! | a ping session: requests, matched replies and errors, statistics | [`ping`] | through an `Interface` |
+//! | layer | modules | may use | does I/O |
+//! |---|---|---|---|
+//! | wire formats | [`wire`]: [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`parse`], [`blob`] | nothing else in the crate | no |
+//! | host network info: the route to a target, its NIC, address, MAC, gateway | [`netinfo`] | wire | reads the OS's tables |
+//! | capture backend: Npcap's `wpcap.dll` / libpcap through our patched `rawsock`; the capture [`Timestamp`](capture::Timestamp) and the link (send, receive, stop) an interface is built on | [`capture`] | wire, netinfo | raw frames |
+//! | a NIC opened for raw frames: capture thread, own ARP, listeners, `send_ipv4` | [`interface`] ([`Interface`]) | wire, netinfo, capture | raw frames |
+//! | a ping session: requests, matched replies and errors, statistics | [`ping`] | wire, netinfo, capture, interface | through an `Interface` |
 //!
 //! ## Wire formats
 //!
