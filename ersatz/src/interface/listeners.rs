@@ -1,25 +1,30 @@
-//! Listener subscriptions: who waits for which IPv4 packet.
+//! Listener subscriptions: who waits for which packet.
 //!
-//! A listener is a filter closure and the sending half of a channel. The
-//! capture thread offers every IPv4 packet addressed to us to the listeners.
-//! An expectation ([`super::Interface::expect_ipv4`]) takes the first packet
-//! its filter turns into `Some(value)` and leaves; a subscription
-//! ([`super::Interface::listen_ipv4`]) takes every one. A listener also leaves
-//! when its [`Expectation`] (the receiving half) is dropped, so expectations
-//! that never match cost nothing once their owner gave up on them.
+//! A listener is a filter closure filed under a [`Topic`]. The capture
+//! thread offers every IPv4 packet addressed to us to the listeners of its
+//! topics, and every ARP packet that is not our own to the ARP listeners.
+//! A filter returns [`ControlFlow::Break`] to leave; a listener also leaves
+//! when its [`Subscription`] is dropped, so listeners that never match cost
+//! nothing once their owner gave up on them.
 //!
-//! There are two kinds of listener, and a packet is offered to both:
+//! On top of that, channels: an expectation
+//! ([`super::Interface::expect_ipv4`]) takes the first packet its filter
+//! turns into `Some(value)` and leaves; a stream
+//! ([`super::Interface::listen_ipv4`]) takes every one, until its
+//! [`Expectation`] (the receiving half) is dropped. The probe engine
+//! ([`crate::probe`]) files one listener per run and sends what it matches
+//! into the engine's own channel ([`super::Interface::subscribe`]).
 //!
-//! - **Keyed** ([`super::Interface::expect_echo`],
-//!   [`super::Interface::listen_echoes`]): filed under an [`EchoKey`] (peer,
-//!   identifier, sequence number) or under a peer and identifier. The capture
-//!   thread computes each packet's key once ([`EchoKey::of`]: echo replies,
-//!   and ICMP errors quoting an echo request) and looks it up in a hash map,
-//!   so the cost per packet does not depend on how many are waiting; the
-//!   filter runs only on packets with its key.
-//! - **Scanned** (`expect_ipv4`, `listen_ipv4`): every filter runs on every
-//!   packet, so the cost per packet grows with their number. Fine for a
-//!   handful; use keyed listeners for one per probe.
+//! There are two ways a listener is found, and a packet is offered to both:
+//!
+//! - **Keyed** ([`Topic::Echo`], [`Topic::Echoes`], [`Topic::Identifier`]):
+//!   the capture thread computes each packet's key once ([`EchoKey::of`]:
+//!   echo replies, and ICMP errors quoting an echo request) and looks it up
+//!   in hash maps, so the cost per packet does not depend on how many are
+//!   waiting; the filter runs only on packets with its key.
+//! - **Scanned** ([`Topic::Every`], and ARP listeners): every filter runs on
+//!   every packet, so the cost per packet grows with their number. Fine for
+//!   a handful; use keyed listeners for one per probe.
 //!
 //! The tables shrink when they empty out, so memory follows the number of
 //! listeners waiting now, not the most there ever were.
@@ -31,7 +36,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::Timestamp;
-use crate::{ethernet, icmp, ipv4};
+use crate::{arp, ethernet, icmp, ipv4};
 
 /// An IPv4 packet as the capture thread saw it, offered to listeners.
 #[derive(Debug)]
@@ -43,6 +48,24 @@ pub struct Received<'a> {
     pub timestamp: Timestamp,
     /// The MAC address the frame came from.
     pub src_mac: ethernet::Addr,
+    /// The whole frame as captured (for hex dumps).
+    pub frame: &'a [u8],
+}
+
+/// An ARP packet as the capture thread saw it, offered to ARP listeners
+/// ([`super::Interface::subscribe_arp`]). Our own ARP packets are never
+/// offered.
+#[derive(Debug)]
+pub struct ReceivedArp<'a> {
+    /// The ARP packet.
+    pub packet: arp::Packet,
+    /// When the frame was captured (compare with [`super::Sent::timestamp`]).
+    pub timestamp: Timestamp,
+    /// The MAC address the frame came from (the Ethernet source, which an
+    /// honest station makes the same as `packet.sender_hw_addr`).
+    pub src_mac: ethernet::Addr,
+    /// The MAC address the frame went to (ours, or broadcast).
+    pub dst_mac: ethernet::Addr,
     /// The whole frame as captured (for hex dumps).
     pub frame: &'a [u8],
 }
@@ -93,7 +116,40 @@ impl EchoKey {
     }
 }
 
-type Filter = Box<dyn Fn(&Received<'_>) -> bool + Send>;
+/// What a listener is filed under: what the capture thread looks up for
+/// each packet to find who waits for it.
+///
+/// Every kind but [`Topic::Every`] is keyed: the capture thread computes a
+/// packet's [`EchoKey`] once and finds the listeners in hash maps, so the
+/// cost per packet does not depend on how many are waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Topic {
+    /// Every IPv4 packet to us: the listener's filter runs on each
+    /// (scanned; the cost per packet grows with their number).
+    Every,
+    /// One echo exchange: the echo replies and ICMP errors with this key.
+    Echo(EchoKey),
+    /// Every echo reply from `peer` with `identifier`, and every ICMP error
+    /// quoting an echo request to `peer` with it, whatever the sequence
+    /// number (one pinger's whole run).
+    Echoes {
+        /// The peer.
+        peer: ipv4::Addr,
+        /// The echo identifier.
+        identifier: u16,
+    },
+    /// Every echo reply with `identifier`, and every ICMP error quoting an
+    /// echo request with it, whatever the peer (a sweep of many targets
+    /// under one identifier).
+    Identifier(u16),
+}
+
+/// The capture thread's verdict on whether a listener stays.
+pub use std::ops::ControlFlow;
+
+type Filter = Box<dyn Fn(&Received<'_>) -> ControlFlow<()> + Send>;
+type ArpFilter = Box<dyn Fn(&ReceivedArp<'_>) -> ControlFlow<()> + Send>;
 
 struct Listener {
     id: u64,
@@ -119,14 +175,20 @@ struct Table {
     echoes: HashMap<EchoKey, Vec<Listener>>,
     /// Keyed by peer and identifier (any sequence number).
     streams: HashMap<(ipv4::Addr, u16), Vec<Listener>>,
+    /// Keyed by identifier (any peer, any sequence number).
+    identifiers: HashMap<u16, Vec<Listener>>,
+    /// ARP listeners: every ARP packet that is not our own.
+    arp: HashMap<u64, ArpFilter>,
 }
 
-/// Where a listener is filed (what its [`Expectation`] removes when dropped).
+/// Where a listener is filed (what its [`Subscription`] removes when dropped).
 #[derive(Debug, Clone, Copy)]
 enum Place {
     Scanned(u64),
     Echo(EchoKey, u64),
     Stream((ipv4::Addr, u16), u64),
+    Identifier(u16, u64),
+    Arp(u64),
 }
 
 /// Tables keep at least this much room; above it, one used less than a
@@ -150,13 +212,25 @@ fn offer_keyed<K: Eq + Hash>(
         return 0;
     };
     let before = list.len();
-    list.retain(|l| !(l.filter)(received));
+    list.retain(|l| (l.filter)(received).is_continue());
     let left = before - list.len();
     if list.is_empty() {
         map.remove(key);
         shrink(map);
     }
     left
+}
+
+/// Offers to every filter of a scanned table; those that say so leave.
+/// Returns how many left.
+fn offer_scanned<T: ?Sized>(map: &mut HashMap<u64, Box<T>>, offer: impl Fn(&T) -> bool) -> usize {
+    let before = map.len();
+    map.retain(|_, filter| offer(filter));
+    let gone = before - map.len();
+    if gone > 0 {
+        shrink(map);
+    }
+    gone
 }
 
 fn remove_keyed<K: Eq + Hash>(map: &mut HashMap<K, Vec<Listener>>, key: &K, id: u64) {
@@ -185,17 +259,90 @@ impl Listeners {
     {
         let (tx, rx): (Sender<T>, Receiver<T>) = mpsc::channel();
         let wrapped: Filter = Box::new(move |received| match filter(received) {
-            Some(value) => tx.send(value).is_err() || once,
-            None => false,
+            Some(value) => {
+                if tx.send(value).is_err() || once {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            None => ControlFlow::Continue(()),
         });
         (wrapped, rx)
     }
 
-    fn expectation<T>(self: &Arc<Self>, rx: Receiver<T>, place: Place) -> Expectation<T> {
-        Expectation {
-            rx,
+    /// Files `filter` under `topic`; it runs on every packet of the topic
+    /// until it returns [`ControlFlow::Break`] or the [`Subscription`] is
+    /// dropped. See [`super::Interface::subscribe`].
+    pub fn subscribe<F>(self: &Arc<Self>, topic: Topic, filter: F) -> Subscription
+    where
+        F: Fn(&Received<'_>) -> ControlFlow<()> + Send + 'static,
+    {
+        self.file(topic, Box::new(filter))
+    }
+
+    fn file(self: &Arc<Self>, topic: Topic, filter: Filter) -> Subscription {
+        let mut table = self.lock();
+        let id = table.next_id;
+        table.next_id += 1;
+        let listener = Listener { id, filter };
+        let place = match topic {
+            Topic::Every => {
+                table.filters.insert(id, listener.filter);
+                Place::Scanned(id)
+            }
+            Topic::Echo(key) => {
+                table.echoes.entry(key).or_default().push(listener);
+                Place::Echo(key, id)
+            }
+            Topic::Echoes { peer, identifier } => {
+                let key = (peer, identifier);
+                table.streams.entry(key).or_default().push(listener);
+                Place::Stream(key, id)
+            }
+            Topic::Identifier(identifier) => {
+                table
+                    .identifiers
+                    .entry(identifier)
+                    .or_default()
+                    .push(listener);
+                Place::Identifier(identifier, id)
+            }
+        };
+        drop(table);
+        Subscription {
             place,
             listeners: Arc::downgrade(self),
+        }
+    }
+
+    /// Files an ARP listener: `filter` runs on every ARP packet captured
+    /// that is not our own, until it returns [`ControlFlow::Break`] or the
+    /// [`Subscription`] is dropped.
+    pub fn subscribe_arp<F>(self: &Arc<Self>, filter: F) -> Subscription
+    where
+        F: Fn(&ReceivedArp<'_>) -> ControlFlow<()> + Send + 'static,
+    {
+        let mut table = self.lock();
+        let id = table.next_id;
+        table.next_id += 1;
+        table.arp.insert(id, Box::new(filter));
+        drop(table);
+        Subscription {
+            place: Place::Arp(id),
+            listeners: Arc::downgrade(self),
+        }
+    }
+
+    fn expect_on<T, F>(self: &Arc<Self>, topic: Topic, once: bool, filter: F) -> Expectation<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
+    {
+        let (filter, rx) = Self::wrap(once, filter);
+        Expectation {
+            rx,
+            _subscription: self.file(topic, filter),
         }
     }
 
@@ -206,13 +353,7 @@ impl Listeners {
         T: Send + 'static,
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
-        let (filter, rx) = Self::wrap(once, filter);
-        let mut table = self.lock();
-        let id = table.next_id;
-        table.next_id += 1;
-        table.filters.insert(id, filter);
-        drop(table);
-        self.expectation(rx, Place::Scanned(id))
+        self.expect_on(Topic::Every, once, filter)
     }
 
     /// Adds a listener keyed by `key`; see [`super::Interface::expect_echo`].
@@ -226,17 +367,7 @@ impl Listeners {
         T: Send + 'static,
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
-        let (filter, rx) = Self::wrap(once, filter);
-        let mut table = self.lock();
-        let id = table.next_id;
-        table.next_id += 1;
-        table
-            .echoes
-            .entry(key)
-            .or_default()
-            .push(Listener { id, filter });
-        drop(table);
-        self.expectation(rx, Place::Echo(key, id))
+        self.expect_on(Topic::Echo(key), once, filter)
     }
 
     /// Adds a listener keyed by peer and identifier; see
@@ -252,23 +383,12 @@ impl Listeners {
         T: Send + 'static,
         F: Fn(&Received<'_>) -> Option<T> + Send + 'static,
     {
-        let (filter, rx) = Self::wrap(once, filter);
-        let key = (peer, identifier);
-        let mut table = self.lock();
-        let id = table.next_id;
-        table.next_id += 1;
-        table
-            .streams
-            .entry(key)
-            .or_default()
-            .push(Listener { id, filter });
-        drop(table);
-        self.expectation(rx, Place::Stream(key, id))
+        self.expect_on(Topic::Echoes { peer, identifier }, once, filter)
     }
 
     /// Offers a packet to the listeners: those keyed by its [`EchoKey`] (a
-    /// hash lookup or two), then every scanned one. Those that match leave;
-    /// returns how many did.
+    /// hash lookup or three), then every scanned one. Those that say so
+    /// leave; returns how many did.
     pub fn dispatch(&self, received: &Received<'_>) -> usize {
         let key = EchoKey::of(&received.packet);
         let mut table = self.lock();
@@ -284,25 +404,40 @@ impl Listeners {
                     received,
                 );
             }
+            if !table.identifiers.is_empty() {
+                left += offer_keyed(&mut table.identifiers, &key.echo.identifier, received);
+            }
         }
         if !table.filters.is_empty() {
-            let before = table.filters.len();
-            table.filters.retain(|_, filter| !filter(received));
-            let gone = before - table.filters.len();
-            if gone > 0 {
-                shrink(&mut table.filters);
-            }
-            left += gone;
+            left += offer_scanned(&mut table.filters, |f| f(received).is_continue());
         }
         left
     }
 
-    /// How many listeners are waiting (of both kinds).
+    /// Offers an ARP packet to the ARP listeners. Those that say so leave;
+    /// returns how many did.
+    pub fn dispatch_arp(&self, received: &ReceivedArp<'_>) -> usize {
+        let mut table = self.lock();
+        if table.arp.is_empty() {
+            return 0;
+        }
+        offer_scanned(&mut table.arp, |f| f(received).is_continue())
+    }
+
+    /// Whether any ARP listener is waiting (the capture thread skips
+    /// building a [`ReceivedArp`] when none is).
+    pub fn wants_arp(&self) -> bool {
+        !self.lock().arp.is_empty()
+    }
+
+    /// How many listeners are waiting (of every kind).
     pub fn len(&self) -> usize {
         let table = self.lock();
         table.filters.len()
+            + table.arp.len()
             + table.echoes.values().map(Vec::len).sum::<usize>()
             + table.streams.values().map(Vec::len).sum::<usize>()
+            + table.identifiers.values().map(Vec::len).sum::<usize>()
     }
 
     /// Whether no listener is waiting.
@@ -317,8 +452,31 @@ impl Listeners {
                 table.filters.remove(&id);
                 shrink(&mut table.filters);
             }
+            Place::Arp(id) => {
+                table.arp.remove(&id);
+                shrink(&mut table.arp);
+            }
             Place::Echo(key, id) => remove_keyed(&mut table.echoes, &key, id),
             Place::Stream(key, id) => remove_keyed(&mut table.streams, &key, id),
+            Place::Identifier(key, id) => remove_keyed(&mut table.identifiers, &key, id),
+        }
+    }
+}
+
+/// A listener's place in the table: dropping it takes the listener away.
+/// Returned by [`super::Interface::subscribe`] and
+/// [`super::Interface::subscribe_arp`]; every [`Expectation`] holds one.
+#[derive(Debug)]
+#[must_use = "the listener leaves when its Subscription is dropped"]
+pub struct Subscription {
+    place: Place,
+    listeners: Weak<Listeners>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(listeners) = self.listeners.upgrade() {
+            listeners.remove(self.place);
         }
     }
 }
@@ -331,22 +489,13 @@ impl Listeners {
 #[derive(Debug)]
 pub struct Expectation<T> {
     rx: Receiver<T>,
-    place: Place,
-    listeners: Weak<Listeners>,
+    _subscription: Subscription,
 }
 
 impl<T> Deref for Expectation<T> {
     type Target = Receiver<T>;
     fn deref(&self) -> &Receiver<T> {
         &self.rx
-    }
-}
-
-impl<T> Drop for Expectation<T> {
-    fn drop(&mut self) {
-        if let Some(listeners) = self.listeners.upgrade() {
-            listeners.remove(self.place);
-        }
     }
 }
 

@@ -41,7 +41,9 @@ use std::time::Instant;
 
 #[doc(hidden)]
 pub use listeners::Listeners;
-pub use listeners::{EchoKey, Expectation, Received};
+pub use listeners::{
+    ControlFlow, EchoKey, Expectation, Received, ReceivedArp, Subscription, Topic,
+};
 
 pub use arp::{ARP_INTERVAL, ARP_TRIES};
 pub use send::Sent;
@@ -167,19 +169,7 @@ impl Shared {
             self.count(Stat::Own, 1);
             match &frame.payload {
                 ethernet::Payload::IPv4(p) => {
-                    let mut in_flight = lock(&self.sent);
-                    let waiting = in_flight.waiting > 0;
-                    // The first frame (or fragment) seen with the key.
-                    if let Some(entry) = in_flight
-                        .frames
-                        .get_mut(&(p.identification, p.dst))
-                        .filter(|e| e.at.is_none())
-                    {
-                        entry.at = Some(timestamp);
-                        if waiting {
-                            self.sent_changed.notify_all();
-                        }
-                    }
+                    self.stamp_own(send::OwnKey::Ipv4(p.identification, p.dst), timestamp);
                 }
                 ethernet::Payload::ARP(request)
                     if request.operation == crate::arp::Operation::Request =>
@@ -188,13 +178,25 @@ impl Shared {
                         asking.on_wire = true;
                         asking.early = None;
                     }
+                    self.stamp_own(send::OwnKey::Arp(request.target_ip_addr), timestamp);
                 }
                 _ => {}
             }
             return;
         }
         match frame.payload {
-            ethernet::Payload::ARP(reply) => self.on_arp(&reply),
+            ethernet::Payload::ARP(packet) => {
+                self.on_arp(&packet);
+                if self.listeners.wants_arp() {
+                    self.listeners.dispatch_arp(&ReceivedArp {
+                        packet,
+                        timestamp,
+                        src_mac: frame.src,
+                        dst_mac: frame.dst,
+                        frame: bytes,
+                    });
+                }
+            }
             ethernet::Payload::IPv4(packet) if packet.dst == self.nic.addr => {
                 if packet.is_fragment() {
                     let whole = lock(&self.reassembly).add(&packet, Instant::now());
@@ -468,6 +470,32 @@ impl Interface {
             .expect_stream(peer, identifier, false, filter)
     }
 
+    /// Runs `filter` on the capture thread for every IPv4 packet to us of
+    /// `topic` (keyed topics find it by a hash lookup, whatever the number
+    /// of listeners), until it returns [`ControlFlow::Break`] or the
+    /// returned [`Subscription`] is dropped. The lower layer of
+    /// `expect_*`/`listen_*`: the filter hands what it finds on itself (the
+    /// probe engine's [`crate::probe::Inbox`] does).
+    ///
+    /// Keep the filter short, and do not call into the Interface from it.
+    pub fn subscribe<F>(&self, topic: Topic, filter: F) -> Subscription
+    where
+        F: Fn(&Received<'_>) -> ControlFlow<()> + Send + 'static,
+    {
+        self.shared.listeners.subscribe(topic, filter)
+    }
+
+    /// Runs `filter` on the capture thread for every ARP packet captured
+    /// that is not our own (requests and replies, for anyone), until it
+    /// returns [`ControlFlow::Break`] or the returned [`Subscription`] is
+    /// dropped. The Interface's own ARP resolution does not depend on it.
+    pub fn subscribe_arp<F>(&self, filter: F) -> Subscription
+    where
+        F: Fn(&ReceivedArp<'_>) -> ControlFlow<()> + Send + 'static,
+    {
+        self.shared.listeners.subscribe_arp(filter)
+    }
+
     /// Sends `payload` to `dst` in a new packet from our address (random
     /// identification, TTL 128, like Windows).
     pub fn send_ipv4(&self, payload: ipv4::Payload<'_>, dst: ipv4::Addr) -> Result<Sent, Error> {
@@ -477,6 +505,14 @@ impl Interface {
     /// Sends a packet built by the caller (TTL, flags, source as they are).
     pub fn send_packet(&self, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
         send::send_packet(&self.shared, packet)
+    }
+
+    /// Sends our own ARP request for `target` (broadcast "who has `target`?
+    /// tell us"), as an ARP ping does; the answer, if any, comes to
+    /// [`Interface::subscribe_arp`] listeners (this call does not wait for
+    /// it, and does not teach the Interface's cache).
+    pub fn send_arp_request(&self, target: ipv4::Addr) -> Result<Sent, Error> {
+        send::send_arp_request(&self.shared, target)
     }
 
     /// Makes every call that is waiting for an ARP reply right now return

@@ -1,6 +1,7 @@
 //! The send path: the frames of
-//! [`Interface::send_packet`](super::Interface::send_packet), and the
-//! [`Sent`] through which the capture thread hands over their capture
+//! [`Interface::send_packet`](super::Interface::send_packet) and
+//! [`Interface::send_arp_request`](super::Interface::send_arp_request), and
+//! the [`Sent`] through which the capture thread hands over their capture
 //! timestamps.
 
 use std::collections::HashMap;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::{lock, Error, Shared, Timestamp};
-use crate::{ethernet, ipv4};
+use crate::{arp, ethernet, ipv4};
 
 /// Destination, source, EtherType.
 const ETHERNET_HEADER_LEN: usize = 14;
@@ -18,7 +19,7 @@ const ETHERNET_HEADER_LEN: usize = 14;
 pub struct Sent {
     frame: Vec<u8>,
     queued_at: Timestamp,
-    key: (u16, ipv4::Addr),
+    key: OwnKey,
     /// Tells this frame's entry in [`InFlight`] from a later one with the same key.
     serial: u64,
     shared: Weak<Shared>,
@@ -42,7 +43,8 @@ impl Sent {
     ///
     /// It is handed over once: a later call returns `None` at once, as does
     /// a call after another frame with the same identification and
-    /// destination was sent, or after the Interface was dropped.
+    /// destination (for ARP: the same address asked about) was sent, or
+    /// after the Interface was dropped.
     pub fn wire_timestamp(&self, wait: Duration) -> Option<Timestamp> {
         let shared = self.shared.upgrade()?;
         let deadline = Instant::now().checked_add(wait);
@@ -95,12 +97,20 @@ impl Drop for Sent {
     }
 }
 
-/// Our frames whose [`Sent`] is alive, by (IPv4 identification,
-/// destination): no allocation per frame (a channel each cost the sending
-/// thread of a flood measurably).
+/// How the capture thread recognises one of our frames coming back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum OwnKey {
+    /// An IPv4 packet: its identification and destination.
+    Ipv4(u16, ipv4::Addr),
+    /// An ARP request: the address it asks about.
+    Arp(ipv4::Addr),
+}
+
+/// Our frames whose [`Sent`] is alive, by [`OwnKey`]: no allocation per
+/// frame (a channel each cost the sending thread of a flood measurably).
 #[derive(Default)]
 pub(super) struct InFlight {
-    pub(super) frames: HashMap<(u16, ipv4::Addr), OnWire>,
+    pub(super) frames: HashMap<OwnKey, OnWire>,
     next_serial: u64,
     /// Threads waiting in [`Sent::wire_timestamp`]: the capture thread
     /// wakes them only if there are any.
@@ -111,6 +121,21 @@ pub(super) struct OnWire {
     serial: u64,
     /// The capture timestamp, once the capture showed the frame.
     pub(super) at: Option<Timestamp>,
+}
+
+impl Shared {
+    /// Our frame with `key` was captured at `at`: the first capture of it
+    /// (or of its first fragment) is its send time.
+    pub(super) fn stamp_own(&self, key: OwnKey, at: Timestamp) {
+        let mut in_flight = lock(&self.sent);
+        let waiting = in_flight.waiting > 0;
+        if let Some(entry) = in_flight.frames.get_mut(&key).filter(|e| e.at.is_none()) {
+            entry.at = Some(at);
+            if waiting {
+                self.sent_changed.notify_all();
+            }
+        }
+    }
 }
 
 /// [`Interface::send_packet`](super::Interface::send_packet): `packet` in
@@ -146,7 +171,37 @@ pub(super) fn send_packet(shared: &Arc<Shared>, packet: &ipv4::Packet<'_>) -> Re
         let mut frames = frames.into_iter();
         (frames.next().unwrap_or_default(), frames.collect())
     };
-    let key = (packet.identification, packet.dst);
+    transmit(
+        shared,
+        OwnKey::Ipv4(packet.identification, packet.dst),
+        first,
+        &more,
+    )
+}
+
+/// [`Interface::send_arp_request`](super::Interface::send_arp_request): a
+/// broadcast "who has `target`?" from our address and MAC.
+pub(super) fn send_arp_request(shared: &Arc<Shared>, target: ipv4::Addr) -> Result<Sent, Error> {
+    shared.check_alive()?;
+    let request = arp::request(shared.nic.mac, shared.nic.addr, target);
+    let frame = ethernet::Frame::new(
+        ethernet::Addr::broadcast(),
+        shared.nic.mac,
+        request.as_ethernet_payload(),
+    )
+    .to_vec()
+    .map_err(Error::Build)?;
+    transmit(shared, OwnKey::Arp(target), frame, &[])
+}
+
+/// Sends `first` and then `more`, keeping `first` in the [`Sent`] and its
+/// `key` in [`InFlight`] for the capture thread to stamp.
+fn transmit(
+    shared: &Arc<Shared>,
+    key: OwnKey,
+    first: Vec<u8>,
+    more: &[Vec<u8>],
+) -> Result<Sent, Error> {
     let serial = {
         let mut in_flight = lock(&shared.sent);
         let serial = in_flight.next_serial;
@@ -162,7 +217,7 @@ pub(super) fn send_packet(shared: &Arc<Shared>, packet: &ipv4::Packet<'_>) -> Re
         shared: Arc::downgrade(shared),
     };
     // On failure, dropping `sent` forgets the entry.
-    for bytes in std::iter::once(&sent.frame).chain(&more) {
+    for bytes in std::iter::once(&sent.frame).chain(more) {
         shared.tx.send(bytes).map_err(Error::Send)?;
     }
     Ok(sent)
