@@ -4,17 +4,19 @@
 //! so that a program such as `sup` can ping without the operating system's ICMP
 //! stack.
 //!
-//! The crate is layered, wire <- netinfo <- capture <- interface <- ping: a
-//! layer's code may use the layers above it in this table, never one below
-//! it (a few doc comments link down, to [`Interface`] or [`ping::Session`]):
+//! The crate is layered, wire <- netinfo <- capture <- interface <- probe <-
+//! the probe kinds (ping, arping): a layer's code may use the layers above
+//! it in this table, never one below it (a few doc comments link down), and
+//! no probe kind uses another:
 //!
 //! | layer | modules | may use | does I/O |
 //! |---|---|---|---|
 //! | wire formats | [`wire`]: [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`parse`], [`blob`] | nothing else in the crate | no |
 //! | host network info: the route to a target, its NIC, address, MAC, gateway | [`netinfo`] | wire | reads the OS's tables |
 //! | capture backend: Npcap's `wpcap.dll` / libpcap through our patched `rawsock`; the capture [`Timestamp`](capture::Timestamp) and the link (send, receive, stop) an interface is built on | [`capture`] | wire, netinfo | raw frames |
-//! | a NIC opened for raw frames: capture thread, own ARP, listeners, `send_ipv4` | [`interface`] ([`Interface`]) | wire, netinfo, capture | raw frames |
-//! | a ping session: requests, matched replies and errors, statistics | [`ping`] | wire, netinfo, capture, interface | through an `Interface` |
+//! | a NIC opened for raw frames: capture thread, own ARP, listeners filed by topic, `send_ipv4`, `send_arp_request` | [`interface`] ([`Interface`]) | wire, netinfo, capture | raw frames |
+//! | the probe engine: pace, window, deadlines, retries, matching by key, duplicates, late and damaged answers, statistics, events | [`probe`] | wire, netinfo, capture, interface | through an `Interface` |
+//! | probe kinds on the engine: echo requests and ping.exe's session ([`ping`]), ARP requests ([`arping`]) | [`ping`], [`arping`] | all of the above, not each other | through the engine |
 //!
 //! ## Wire formats
 //!
@@ -84,10 +86,12 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod arping;
 pub mod capture;
 pub mod interface;
 pub mod netinfo;
 pub mod ping;
+pub mod probe;
 pub mod wire;
 
 pub use interface::Interface;

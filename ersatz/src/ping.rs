@@ -1,27 +1,29 @@
-//! A ping session over an [`Interface`]: echo requests built by ersatz,
-//! replies matched by source, identifier, sequence number and payload, ICMP
-//! errors matched through the request they quote, and the statistics
-//! `ping.exe` prints. `sup` is a thin command line over this module.
+//! Echo probes: ICMP echo requests built by ersatz, replies matched by
+//! source, identifier, sequence number and payload, ICMP errors matched
+//! through the request they quote; and [`Session`], the ping `sup` runs.
 //!
-//! Two ways to run one: [`Session::probe`], one request at a time (send,
-//! wait for its outcome, wait out the interval), and [`Session::flood`],
-//! which keeps a window of requests in flight like `ping -f`. Replies reach
-//! the session through one keyed listener ([`Interface::listen_echoes`]),
-//! so the capture thread finds it with a hash lookup.
+//! [`EchoProbe`] is the echo [`probe::Kind`] for the [`probe`] engine: to one
+//! target (a ping) or to many under one identifier (a sweep). [`Session`]
+//! drives the engine for one target the way ping.exe does: one request at a
+//! time ([`Session::probe`], [`Session::run`]), or a window of requests in
+//! flight like `ping -f` ([`Session::flood`]), and reports [`Event`]s in
+//! ping's terms.
 //!
 //! What counts as received is stricter than `ping.exe`: only an echo reply
 //! from the target, with good checksums and our exact payload, for a request
 //! not answered before. Duplicates, damaged replies, late replies and ICMP
 //! errors are reported as what they are and never counted.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::interface::{Error, Expectation, Received, Sent, Timestamp};
+use crate::interface::{self, EchoKey, Received, Sent, Subscription, Topic};
+use crate::probe::{self, Answer, Engine, IcmpError, Inbox, Outcome, Pace, Plan};
 use crate::{icmp, ipv4, Blob, Interface};
+
+pub use crate::probe::{Damage, Statistics, MAX_IN_FLIGHT};
 
 /// Windows ping's payload: this alphabet, repeated and cut to the size.
 pub const PATTERN: &[u8] = b"abcdefghijklmnopqrstuvw";
@@ -63,6 +65,187 @@ impl Default for Options {
     }
 }
 
+/// What an echo reply says besides its source and round-trip time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    /// The reply's TTL.
+    pub ttl: u8,
+    /// Payload bytes.
+    pub bytes: usize,
+}
+
+/// Echo requests as a [`probe::Kind`]: each job is a target address; keys
+/// are [`EchoKey`]s under one identifier, sequence numbers counting up from
+/// 1 (skipping any still waiting from their last time round).
+#[derive(Debug, Clone)]
+pub struct EchoProbe {
+    us: ipv4::Addr,
+    /// The only target, if there is one (its listener is then keyed by peer too).
+    target: Option<ipv4::Addr>,
+    identifier: u16,
+    payload: Arc<[u8]>,
+    ttl: u8,
+    dont_fragment: bool,
+    /// IPv4 identification of sequence number 0; request `seq` has
+    /// `ip_id + seq`, so that requests in flight never share one.
+    ip_id: u16,
+    next_seq: u16,
+}
+
+impl EchoProbe {
+    /// Echo requests from `nic` with `options` (interval and timeout are
+    /// the engine's [`Pace`]), to `target` only, or to any target (a sweep)
+    /// when `None`.
+    pub fn new(nic: &crate::netinfo::NIC, target: Option<ipv4::Addr>, options: &Options) -> Self {
+        EchoProbe {
+            us: nic.addr,
+            target,
+            identifier: options.identifier,
+            payload: payload(options.size).into(),
+            ttl: options.ttl,
+            dont_fragment: options.dont_fragment,
+            ip_id: rand::random(),
+            next_seq: 1,
+        }
+    }
+
+    /// The echo identifier of every request.
+    pub fn identifier(&self) -> u16 {
+        self.identifier
+    }
+}
+
+impl probe::Kind for EchoProbe {
+    type Job = ipv4::Addr;
+    type Key = EchoKey;
+    type Reply = EchoReply;
+
+    fn listen(&self, interface: &Interface, inbox: Inbox<EchoKey, EchoReply>) -> Vec<Subscription> {
+        let topic = match self.target {
+            // Keyed by target and identifier: one hash lookup per packet,
+            // with any number of other listeners on the interface.
+            Some(peer) => Topic::Echoes {
+                peer,
+                identifier: self.identifier,
+            },
+            None => Topic::Identifier(self.identifier),
+        };
+        let (us, identifier, payload) = (self.us, self.identifier, self.payload.clone());
+        vec![interface.subscribe(topic, move |r| {
+            match classify(r, us, identifier, &payload, &inbox) {
+                Some(answer) => inbox.deliver(answer),
+                None => ControlFlow::Continue(()),
+            }
+        })]
+    }
+
+    fn key(&mut self, target: &ipv4::Addr, in_use: &dyn Fn(&EchoKey) -> bool) -> EchoKey {
+        let key = |seq| EchoKey {
+            peer: *target,
+            echo: icmp::Echo {
+                identifier: self.identifier,
+                sequence_number: seq,
+            },
+        };
+        // Skip sequence numbers still waiting from their last time round
+        // (there are at most MAX_IN_FLIGHT of them).
+        let mut seq = self.next_seq;
+        for _ in 0..=u16::MAX {
+            if !in_use(&key(seq)) {
+                break;
+            }
+            seq = seq.wrapping_add(1);
+        }
+        self.next_seq = seq.wrapping_add(1);
+        key(seq)
+    }
+
+    fn send(
+        &mut self,
+        interface: &Interface,
+        target: &ipv4::Addr,
+        key: &EchoKey,
+    ) -> Result<Sent, interface::Error> {
+        let mut packet = key
+            .echo
+            .as_echo_request(Blob::from(&self.payload[..]))
+            .as_ipv4_payload()
+            .as_packet(self.us, *target);
+        packet.ttl = self.ttl;
+        packet.identification = self.ip_id.wrapping_add(key.echo.sequence_number);
+        if self.dont_fragment {
+            packet.flags = ipv4::DONT_FRAGMENT;
+        }
+        interface.send_packet(&packet)
+    }
+}
+
+/// The filter run on the capture thread for packets with our identifier
+/// (and the target, for one): echo replies, and ICMP errors (good
+/// checksums) quoting one of our requests.
+fn classify(
+    r: &Received<'_>,
+    us: ipv4::Addr,
+    identifier: u16,
+    payload: &[u8],
+    inbox: &Inbox<EchoKey, EchoReply>,
+) -> Option<Answer<EchoKey, EchoReply>> {
+    let ipv4::Payload::ICMP(message) = &r.packet.payload else {
+        return None;
+    };
+    match message.header {
+        icmp::Header::EchoReply(echo) if echo.identifier == identifier => {
+            let outcome = if !r.packet.checksum_ok {
+                Outcome::Damaged(Damage::Ipv4Checksum)
+            } else if !message.checksum_ok {
+                Outcome::Damaged(Damage::IcmpChecksum)
+            } else if &message.payload[..] != payload {
+                Outcome::Damaged(Damage::Payload)
+            } else {
+                Outcome::Reply(EchoReply {
+                    ttl: r.packet.ttl,
+                    bytes: message.payload.len(),
+                })
+            };
+            Some(Answer {
+                key: EchoKey {
+                    peer: r.packet.src,
+                    echo,
+                },
+                from: r.packet.src,
+                at: r.timestamp,
+                outcome,
+                frame: inbox.frame(r.frame),
+            })
+        }
+        header if header.is_error() && message.checksum_ok && r.packet.checksum_ok => {
+            let quote = message.original()?;
+            let echo = quote.echo_request()?;
+            if echo.identifier != identifier || quote.packet.src != us {
+                return None;
+            }
+            let outcome = match header {
+                icmp::Header::DestinationUnreachable { code, .. } => {
+                    Outcome::Error(IcmpError::Unreachable(code))
+                }
+                icmp::Header::TimeExceeded { .. } => Outcome::Error(IcmpError::TtlExpired),
+                _ => Outcome::Seen,
+            };
+            Some(Answer {
+                key: EchoKey {
+                    peer: quote.packet.dst,
+                    echo,
+                },
+                from: r.packet.src,
+                at: r.timestamp,
+                outcome,
+                frame: inbox.frame(r.frame),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// An echo reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -76,28 +259,6 @@ pub struct Reply {
     pub rtt: Duration,
     /// The reply's TTL.
     pub ttl: u8,
-}
-
-/// What is wrong with a damaged reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Damage {
-    /// The IPv4 header checksum is wrong.
-    Ipv4Checksum,
-    /// The ICMP checksum is wrong.
-    IcmpChecksum,
-    /// The payload is not the one we sent.
-    Payload,
-}
-
-impl Damage {
-    /// A short description.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Damage::Ipv4Checksum => "bad IPv4 header checksum",
-            Damage::IcmpChecksum => "bad ICMP checksum",
-            Damage::Payload => "payload differs from the request",
-        }
-    }
 }
 
 /// Something that happened during a session, in the order it happened.
@@ -174,169 +335,73 @@ pub enum Event {
     },
 }
 
-/// The counts and round-trip times of a session.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Statistics {
-    /// Requests sent (or attempted: an ARP failure counts).
-    pub sent: u32,
-    /// Echo replies received (not duplicates, damaged or late ones).
-    pub received: u32,
-    /// Smallest round-trip time.
-    pub min: Option<Duration>,
-    /// Largest round-trip time.
-    pub max: Option<Duration>,
-    total: Duration,
-}
-
-impl Statistics {
-    /// Requests without a reply.
-    pub fn lost(&self) -> u32 {
-        self.sent.saturating_sub(self.received)
-    }
-
-    /// Lost requests in percent, rounded down as ping.exe does.
-    pub fn loss_percent(&self) -> u32 {
-        match self.sent {
-            0 => 0,
-            sent => (u64::from(self.lost()) * 100 / u64::from(sent)) as u32,
-        }
-    }
-
-    /// Mean round-trip time.
-    pub fn average(&self) -> Option<Duration> {
-        (self.received > 0).then(|| self.total / self.received)
-    }
-
-    fn add(&mut self, rtt: Duration) {
-        self.received += 1;
-        self.total += rtt;
-        self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
-        self.max = Some(self.max.map_or(rtt, |m| m.max(rtt)));
-    }
-}
-
-/// What the capture thread hands the session.
-enum Incoming {
-    Echo {
-        seq: u16,
-        from: ipv4::Addr,
-        ttl: u8,
-        bytes: usize,
-        at: Timestamp,
-        damage: Option<Damage>,
-        frame: Vec<u8>,
-    },
-    Error {
-        seq: u16,
-        from: ipv4::Addr,
-        header: icmp::Header,
-        frame: Vec<u8>,
-    },
-}
-
-/// The filter run on the capture thread for packets keyed by the target and
-/// our identifier ([`Interface::listen_echoes`]): echo replies from the
-/// target, and ICMP errors (good checksums) quoting one of our requests.
-fn classify(
-    r: &Received<'_>,
-    target: ipv4::Addr,
-    us: ipv4::Addr,
-    identifier: u16,
-    payload: &[u8],
-    keep_frames: bool,
-) -> Option<Incoming> {
-    let ipv4::Payload::ICMP(message) = &r.packet.payload else {
-        return None;
-    };
-    let frame = || {
-        if keep_frames {
-            r.frame.to_vec()
-        } else {
-            Vec::new()
-        }
-    };
-    match message.header {
-        icmp::Header::EchoReply(echo)
-            if echo.identifier == identifier && r.packet.src == target =>
-        {
-            let damage = if !r.packet.checksum_ok {
-                Some(Damage::Ipv4Checksum)
-            } else if !message.checksum_ok {
-                Some(Damage::IcmpChecksum)
-            } else if &message.payload[..] != payload {
-                Some(Damage::Payload)
-            } else {
-                None
-            };
-            Some(Incoming::Echo {
-                seq: echo.sequence_number,
-                from: r.packet.src,
-                ttl: r.packet.ttl,
-                bytes: message.payload.len(),
-                at: r.timestamp,
+impl Event {
+    /// The session event for an engine event, if it has one.
+    fn of(event: &probe::Event<'_, EchoProbe>, us: ipv4::Addr, keep_frames: bool) -> Self {
+        let reply = |a: &probe::Answered<'_, EchoProbe>| Reply {
+            seq: a.probe.key.echo.sequence_number,
+            from: a.from,
+            bytes: a.reply.bytes,
+            rtt: a.rtt,
+            ttl: a.reply.ttl,
+        };
+        let seq = |key: &EchoKey| key.echo.sequence_number;
+        match event {
+            probe::Event::Sent { probe, sent } => Event::Sent {
+                seq: seq(probe.key),
+                frame: if keep_frames {
+                    sent.frame().to_vec()
+                } else {
+                    Vec::new()
+                },
+            },
+            probe::Event::Reply(a) => Event::Reply(reply(a)),
+            probe::Event::Duplicate(a) => Event::Duplicate(reply(a)),
+            probe::Event::Late(a) => Event::Late(reply(a)),
+            probe::Event::Damaged {
+                probe,
+                from,
                 damage,
-                frame: frame(),
-            })
+            } => Event::Damaged {
+                seq: seq(probe.key),
+                from: *from,
+                damage: *damage,
+            },
+            probe::Event::Error {
+                probe,
+                from,
+                error: IcmpError::Unreachable(code),
+            } => Event::Unreachable {
+                seq: seq(probe.key),
+                from: *from,
+                code: *code,
+            },
+            probe::Event::Error {
+                probe,
+                from,
+                error: IcmpError::TtlExpired,
+            } => Event::TtlExpired {
+                seq: seq(probe.key),
+                from: *from,
+            },
+            probe::Event::Timeout { probe, .. } => Event::Timeout {
+                seq: seq(probe.key),
+            },
+            probe::Event::SendFailed { probe, error } => match (error, seq(probe.key)) {
+                (interface::Error::ArpTimeout(_), seq) => Event::HostUnreachable { seq, from: us },
+                (interface::Error::NeedsFragmentation { .. }, seq) => {
+                    Event::NeedsFragmentation { seq }
+                }
+                (e, seq) => Event::SendFailed {
+                    seq,
+                    error: e.to_string(),
+                },
+            },
+            probe::Event::Captured { frame } => Event::Captured {
+                frame: frame.to_vec(),
+            },
         }
-        header if header.is_error() && message.checksum_ok && r.packet.checksum_ok => {
-            let quote = message.original()?;
-            let echo = quote.echo_request()?;
-            (echo.identifier == identifier && quote.packet.src == us && quote.packet.dst == target)
-                .then(|| Incoming::Error {
-                    seq: echo.sequence_number,
-                    from: r.packet.src,
-                    header,
-                    frame: frame(),
-                })
-        }
-        _ => None,
     }
-}
-
-/// Hashes the session's own sequence numbers (keys it chose, looked up
-/// once per reply): one multiplication instead of SipHash, which showed in
-/// the flood's profile.
-#[derive(Default)]
-struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type BySeq<V> = HashMap<u16, V, BuildHasherDefault<SeqHasher>>;
-
-/// How many past requests are remembered for duplicates and late replies
-/// (requests still waiting are remembered until settled, whatever their age).
-const MEMORY: usize = 1024;
-
-struct Probe {
-    /// Which request of the session this is (sequence numbers come round).
-    serial: u64,
-    /// The request, until its send time is known.
-    sent: Option<Sent>,
-    /// Its send time (capture timestamp of our own frame, else when queued).
-    sent_at: Option<Timestamp>,
-    /// When it times out.
-    deadline: Option<Instant>,
-    /// Sent and not settled yet: no reply, no ICMP error, no timeout.
-    waiting: bool,
-    answered: bool,
-    /// Settled by an ICMP error. A genuine echo reply may still follow
-    /// within the timeout (the error may be forged, or from a router that
-    /// lies): it counts then, as with Linux ping.
-    errored: bool,
 }
 
 /// How [`Session::flood`] runs.
@@ -363,9 +428,6 @@ pub const FLOOD_WINDOW: usize = 128;
 
 /// Largest [`Flood::window`].
 pub const MAX_WINDOW: usize = 256;
-/// Most requests in flight in a flood, ticks included (a dead target with a
-/// long timeout): beyond, the next request waits for one to time out.
-pub const MAX_IN_FLIGHT: usize = 4096;
 
 impl Default for Flood {
     /// Until stopped, up to [`FLOOD_WINDOW`] in flight, one more every 10 ms
@@ -379,39 +441,44 @@ impl Default for Flood {
     }
 }
 
-/// A running ping: call [`Session::probe`] for each request, or
-/// [`Session::flood`] once.
+/// A ping of one target: the [`probe`] engine with [`EchoProbe`]s, reporting
+/// ping's [`Event`]s. Call [`Session::probe`] for each request,
+/// [`Session::run`] for several, or [`Session::flood`].
 pub struct Session<'i> {
-    interface: &'i Interface,
+    engine: Engine<'i, EchoProbe>,
     target: ipv4::Addr,
     options: Options,
-    payload: Arc<[u8]>,
-    inbox: Expectation<Incoming>,
-    next_seq: u16,
-    /// IPv4 identification of request 0; request `seq` has `ip_id + seq`, so
-    /// that requests in flight never share one.
-    ip_id: u16,
-    next_send: Option<Instant>,
-    /// Serial number of the next request.
-    serial: u64,
-    probes: BySeq<Probe>,
-    /// The last [`MEMORY`] requests, oldest first.
-    order: VecDeque<u16>,
-    /// Requests waiting for their outcome, by serial (so oldest first).
-    in_flight: BTreeSet<(u64, u16)>,
-    stats: Statistics,
     keep_frames: bool,
-    /// How long a reply waits for the capture of its request: see
-    /// [`OWN_FRAME_WAIT`]; zero in a flood, which cannot wait.
-    own_frame_wait: Duration,
+    /// Whether the engine is at ping's lock step (else a flood's window).
+    lock_step: bool,
 }
 
-/// How often a wait looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(20);
+/// The engine's plan for a session: `count` requests to the target (`None`:
+/// until stopped), each event turned into ping's.
+struct Requests<'f> {
+    target: ipv4::Addr,
+    count: Option<u32>,
+    us: ipv4::Addr,
+    keep_frames: bool,
+    on_event: &'f mut dyn FnMut(&Event),
+}
 
-/// How long a reply waits for the capture of its own request (the send
-/// time): on Linux it is always there first.
-const OWN_FRAME_WAIT: Duration = Duration::from_millis(50);
+impl Plan<EchoProbe> for Requests<'_> {
+    fn next(&mut self) -> Option<ipv4::Addr> {
+        match &mut self.count {
+            Some(0) => None,
+            Some(n) => {
+                *n -= 1;
+                Some(self.target)
+            }
+            None => Some(self.target),
+        }
+    }
+
+    fn event(&mut self, event: &probe::Event<'_, EchoProbe>) {
+        (self.on_event)(&Event::of(event, self.us, self.keep_frames));
+    }
+}
 
 impl<'i> Session<'i> {
     /// Starts listening for replies from `target`. With `keep_frames`, the
@@ -422,42 +489,48 @@ impl<'i> Session<'i> {
         options: Options,
         keep_frames: bool,
     ) -> Self {
-        let payload: Arc<[u8]> = payload(options.size).into();
-        let identifier = options.identifier;
-        let us = interface.nic().addr;
-        let expected = payload.clone();
-        // Keyed by target and identifier: one hash lookup per packet, with
-        // any number of other listeners on the interface.
-        let inbox = interface.listen_echoes(target, identifier, move |r| {
-            classify(r, target, us, identifier, &expected, keep_frames)
-        });
+        let kind = EchoProbe::new(interface.nic(), Some(target), &options);
+        let pace = Pace::lock_step(options.interval, options.timeout);
         Session {
-            interface,
+            engine: Engine::new(interface, kind, pace, keep_frames),
             target,
             options,
-            payload,
-            inbox,
-            next_seq: 1,
-            ip_id: rand::random(),
-            next_send: None,
-            serial: 0,
-            probes: BySeq::default(),
-            order: VecDeque::new(),
-            in_flight: BTreeSet::new(),
-            stats: Statistics::default(),
             keep_frames,
-            own_frame_wait: OWN_FRAME_WAIT,
+            lock_step: true,
         }
     }
 
     /// The statistics so far.
     pub fn statistics(&self) -> &Statistics {
-        &self.stats
+        self.engine.statistics()
     }
 
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    fn requests<'f>(
+        &self,
+        count: Option<u32>,
+        on_event: &'f mut dyn FnMut(&Event),
+    ) -> Requests<'f> {
+        Requests {
+            target: self.target,
+            count,
+            us: self.engine.interface().nic().addr,
+            keep_frames: self.keep_frames,
+            on_event,
+        }
+    }
+
+    /// Back to ping's lock step after a flood.
+    fn lock_step(&mut self) {
+        if !self.lock_step {
+            self.engine
+                .set_pace(Pace::lock_step(self.options.interval, self.options.timeout));
+            self.lock_step = true;
+        }
     }
 
     /// Sends the next request and waits for its outcome, reporting every
@@ -466,20 +539,15 @@ impl<'i> Session<'i> {
     /// request, and its reply, error or timeout. Returns early (with the
     /// request sent but unanswered) when `stop` is set.
     pub fn probe(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) {
-        if let Some(at) = self.next_send {
-            self.drain_until(at, None, stop, on_event);
-        }
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let started = Instant::now();
-        self.next_send = Some(started + self.options.interval);
-        let Some((seq, deadline)) = self.send_next(started, on_event) else {
-            return;
-        };
-        if !self.drain_until(deadline, Some(seq), stop, on_event) && !stop.load(Ordering::SeqCst) {
-            self.expire(seq, on_event);
-        }
+        self.run(Some(1), stop, on_event);
+    }
+
+    /// Sends `count` requests (`None`: until `stop` is set) as
+    /// [`Session::probe`] does, one after the other.
+    pub fn run(&mut self, count: Option<u32>, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) {
+        self.lock_step();
+        let mut plan = self.requests(count, on_event);
+        self.engine.run(&mut plan, stop);
     }
 
     /// Pings as fast as replies come back, like `ping -f`: keeps up to
@@ -496,326 +564,11 @@ impl<'i> Session<'i> {
     /// counted. Every event is reported as it happens (`Sent` for each request).
     pub fn flood(&mut self, flood: &Flood, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) {
         let window = flood.window.clamp(1, MAX_WINDOW);
-        self.own_frame_wait = Duration::ZERO;
-        let mut sent = 0u32;
-        let mut last_send: Option<Instant> = None;
-        let mut hold_until: Option<Instant> = None;
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return;
-            }
-            // Whatever came in, without blocking.
-            while let Ok(incoming) = self.inbox.try_recv() {
-                self.handle(incoming, on_event);
-            }
-            let now = Instant::now();
-            // Time out, oldest first.
-            while let Some(&(serial, seq)) = self.in_flight.first() {
-                match self.probes.get(&seq).filter(|p| p.serial == serial) {
-                    Some(p) if p.deadline.is_some_and(|d| d > now) => break,
-                    Some(_) => self.expire(seq, on_event),
-                    None => {
-                        self.in_flight.pop_first();
-                    }
-                }
-            }
-            let more = flood.count.is_none_or(|c| sent < c);
-            if !more && self.in_flight.is_empty() {
-                return;
-            }
-            let ticked = match (flood.tick, last_send) {
-                (Some(tick), Some(at)) => now >= at + tick,
-                _ => false,
-            };
-            let room =
-                self.in_flight.len() < window || (ticked && self.in_flight.len() < MAX_IN_FLIGHT);
-            if more && room && hold_until.is_none_or(|t| now >= t) {
-                sent += 1;
-                last_send = Some(now);
-                if self.send_next(now, on_event).is_none() {
-                    // Could not send: not at full speed either.
-                    hold_until = Some(now + flood.tick.unwrap_or(STOP_CHECK));
-                }
-                continue;
-            }
-            // Nothing to do until a reply, the oldest deadline, the next tick.
-            let mut until = now + STOP_CHECK;
-            if let Some(&(_, seq)) = self.in_flight.first() {
-                if let Some(deadline) = self.probes.get(&seq).and_then(|p| p.deadline) {
-                    until = until.min(deadline);
-                }
-            }
-            if more {
-                if let (Some(tick), Some(at)) = (flood.tick, last_send) {
-                    until = until.min(at + tick);
-                }
-                if let Some(t) = hold_until {
-                    until = until.min(t.max(now));
-                }
-            }
-            if let Ok(incoming) = self
-                .inbox
-                .recv_timeout(until.saturating_duration_since(now))
-            {
-                self.handle(incoming, on_event);
-            }
-        }
-    }
-
-    /// Sends the next request; returns its sequence number and deadline if
-    /// it left.
-    fn send_next(
-        &mut self,
-        now: Instant,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> Option<(u16, Instant)> {
-        // Skip sequence numbers still waiting from their last time round.
-        while self.probes.get(&self.next_seq).is_some_and(|p| p.waiting) {
-            self.next_seq = self.next_seq.wrapping_add(1);
-        }
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
-        self.stats.sent += 1;
-        self.remember(seq);
-        let echo = icmp::Echo {
-            identifier: self.options.identifier,
-            sequence_number: seq,
-        };
-        let mut packet = echo
-            .as_echo_request(Blob::from(&self.payload[..]))
-            .as_ipv4_payload()
-            .as_packet(self.interface.nic().addr, self.target);
-        packet.ttl = self.options.ttl;
-        packet.identification = self.ip_id.wrapping_add(seq);
-        if self.options.dont_fragment {
-            packet.flags = ipv4::DONT_FRAGMENT;
-        }
-        match self.interface.send_packet(&packet) {
-            Ok(sent) => {
-                on_event(&Event::Sent {
-                    seq,
-                    frame: if self.keep_frames {
-                        sent.frame().to_vec()
-                    } else {
-                        Vec::new()
-                    },
-                });
-                let deadline = now + self.options.timeout;
-                let p = self.probes.get_mut(&seq)?;
-                p.sent = Some(sent);
-                p.deadline = Some(deadline);
-                p.waiting = true;
-                self.in_flight.insert((p.serial, seq));
-                Some((seq, deadline))
-            }
-            Err(Error::ArpTimeout(_)) => {
-                on_event(&Event::HostUnreachable {
-                    seq,
-                    from: self.interface.nic().addr,
-                });
-                None
-            }
-            Err(Error::Interrupted) => None,
-            Err(Error::NeedsFragmentation { .. }) => {
-                on_event(&Event::NeedsFragmentation { seq });
-                None
-            }
-            Err(e) => {
-                on_event(&Event::SendFailed {
-                    seq,
-                    error: e.to_string(),
-                });
-                None
-            }
-        }
-    }
-
-    /// Request `seq` is no longer waiting (answered, failed or timed out).
-    fn settle(&mut self, seq: u16) {
-        let Some(p) = self.probes.get_mut(&seq) else {
-            return;
-        };
-        if !std::mem::replace(&mut p.waiting, false) {
-            return;
-        }
-        self.in_flight.remove(&(p.serial, seq));
-        if let Some(sent) = p.sent.take() {
-            // Kept for late replies; the capture has long seen the request.
-            p.sent_at.get_or_insert_with(|| {
-                sent.wire_timestamp(Duration::ZERO)
-                    .unwrap_or(sent.queued_at())
-            });
-        }
-        // Waited past its turn in `order`: forget it now.
-        if p.serial + (MEMORY as u64) < self.serial {
-            self.probes.remove(&seq);
-        }
-    }
-
-    /// Request `seq` got no outcome in time.
-    fn expire(&mut self, seq: u16, on_event: &mut dyn FnMut(&Event)) {
-        if self.probes.get(&seq).is_some_and(|p| p.waiting) {
-            self.settle(seq);
-            on_event(&Event::Timeout { seq });
-        }
-    }
-
-    fn remember(&mut self, seq: u16) {
-        let serial = self.serial;
-        self.serial += 1;
-        self.probes.insert(
-            seq,
-            Probe {
-                serial,
-                sent: None,
-                sent_at: None,
-                deadline: None,
-                waiting: false,
-                answered: false,
-                errored: false,
-            },
-        );
-        self.order.push_back(seq);
-        while self.order.len() > MEMORY {
-            if let Some(old) = self.order.pop_front() {
-                // One still waiting is forgotten when settled.
-                if self.probes.get(&old).is_some_and(|p| !p.waiting) {
-                    self.probes.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Handles what arrives until `until`; returns true as soon as request
-    /// `current` (if any) got its outcome (a reply or an ICMP error).
-    fn drain_until(
-        &mut self,
-        until: Instant,
-        current: Option<u16>,
-        stop: &AtomicBool,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> bool {
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let Ok(incoming) = self.inbox.recv_timeout(left.min(STOP_CHECK)) else {
-                continue;
-            };
-            let settled = self.handle(incoming, on_event);
-            if settled.is_some() && settled == current {
-                return true;
-            }
-        }
-    }
-
-    /// Reports one incoming message; returns the sequence number of the
-    /// request it settles (a reply, an ICMP error, or a reply past the
-    /// timeout), if any.
-    fn handle(&mut self, incoming: Incoming, on_event: &mut dyn FnMut(&Event)) -> Option<u16> {
-        match incoming {
-            Incoming::Echo {
-                seq,
-                from,
-                ttl,
-                bytes,
-                at,
-                damage,
-                frame,
-            } => {
-                if self.keep_frames {
-                    on_event(&Event::Captured { frame });
-                }
-                // Not a request of this run (or long forgotten).
-                let probe = self.probes.get_mut(&seq)?;
-                if let Some(damage) = damage {
-                    on_event(&Event::Damaged { seq, from, damage });
-                    return None;
-                }
-                let sent_at = match (probe.sent_at, &probe.sent) {
-                    (Some(t), _) => t,
-                    (None, Some(sent)) => {
-                        // When the reply is in, the capture has handed over our
-                        // own frame (it came first); the wait is for platforms
-                        // where that may not hold.
-                        let t = sent
-                            .wire_timestamp(Duration::ZERO)
-                            .or_else(|| sent.wire_timestamp(self.own_frame_wait))
-                            .unwrap_or(sent.queued_at());
-                        probe.sent_at = Some(t);
-                        t
-                    }
-                    (None, None) => at,
-                };
-                let reply = Reply {
-                    seq,
-                    from,
-                    bytes,
-                    rtt: at.since(sent_at),
-                    ttl,
-                };
-                if probe.answered {
-                    on_event(&Event::Duplicate(reply));
-                    return None;
-                }
-                probe.answered = true;
-                if !probe.waiting && probe.errored && reply.rtt <= self.options.timeout {
-                    // An ICMP error came first (its probe is settled and the
-                    // session went on), but this is the echo reply, in time.
-                    self.stats.add(reply.rtt);
-                    on_event(&Event::Reply(reply));
-                    None
-                } else if !probe.waiting {
-                    // Timed out, or never sent.
-                    on_event(&Event::Late(reply));
-                    None
-                } else if reply.rtt > self.options.timeout {
-                    // In before we noticed, but past the timeout by the capture clock.
-                    self.settle(seq);
-                    on_event(&Event::Timeout { seq });
-                    on_event(&Event::Late(reply));
-                    Some(seq)
-                } else {
-                    self.stats.add(reply.rtt);
-                    self.settle(seq);
-                    on_event(&Event::Reply(reply));
-                    Some(seq)
-                }
-            }
-            Incoming::Error {
-                seq,
-                from,
-                header,
-                frame,
-            } => {
-                if self.keep_frames {
-                    on_event(&Event::Captured { frame });
-                }
-                let probe = self.probes.get_mut(&seq).filter(|p| p.waiting)?;
-                if matches!(
-                    header,
-                    icmp::Header::DestinationUnreachable { .. } | icmp::Header::TimeExceeded { .. }
-                ) {
-                    probe.errored = true;
-                }
-                match header {
-                    icmp::Header::DestinationUnreachable { code, .. } => {
-                        self.settle(seq);
-                        on_event(&Event::Unreachable { seq, from, code });
-                    }
-                    icmp::Header::TimeExceeded { .. } => {
-                        self.settle(seq);
-                        on_event(&Event::TtlExpired { seq, from });
-                    }
-                    _ => return None,
-                }
-                Some(seq)
-            }
-        }
+        self.engine
+            .set_pace(Pace::flood(window, flood.tick, self.options.timeout));
+        self.lock_step = false;
+        let mut plan = self.requests(flood.count, on_event);
+        self.engine.run(&mut plan, stop);
     }
 }
 
@@ -824,7 +577,9 @@ mod tests {
     use super::*;
     use crate::capture::memory::{self, nic, Peer, FAR, GW, GW_MAC, OUR_MAC, US};
     use crate::{arp, ethernet, parse};
+    use std::sync::atomic::Ordering;
     use std::thread::JoinHandle;
+    use std::time::Instant;
 
     /// How the peer answers echo request `seq`.
     #[derive(Debug, Clone, Copy, PartialEq)]
