@@ -5,8 +5,8 @@ use clap::Parser;
 /// Exit codes, documented in --help and README.md.
 pub const AFTER_HELP: &str = "\
 Exit codes:
-  0  at least one echo reply came back
-  1  no echo reply came back (timeouts, unreachable, TTL expired)
+  0  at least one echo reply (with --arp: ARP reply) came back
+  1  none came back (timeouts, unreachable, TTL expired)
   2  sup could not run (bad arguments, unknown host, no capture library,
      no permission, no route)
 Unlike ping.exe, \"Destination host unreachable\" alone exits with 1.";
@@ -67,6 +67,13 @@ pub struct Args {
     /// after it are not counted.
     #[arg(long, conflicts_with = "interval_ms")]
     pub flood: bool,
+
+    /// ARP ping, like arping: ask who has TARGET (on the local network) with
+    /// our own ARP requests, one per --interval, and print each answer with
+    /// the MAC that gave it; a second MAC answering is marked (DUP!) and
+    /// counted as an address conflict. Works when the host drops every ping.
+    #[arg(long, conflicts_with_all = ["flood", "size", "ttl", "dont_fragment"])]
+    pub arp: bool,
 
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the

@@ -1,27 +1,181 @@
-//! What sup prints: ping.exe's wording with sub-millisecond times, or one
-//! JSON object per line.
+//! The echo mode, `sup TARGET`: ping.exe's lines with sub-millisecond
+//! times, `--flood`'s dots, or one JSON object per line.
 
-use std::fmt::Write as _;
-use std::time::Duration;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use ersatz::icmp::UnreachableCode;
 use ersatz::ipv4;
-use ersatz::ping::{Event, Reply, Statistics};
+use ersatz::ping::{Event, Flood, Options, Reply, Session};
 use serde_json::{json, Value};
 
-/// Milliseconds as sup prints them: three decimals under 1 ms, one above.
-pub fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1e3;
-    if ms < 1.0 {
-        format!("{ms:.3}ms")
+use crate::args::Args;
+use crate::out::{err, err_raw, out, out_raw, stdout_closed, Failure};
+use crate::report::{hex_dump, ms, ms_value, statistics, summary_json};
+use crate::setup;
+
+/// Pings `target` (called `name`, if it was a name) as `args` say.
+pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
+    let verbose = args.verbose;
+    let route = setup::route(target, verbose)?;
+    let setup = setup::open(route, verbose)?;
+    let interface = &setup.interface;
+    let options = Options {
+        size: usize::from(args.size),
+        ttl: args.ttl,
+        dont_fragment: args.dont_fragment,
+        timeout: Duration::from_millis(u64::from(args.timeout_ms)),
+        interval: Duration::from_millis(u64::from(args.interval_ms)),
+        ..Options::default()
+    };
+    if args.json {
+        out!(
+            "{}",
+            json!({"type": "start", "target": target.to_string(), "name": name,
+                "bytes": args.size, "ttl": args.ttl, "identifier": options.identifier,
+                "nic": interface.nic().description, "source": interface.nic().addr.to_string()})
+        );
     } else {
-        format!("{ms:.1}ms")
+        match name {
+            Some(name) => out!(
+                "\nPinging {name} [{target}] with {} bytes of data:",
+                args.size
+            ),
+            None => out!("\nPinging {target} with {} bytes of data:", args.size),
+        }
+    }
+    let mut session = Session::new(interface, target, options, verbose);
+    let mut progress = Progress::default();
+    let mut print = |event: &Event| {
+        if args.flood {
+            if !args.json {
+                if let Some(text) = flood(event) {
+                    progress.push(text);
+                }
+            }
+        } else if args.json {
+            if let Some(v) = json(event) {
+                out!("{v}");
+            }
+        } else if let Some(line) = text(event) {
+            out!("{line}");
+        }
+        if stdout_closed() {
+            // As after Ctrl+C: nobody reads the rest.
+            setup.halt();
+        }
+        if verbose {
+            verbose_event(event);
+        }
+    };
+    // How long the flood took, first request to last outcome (--flood).
+    let mut flood_time = None;
+    let count = (!args.forever).then_some(args.count);
+    if args.flood {
+        let flood = Flood {
+            count,
+            ..Flood::default()
+        };
+        let started = Instant::now();
+        session.flood(&flood, &setup.halt, &mut print);
+        flood_time = Some(started.elapsed());
+        if !args.json {
+            progress.finish();
+        }
+    } else {
+        session.run(count, &setup.halt, &mut print);
+    }
+    let stats = session.statistics();
+    if args.json {
+        let mut summary = summary_json(target, stats, setup.interrupted());
+        if let (Some(took), Some(fields)) = (flood_time, summary.as_object_mut()) {
+            fields.insert("elapsed_ms".into(), ms_value(took).into());
+        }
+        out!("{summary}");
+    } else {
+        out_raw!("{}", statistics(target, stats, ""));
+        if let Some(took) = flood_time {
+            out!("{}", flood_rate(stats.sent, took));
+        }
+        if setup.interrupted() {
+            out!("Control-C");
+        }
+    }
+    Ok(if stats.received > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `-v`: the frames sent and received, and late replies, on stderr.
+fn verbose_event(event: &Event) {
+    match event {
+        Event::Sent { seq, frame } => {
+            err_raw!(
+                "sent seq={seq} ({} bytes):\n{}",
+                frame.len(),
+                hex_dump(frame)
+            )
+        }
+        Event::Captured { frame } => {
+            err_raw!("received ({} bytes):\n{}", frame.len(), hex_dump(frame))
+        }
+        Event::Late(r) => {
+            err!("late reply seq={} from {} after the timeout", r.seq, r.from)
+        }
+        _ => {}
     }
 }
 
-/// Milliseconds for JSON: a number, rounded to the microsecond.
-pub fn ms_value(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+/// `--flood`'s line of dots and backspaces, written in pieces (a write per
+/// character would cost more than the ping): when 4 KiB have gathered or
+/// 50 ms have passed, and at the end.
+struct Progress {
+    pending: String,
+    flushed: Instant,
+    pushes: u32,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            pending: String::with_capacity(PROGRESS_BUFFER),
+            flushed: Instant::now(),
+            pushes: 0,
+        }
+    }
+}
+
+const PROGRESS_BUFFER: usize = 4096;
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+
+impl Progress {
+    fn push(&mut self, text: &str) {
+        self.pending.push_str(text);
+        self.pushes = self.pushes.wrapping_add(1);
+        // The clock only every 16 pieces: at 100,000 a second, reading it
+        // for each showed in the profile.
+        if self.pending.len() >= PROGRESS_BUFFER
+            || (self.pushes % 16 == 0 && self.flushed.elapsed() >= PROGRESS_EVERY)
+        {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            out_raw!("{}", self.pending);
+            self.pending.clear();
+        }
+        self.flushed = Instant::now();
+    }
+
+    /// Writes what is left and ends the line.
+    fn finish(&mut self) {
+        self.pending.push('\n');
+        self.flush();
+    }
 }
 
 /// ping.exe's sentence for an ICMP Destination Unreachable code.
@@ -128,28 +282,6 @@ pub fn json(event: &Event) -> Option<Value> {
     })
 }
 
-/// The statistics block, as ping.exe prints it (the round-trip part only
-/// when a reply came back).
-pub fn statistics(target: ipv4::Addr, s: &Statistics) -> String {
-    let mut out = format!(
-        "\nPing statistics for {target}:\n    Packets: Sent = {}, Received = {}, Lost = {} ({}% loss),\n",
-        s.sent,
-        s.received,
-        s.lost(),
-        s.loss_percent()
-    );
-    if let (Some(min), Some(max), Some(avg)) = (s.min, s.max, s.average()) {
-        let _ = write!(
-            out,
-            "Approximate round trip times in milli-seconds:\n    Minimum = {}, Maximum = {}, Average = {}\n",
-            ms(min),
-            ms(max),
-            ms(avg)
-        );
-    }
-    out
-}
-
 /// The line `--flood` adds after the statistics: how many requests went
 /// out in how long (first request to last outcome), as `ping -f` reports.
 pub fn flood_rate(sent: u32, took: Duration) -> String {
@@ -163,48 +295,9 @@ pub fn flood_rate(sent: u32, took: Duration) -> String {
     )
 }
 
-/// The final JSON object.
-pub fn summary_json(target: ipv4::Addr, s: &Statistics, interrupted: bool) -> Value {
-    json!({"type": "summary", "target": target.to_string(), "sent": s.sent, "received": s.received,
-           "lost": s.lost(), "loss_percent": s.loss_percent(),
-           "min_ms": s.min.map(ms_value), "max_ms": s.max.map(ms_value), "avg_ms": s.average().map(ms_value),
-           "interrupted": interrupted})
-}
-
-/// A hex dump, 16 bytes a line, with offsets.
-pub fn hex_dump(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for (i, line) in bytes.chunks(16).enumerate() {
-        let _ = write!(out, "  {:04x} ", i * 16);
-        for b in line {
-            let _ = write!(out, " {b:02x}");
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_have_sub_millisecond_precision() {
-        assert_eq!(ms(Duration::from_micros(43)), "0.043ms");
-        assert_eq!(ms(Duration::from_nanos(999_400)), "0.999ms");
-        assert_eq!(ms(Duration::from_micros(8_700)), "8.7ms");
-        assert_eq!(ms(Duration::from_millis(1234)), "1234.0ms");
-    }
-
-    #[test]
-    fn statistics_block_like_ping_exe() {
-        let mut s = Statistics::default();
-        s.sent = 4;
-        assert_eq!(
-            statistics(ipv4::Addr([10, 0, 2, 2]), &s),
-            "\nPing statistics for 10.0.2.2:\n    Packets: Sent = 4, Received = 0, Lost = 4 (100% loss),\n"
-        );
-    }
 
     #[test]
     fn unreachable_codes_read_like_windows() {
@@ -235,14 +328,6 @@ mod tests {
         assert_eq!(
             flood_rate(0, Duration::ZERO),
             "Flood: 0 requests in 0.000ms, 0 requests/s"
-        );
-    }
-
-    #[test]
-    fn hex_dump_lines() {
-        assert_eq!(
-            hex_dump(&[0xff; 17]),
-            format!("  0000 {}\n  0010  ff\n", " ff".repeat(16))
         );
     }
 }

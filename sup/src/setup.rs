@@ -1,0 +1,86 @@
+//! What every mode does before its first probe: find the route, open the
+//! NIC, wire Ctrl+C.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ersatz::{ipv4, netinfo, Interface};
+
+use crate::out::{err, Failure};
+
+/// An opened NIC and the flags that end a run.
+pub struct Setup {
+    pub interface: Arc<Interface>,
+    /// Set by Ctrl+C: the run was interrupted.
+    pub stop: Arc<AtomicBool>,
+    /// The engine's stop flag: set by Ctrl+C, and when stdout is gone
+    /// (nobody reads the rest).
+    pub halt: Arc<AtomicBool>,
+}
+
+impl Setup {
+    /// Whether Ctrl+C ended the run.
+    pub fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Ends the run (stdout is gone).
+    pub fn halt(&self) {
+        self.halt.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The route to `target`; with `verbose`, says on stderr which NIC and route.
+pub fn route(target: ipv4::Addr, verbose: bool) -> Result<netinfo::Route, Failure> {
+    let route = netinfo::route_to(target)?;
+    if verbose {
+        err!(
+            "NIC: {} [{}], device {}, index {}",
+            route.nic,
+            route.nic.name,
+            route.nic.device,
+            route.nic.index
+        );
+        match route.on_link() {
+            true => err!("route: {target} is on-link"),
+            false => err!("route: {target} via {}", route.next_hop),
+        }
+    }
+    Ok(route)
+}
+
+/// Opens the route's NIC and wires Ctrl+C to it. With `verbose_arp`, first
+/// learns the next hop's MAC with our own ARP and says so on stderr.
+pub fn open(route: netinfo::Route, verbose_arp: bool) -> Result<Setup, Failure> {
+    let next_hop = route.next_hop;
+    let interface = Arc::new(Interface::open_route(route)?);
+    if verbose_arp {
+        // Before Ctrl+C is wired to the interface: this wait is at most 3 s.
+        match interface.resolve(next_hop) {
+            Ok(mac) => err!("next hop {next_hop} is at {mac} (our ARP)"),
+            Err(e) => err!("next hop {next_hop}: {e}"),
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let halt = Arc::new(AtomicBool::new(false));
+    {
+        let (stop, halt) = (stop.clone(), halt.clone());
+        // Weak: the handler lives until the process ends, and the interface
+        // must drop at the end of the run, where it closes its two handles at
+        // once (left to the exit, the kernel closes them one after the other).
+        let interface = Arc::downgrade(&interface);
+        ctrlc::set_handler(move || {
+            stop.store(true, Ordering::SeqCst);
+            halt.store(true, Ordering::SeqCst);
+            // Ends a wait for ARP at once rather than after its 3 s.
+            if let Some(interface) = interface.upgrade() {
+                interface.interrupt();
+            }
+        })?;
+    }
+    Ok(Setup {
+        interface,
+        stop,
+        halt,
+    })
+}
