@@ -107,6 +107,8 @@ pub struct Lab {
     pub neighbour: Ns,
     /// One router away: `lab0` 10.77.2.2/24 and 10.77.2.10 ... 10.77.2.29.
     pub remote: Ns,
+    /// Stations added to the host's link by [`Lab::add_station`].
+    extra: std::sync::Mutex<Vec<Ns>>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -168,6 +170,7 @@ impl Lab {
             gw: ns("gw"),
             neighbour: ns("nb"),
             remote: ns("remote"),
+            extra: std::sync::Mutex::default(),
             id,
         };
         for n in lab.namespaces() {
@@ -257,6 +260,55 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Adds a station to the host's link (the gateway's bridge): a new
+    /// namespace `role` with `lab0` at `mac` and `addr` (CIDR), default
+    /// route via the gateway. Deleted with the lab.
+    pub fn add_station(&self, role: &str, mac: &str, addr: &str) -> Ns {
+        let ns = Ns {
+            name: format!("{PREFIX}{}-{role}", self.id),
+        };
+        must(&["netns", "add", &ns.name]);
+        self.extra
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ns.clone());
+        let port = format!("st{}", self.extra.lock().map(|e| e.len()).unwrap_or(0));
+        self.gw.sh(&format!(
+            "set -e
+            ip link add {port} type veth peer name lab0 netns {}
+            ip link set {port} master br0
+            ip link set {port} up",
+            ns.name
+        ));
+        ns.sh(&format!(
+            "set -e
+            sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+            sysctl -qw net.ipv4.icmp_ratelimit=0
+            ip link set lo up
+            ip link set lab0 address {mac}
+            ip addr add {addr} dev lab0
+            ip link set lab0 up
+            ip route add default via 10.77.1.1"
+        ));
+        // Bounded: until the bridge forwards to it (its port leaves the
+        // learning state at once: the lab's bridge has no STP).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ns
+            .sh_status("ping -n -q -c 1 -W 1 10.77.1.1 >/dev/null")
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "{} did not come up", ns.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for n in self.namespaces().into_iter().chain([&ns]) {
+            n.sh("ip neigh flush all");
+        }
+        ns
+    }
+}
+
 impl Default for Lab {
     fn default() -> Self {
         Lab::new()
@@ -265,7 +317,8 @@ impl Default for Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for n in self.namespaces() {
+        let extra = std::mem::take(&mut *self.extra.lock().unwrap_or_else(|e| e.into_inner()));
+        for n in self.namespaces().into_iter().chain(&extra) {
             // Deleting a namespace removes the veth ends inside it, and with them their peers.
             let _ = ip(&["netns", "del", &n.name]);
         }

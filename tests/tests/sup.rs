@@ -1,6 +1,6 @@
 //! `sup` end to end: the real binary (`target/<profile>/sup`) run inside the
 //! lab's host namespace, its stdout, stderr and exit code checked line by
-//! line against ping.exe's wording (`sup/src/output.rs`), and what it put on
+//! line against ping.exe's wording (`sup/src/ping.rs`), and what it put on
 //! the wire checked with tcpdump in the gateway.
 //!
 //! sup only ever runs inside a namespace of a lab built by the test (even for

@@ -409,6 +409,91 @@ fn sup_exe_prints_what_linux_sup_prints() {
     assert_eq!(arps, 2 * (4 + 3), "{all}");
 }
 
+/// `sup.exe --arp` and Linux `sup --arp`, same lab, same arguments: the
+/// same lines (times aside), the same exit codes, for a neighbour that
+/// answers, an address nobody has, and a routed target (refused); and our
+/// ARP requests on the wire, broadcast from our MAC.
+#[test]
+fn sup_exe_arp_prints_what_linux_sup_prints() {
+    let (lab, wine) = lab_with_wine();
+    let our_mac = lab.host.mac("lab0");
+    let at_nb = lab.neighbour.tcpdump("lab0", "arp");
+    let cases = [
+        (
+            format!("--arp -n 2 --interval 100 {}", addrs::NEIGHBOUR),
+            0,
+            "Reply from 10.77.1.3 [02-E5-A7-01-00-03]: time=Tms",
+        ),
+        (
+            format!("--arp -n 1 -w 300 {}", addrs::ABSENT),
+            1,
+            "Request timed out.",
+        ),
+    ];
+    for (args, code, line) in &cases {
+        let (args, code): (Vec<&str>, i32) = (args.split_whitespace().collect(), *code);
+        let windows = run(&wine, "sup.exe", &args, &[]);
+        let linux = run_linux_sup(&lab.host, &args);
+        assert_eq!(
+            windows.status.code(),
+            Some(code),
+            "sup.exe {args:?}: {}",
+            show(&windows)
+        );
+        assert_eq!(
+            linux.status.code(),
+            Some(code),
+            "sup {args:?}: {}",
+            show(&linux)
+        );
+        let lines = without_times(&windows.stdout);
+        assert_eq!(
+            lines,
+            without_times(&linux.stdout),
+            "sup.exe vs sup {args:?}:\n{}\n{}",
+            show(&windows),
+            show(&linux)
+        );
+        assert!(
+            lines.iter().any(|l| l == line),
+            "{line:?}: {}",
+            show(&windows)
+        );
+        for ms in reply_times(&windows.stdout) {
+            assert!(
+                (0.0..100.0).contains(&ms),
+                "time={ms}ms: {}",
+                show(&windows)
+            );
+        }
+    }
+    let routed = ["--arp", addrs::REMOTE];
+    let windows = run(&wine, "sup.exe", &routed, &[]);
+    let linux = run_linux_sup(&lab.host, &routed);
+    assert_eq!(windows.status.code(), Some(2), "{}", show(&windows));
+    assert_eq!(linux.status.code(), Some(2), "{}", show(&linux));
+    assert_eq!(
+        String::from_utf8_lossy(&windows.stderr).replace("\r\n", "\n"),
+        String::from_utf8_lossy(&linux.stderr),
+        "{}\n{}",
+        show(&windows),
+        show(&linux)
+    );
+    let frames = at_nb.stop();
+    let asked = |target: &str| {
+        frames
+            .iter()
+            .filter(|f| {
+                f.contains(&format!("{our_mac} > ff:ff:ff:ff:ff:ff,"))
+                    && f.contains(&format!("who-has {target} tell {}", addrs::HOST))
+            })
+            .count()
+    };
+    // Each system: two requests for the neighbour, one for the absent address.
+    assert_eq!(asked(addrs::NEIGHBOUR), 4, "{frames:#?}");
+    assert_eq!(asked(addrs::ABSENT), 2, "{frames:#?}");
+}
+
 /// `sup.exe -v`: the NIC, route and next hop's MAC it reports are what
 /// `ip` says in the same namespace, with the adapter's GUID as its name.
 #[test]
