@@ -21,7 +21,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     if !route.on_link() {
         return Err(Failure(format!(
             "{target} is not on-link: it is routed via {} on {}; --arp reaches only the local network",
-            route.next_hop, route.nic.name
+            route.next_hop, route.nic.description
         )));
     }
     let setup = setup::open(route, false)?;
@@ -43,10 +43,9 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             nic.mac
         );
     }
-    let pace = Pace::lock_step(
-        Duration::from_millis(u64::from(args.interval_ms)),
-        Duration::from_millis(u64::from(args.timeout_ms)),
-    );
+    let pace_interval = Duration::from_millis(u64::from(args.interval_ms));
+    let timeout = Duration::from_millis(u64::from(args.timeout_ms));
+    let pace = Pace::lock_step(pace_interval, timeout);
     let mut engine = Engine::new(&setup.interface, ArpProbe::new(nic), pace, args.verbose);
     // Every MAC that answered, in the order they first did.
     let mut macs: Vec<ethernet::Addr> = Vec::new();
@@ -72,7 +71,12 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             verbose_event(event);
         }
     });
-    engine.run(&mut plan, &setup.halt);
+    if engine.run(&mut plan, &setup.halt) == probe::End::Done {
+        // A second station answering the last request (a conflict) is heard
+        // as a lock step hears it for the others: until the next request
+        // would have gone.
+        engine.linger(pace_interval.min(timeout), &mut plan, &setup.halt);
+    }
     let stats = engine.statistics();
     if args.json {
         let mut summary = summary_json(target, stats, setup.interrupted());

@@ -219,6 +219,34 @@ impl<'i, K: Kind> Engine<'i, K> {
         self.probes.values().map(|s| 1 + s.more.len()).sum()
     }
 
+    /// After a run, keeps hearing answers (duplicates, late ones) until
+    /// `after` has passed since the last probe was sent, or `stop` is set.
+    /// Probes still waiting are not timed out. For a mode whose last
+    /// probe's duplicates matter (an ARP conflict), as a lock step would
+    /// hear them before its next probe.
+    pub fn linger<P: Plan<K> + ?Sized>(
+        &mut self,
+        after: Duration,
+        plan: &mut P,
+        stop: &AtomicBool,
+    ) {
+        let Some(until) = self.last_send.map(|at| at + after) else {
+            return;
+        };
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            if let Ok(answer) = self.inbox.recv_timeout(left.min(STOP_CHECK)) {
+                self.handle(answer, plan);
+            }
+        }
+    }
+
     /// How many probes wait for their answer now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
