@@ -139,9 +139,24 @@ fn by_name(a: &Adapter, name: &String) -> bool {
     a.name == *name
 }
 
-pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
+/// The routing table and the adapters read once, for many route lookups.
+pub struct Snapshot {
+    routes: Vec<RouteEntry<String>>,
+    adapters: Vec<Adapter>,
+}
+
+pub fn snapshot() -> Result<Snapshot, Error> {
     let routes = routes()?;
-    table::route_to(&routes, &adapters(&routes)?, by_name, destination)
+    let adapters = adapters(&routes)?;
+    Ok(Snapshot { routes, adapters })
+}
+
+pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
+    route_in(&snapshot()?, destination)
+}
+
+pub fn route_in(snapshot: &Snapshot, destination: ipv4::Addr) -> Result<Route, Error> {
+    table::route_to(&snapshot.routes, &snapshot.adapters, by_name, destination)
 }
 
 pub fn default_route() -> Result<Route, Error> {

@@ -68,6 +68,13 @@ mod sys {
     use super::{Error, Route, NIC};
     use crate::ipv4;
 
+    pub struct Snapshot;
+    pub fn snapshot() -> Result<Snapshot, Error> {
+        Err(Error::Unsupported)
+    }
+    pub fn route_in(_: &Snapshot, _: ipv4::Addr) -> Result<Route, Error> {
+        Err(Error::Unsupported)
+    }
     pub fn route_to(_: ipv4::Addr) -> Result<Route, Error> {
         Err(Error::Unsupported)
     }
@@ -251,6 +258,39 @@ fn not_ethernet(via: &Via, nic: &str, kind: &str) -> String {
 /// adapter lacks them, [`Error::Os`] when a table cannot be read.
 pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
     sys::route_to(destination)
+}
+
+/// The routing table and adapters, read once for many lookups (a sweep of
+/// thousands of targets): [`Routes::route_to`] answers as [`route_to`] does,
+/// from what was read, without reading the system's tables again (on
+/// Windows it still asks `GetBestRoute2` for each destination, which is
+/// quick; listing the adapters is what is slow).
+pub struct Routes(sys::Snapshot);
+
+impl Routes {
+    /// Reads the tables.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] when a table cannot be read.
+    pub fn read() -> Result<Self, Error> {
+        sys::snapshot().map(Routes)
+    }
+
+    /// The best route to `destination`, as [`route_to`] finds it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`route_to`].
+    pub fn route_to(&self, destination: ipv4::Addr) -> Result<Route, Error> {
+        sys::route_in(&self.0, destination)
+    }
+}
+
+impl fmt::Debug for Routes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Routes")
+    }
 }
 
 /// The default route: its adapter, with [`Route::next_hop`] the gateway and

@@ -297,13 +297,31 @@ fn sockaddr_inet(a: ipv4::Addr) -> SOCKADDR_INET {
     s
 }
 
-pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
+/// The adapters (and, for the fallback, the forwarding table) read once,
+/// for many route lookups.
+pub struct Snapshot {
+    adapters: Vec<Adapter>,
+    /// Needed only if GetBestRoute2 is not implemented; read while the
+    /// listing (with the interface metrics) is at hand.
+    routes: Result<Vec<RouteEntry<u32>>, String>,
+}
+
+pub fn snapshot() -> Result<Snapshot, Error> {
     let listed = adapters()?;
-    // Needed only if GetBestRoute2 is not implemented; read while `listed`
-    // (with the interface metrics) is at hand.
-    let routes = routes(&listed);
-    let adapters = owned(listed);
-    table::check_not_own(&adapters, destination)?;
+    let routes = routes(&listed).map_err(|e| e.to_string());
+    Ok(Snapshot {
+        adapters: owned(listed),
+        routes,
+    })
+}
+
+pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
+    route_in(&snapshot()?, destination)
+}
+
+pub fn route_in(snapshot: &Snapshot, destination: ipv4::Addr) -> Result<Route, Error> {
+    let adapters = &snapshot.adapters;
+    table::check_not_own(adapters, destination)?;
     let dest = sockaddr_inet(destination);
     // SAFETY: plain data; all zeroes is valid. GetBestRoute2 fills them.
     let mut row: MIB_IPFORWARD_ROW2 = unsafe { std::mem::zeroed() };
@@ -320,7 +338,15 @@ pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
         }
         // A stub that is there but does nothing (Wine 8.0): the same answer
         // from the forwarding table, by longest prefix, then metric.
-        ERROR_NOT_SUPPORTED => return table::route_to(&routes?, &adapters, by_index, destination),
+        ERROR_NOT_SUPPORTED => {
+            return match &snapshot.routes {
+                Ok(routes) => table::route_to(routes, adapters, by_index, destination),
+                Err(e) => Err(Error::Os {
+                    what: "GetIpForwardTable2 (reading the routing table)",
+                    source: io::Error::other(e.clone()),
+                }),
+            }
+        }
         rc => return Err(os("GetBestRoute2 (finding the route)", rc)),
     }
     let adapter = adapters
