@@ -7,8 +7,11 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::thread::JoinHandle;
+use std::time::Instant;
+
 use crate::netinfo::NIC;
-use crate::{ethernet, ipv4};
+use crate::{arp, ethernet, icmp, ipv4, parse};
 
 /// The test NIC's MAC, the gateway's, its address, the gateway's, and
 /// an address behind the gateway.
@@ -99,4 +102,84 @@ pub(crate) fn wire() -> (Link, Peer) {
             tx: to_us,
         },
     )
+}
+
+// Peers for tests of what runs on an Interface (the probe engine, sweeps).
+
+/// A frame from `src_mac` to us.
+pub(crate) fn to_us(src_mac: ethernet::Addr, payload: ethernet::Payload<'_>) -> Vec<u8> {
+    ethernet::Frame::new(OUR_MAC, src_mac, payload)
+        .to_vec()
+        .unwrap()
+}
+
+/// A peer on the wire: answers the gateway's ARP, and hands every other
+/// frame to `answer`,
+/// which says what to send back and after how long; until `done`. Returns
+/// how many frames `answer` saw.
+pub(crate) fn serve(
+    peer: Peer,
+    answer: impl Fn(&ethernet::Frame<'_>) -> Vec<(Duration, Vec<u8>)> + Send + 'static,
+    done: Arc<AtomicBool>,
+) -> JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let mut later: Vec<(Instant, Vec<u8>)> = Vec::new();
+        let mut seen = 0;
+        while !done.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            later.retain(|(at, f)| *at > now || peer.tx.send(f.clone()).is_err());
+            let Ok(bytes) = peer.rx.recv_timeout(Duration::from_millis(1)) else {
+                continue;
+            };
+            let frame = parse::run(&bytes, ethernet::Frame::parse).unwrap();
+            if let ethernet::Payload::ARP(p) = &frame.payload {
+                if p.target_ip_addr == GW {
+                    let reply = arp::request(OUR_MAC, US, GW).reply(GW_MAC);
+                    peer.tx
+                        .send(to_us(GW_MAC, reply.as_ethernet_payload()))
+                        .unwrap();
+                    continue;
+                }
+            }
+            seen += 1;
+            for (delay, f) in answer(&frame) {
+                later.push((now + delay, f));
+            }
+        }
+        seen
+    })
+}
+
+/// The echo reply to an echo request frame, from its destination.
+pub(crate) fn echo_reply(frame: &ethernet::Frame<'_>) -> Option<(ipv4::Addr, u16, Vec<u8>)> {
+    let ethernet::Payload::IPv4(packet) = &frame.payload else {
+        return None;
+    };
+    let ipv4::Payload::ICMP(icmp::Packet {
+        header: icmp::Header::EchoRequest(echo),
+        payload,
+        ..
+    }) = &packet.payload
+    else {
+        return None;
+    };
+    let reply = echo
+        .as_echo_reply(payload.clone())
+        .as_ipv4_payload()
+        .as_packet(packet.dst, US);
+    Some((
+        packet.dst,
+        echo.sequence_number,
+        to_us(GW_MAC, reply.as_ethernet_payload()),
+    ))
+}
+
+/// The ARP reply from `mac` to an ARP request frame.
+pub(crate) fn arp_reply(frame: &ethernet::Frame<'_>, mac: ethernet::Addr) -> Option<Vec<u8>> {
+    match &frame.payload {
+        ethernet::Payload::ARP(p) if p.operation == arp::Operation::Request => {
+            Some(to_us(mac, p.reply(mac).as_ethernet_payload()))
+        }
+        _ => None,
+    }
 }

@@ -504,7 +504,31 @@ impl Interface {
 
     /// Sends a packet built by the caller (TTL, flags, source as they are).
     pub fn send_packet(&self, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
-        send::send_packet(&self.shared, packet)
+        send::send_packet(&self.shared, packet, send::Hop::Route)
+    }
+
+    /// Sends a packet built by the caller to the MAC of `next_hop` (learned
+    /// with our own ARP, as for [`Interface::send_packet`]), whatever the
+    /// Interface's route says: for a caller that looked up each
+    /// destination's route itself ([`netinfo::Routes`]), such as a sweep of
+    /// targets behind different routers.
+    pub fn send_packet_via(
+        &self,
+        packet: &ipv4::Packet<'_>,
+        next_hop: ipv4::Addr,
+    ) -> Result<Sent, Error> {
+        send::send_packet(&self.shared, packet, send::Hop::Via(next_hop))
+    }
+
+    /// Sends a packet built by the caller straight to `mac`, without ARP:
+    /// for a caller that has just learned the destination's MAC itself
+    /// (an ARP probe's answer) and must not ask again.
+    pub fn send_packet_to(
+        &self,
+        packet: &ipv4::Packet<'_>,
+        mac: ethernet::Addr,
+    ) -> Result<Sent, Error> {
+        send::send_packet(&self.shared, packet, send::Hop::Mac(mac))
     }
 
     /// Sends our own ARP request for `target` (broadcast "who has `target`?

@@ -141,10 +141,28 @@ impl Shared {
 /// [`Interface::send_packet`](super::Interface::send_packet): `packet` in
 /// one frame, or in fragments when it exceeds the NIC's MTU, to its next
 /// hop's MAC.
-pub(super) fn send_packet(shared: &Arc<Shared>, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
+/// Where a packet's frames go.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Hop {
+    /// To the next hop the Interface's route says.
+    Route,
+    /// To this next hop (its MAC from our own ARP).
+    Via(ipv4::Addr),
+    /// To this MAC.
+    Mac(ethernet::Addr),
+}
+
+pub(super) fn send_packet(
+    shared: &Arc<Shared>,
+    packet: &ipv4::Packet<'_>,
+    hop: Hop,
+) -> Result<Sent, Error> {
     shared.check_alive()?;
-    let hop = shared.next_hop(packet.dst)?;
-    let mac = shared.resolve(hop)?;
+    let mac = match hop {
+        Hop::Route => shared.resolve(shared.next_hop(packet.dst)?)?,
+        Hop::Via(hop) => shared.resolve(hop)?,
+        Hop::Mac(mac) => mac,
+    };
     let mtu = usize::try_from(shared.nic.mtu).unwrap_or(usize::MAX);
     if packet.len() > mtu && packet.dont_fragment() {
         return Err(Error::NeedsFragmentation {

@@ -158,6 +158,9 @@ pub struct Engine<'i, K: Kind> {
     /// Serial number of the next probe.
     serial: u64,
     last_send: Option<Instant>,
+    /// The budget's theoretical arrival time (GCRA): a probe may go once
+    /// `now >= tat - (burst - 1) * every`; each probe moves it on by `every`.
+    budget_tat: Option<Instant>,
     /// No probe before this (after a failed send).
     hold_until: Option<Instant>,
     stats: Statistics,
@@ -182,6 +185,7 @@ impl<'i, K: Kind> Engine<'i, K> {
             pending: None,
             serial: 0,
             last_send: None,
+            budget_tat: None,
             hold_until: None,
             stats: Statistics::default(),
         }
@@ -320,7 +324,8 @@ impl<'i, K: Kind> Engine<'i, K> {
         let paced = self
             .last_send
             .map_or(now, |at| at + self.pace.interval)
-            .max(self.hold_until.unwrap_or(now));
+            .max(self.hold_until.unwrap_or(now))
+            .max(self.budget_ready().unwrap_or(now));
         let at = if waiting < self.pace.window {
             paced
         } else {
@@ -331,6 +336,16 @@ impl<'i, K: Kind> Engine<'i, K> {
             paced.max(self.last_send.map_or(now, |at| at + tick))
         };
         Some(at)
+    }
+
+    /// When the budget lets the next probe go, if there is a budget and it
+    /// was spent.
+    fn budget_ready(&self) -> Option<Instant> {
+        let budget = self.pace.budget?;
+        let tat = self.budget_tat?;
+        let tolerance = budget.every * budget.burst.saturating_sub(1);
+        // Before the clock's origin: long ready.
+        tat.checked_sub(tolerance)
     }
 
     fn oldest_deadline(&self) -> Option<Instant> {
@@ -370,7 +385,7 @@ impl<'i, K: Kind> Engine<'i, K> {
         };
         let (job, attempt, answered) = (p.job.clone(), p.attempt, p.answered);
         self.settle(key, serial);
-        let retry = !answered && attempt + 1 < self.pace.tries;
+        let retry = !answered && attempt + 1 < self.pace.tries && plan.retry(&job);
         let probe = Probe {
             job: &job,
             key: &key,
@@ -396,6 +411,10 @@ impl<'i, K: Kind> Engine<'i, K> {
         self.serial += 1;
         self.stats.sent += 1;
         self.last_send = Some(now);
+        if let Some(budget) = self.pace.budget {
+            let tat = self.budget_tat.map_or(now, |t| t.max(now));
+            self.budget_tat = Some(tat + budget.every);
+        }
         let result = self.kind.send(self.interface, &job, &key);
         let probe = Probe {
             job: &job,
@@ -507,6 +526,13 @@ impl<'i, K: Kind> Engine<'i, K> {
         let timeout = self.pace.timeout;
         // Not a probe of this run (or long forgotten).
         let Some(slot) = self.probes.get_mut(&key) else {
+            if let Outcome::Reply(reply) = &outcome {
+                plan.event(&Event::Stray {
+                    key: &key,
+                    from,
+                    reply,
+                });
+            }
             return;
         };
         let state = slot.answered_at(at);

@@ -123,6 +123,13 @@ pub trait Plan<K: Kind + ?Sized> {
     fn finished(&self) -> bool {
         false
     }
+
+    /// Whether `job`, whose probe timed out, gets its next try (within
+    /// [`Pace::tries`]; every job does unless the plan says no).
+    fn retry(&self, job: &K::Job) -> bool {
+        let _ = job;
+        true
+    }
 }
 
 /// A [`Plan`] from an iterator of jobs and a closure that hears the events.
@@ -400,6 +407,18 @@ pub enum Event<'a, K: Kind + ?Sized> {
         /// Why.
         error: &'a interface::Error,
     },
+    /// An answer whose key matches no probe the engine remembers (sent
+    /// too long ago, see [`Pace::memory`], or by another run): its probe
+    /// is unknown, so it has no round-trip time. A mode that keeps its own
+    /// record of every target (a sweep) can still count it.
+    Stray {
+        /// The answer's key.
+        key: &'a K::Key,
+        /// Who answered.
+        from: ipv4::Addr,
+        /// What the answer says.
+        reply: &'a K::Reply,
+    },
     /// A frame the listener took, before it is matched (only when the
     /// engine keeps frames: for hex dumps).
     Captured {
@@ -430,6 +449,21 @@ pub struct Pace {
     /// Settled probes remembered for duplicates and late answers (probes
     /// still waiting are remembered until settled, whatever their age).
     pub memory: usize,
+    /// A sustained rate below the interval's, with a burst: see [`Budget`].
+    pub budget: Option<Budget>,
+}
+
+/// A rate with a burst allowance (a token bucket): up to `burst` probes go
+/// at the [`Pace::interval`], after which one probe per `every`; time
+/// without probes earns the allowance back at that rate. A sweep's default
+/// (see `sup`'s README): a /24 goes at full speed, a /16 at a pace whose
+/// unanswered addresses a router's neighbour table can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Probes that may go back to back.
+    pub burst: u32,
+    /// The sustained spacing.
+    pub every: Duration,
 }
 
 /// Most probes waiting at once, ticks included (a dead target with a long
@@ -465,6 +499,7 @@ impl Pace {
             tries: 1,
             own_frame_wait: OWN_FRAME_WAIT,
             memory: MEMORY,
+            budget: None,
         }
     }
 
@@ -479,6 +514,7 @@ impl Pace {
             tries: 1,
             own_frame_wait: Duration::ZERO,
             memory: MEMORY,
+            budget: None,
         }
     }
 

@@ -6,91 +6,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::arping::ArpProbe;
-use crate::capture::memory::{self, nic, Peer, GW, GW_MAC, OUR_MAC, US};
+use crate::capture::memory::{self, arp_reply, echo_reply, nic, serve as peer, to_us, GW};
 use crate::ping::{EchoProbe, Options};
-use crate::{arp, ethernet, parse};
-
-/// A frame from `src_mac` to us.
-fn to_us(src_mac: ethernet::Addr, payload: ethernet::Payload<'_>) -> Vec<u8> {
-    ethernet::Frame::new(OUR_MAC, src_mac, payload)
-        .to_vec()
-        .unwrap()
-}
-
-/// Answers the gateway's ARP, and hands every other frame to `answer`,
-/// which says what to send back and after how long; until `done`. Returns
-/// how many frames `answer` saw.
-fn peer(
-    peer: Peer,
-    answer: impl Fn(&ethernet::Frame<'_>) -> Vec<(Duration, Vec<u8>)> + Send + 'static,
-    done: Arc<AtomicBool>,
-) -> JoinHandle<u32> {
-    std::thread::spawn(move || {
-        let mut later: Vec<(Instant, Vec<u8>)> = Vec::new();
-        let mut seen = 0;
-        while !done.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            later.retain(|(at, f)| *at > now || peer.tx.send(f.clone()).is_err());
-            let Ok(bytes) = peer.rx.recv_timeout(Duration::from_millis(1)) else {
-                continue;
-            };
-            let frame = parse::run(&bytes, ethernet::Frame::parse).unwrap();
-            if let ethernet::Payload::ARP(p) = &frame.payload {
-                if p.target_ip_addr == GW {
-                    let reply = arp::request(OUR_MAC, US, GW).reply(GW_MAC);
-                    peer.tx
-                        .send(to_us(GW_MAC, reply.as_ethernet_payload()))
-                        .unwrap();
-                    continue;
-                }
-            }
-            seen += 1;
-            for (delay, f) in answer(&frame) {
-                later.push((now + delay, f));
-            }
-        }
-        seen
-    })
-}
-
-/// The echo reply to an echo request frame, from its destination.
-fn echo_reply(frame: &ethernet::Frame<'_>) -> Option<(ipv4::Addr, u16, Vec<u8>)> {
-    let ethernet::Payload::IPv4(packet) = &frame.payload else {
-        return None;
-    };
-    let ipv4::Payload::ICMP(icmp::Packet {
-        header: icmp::Header::EchoRequest(echo),
-        payload,
-        ..
-    }) = &packet.payload
-    else {
-        return None;
-    };
-    let reply = echo
-        .as_echo_reply(payload.clone())
-        .as_ipv4_payload()
-        .as_packet(packet.dst, US);
-    Some((
-        packet.dst,
-        echo.sequence_number,
-        to_us(GW_MAC, reply.as_ethernet_payload()),
-    ))
-}
-
-/// The ARP reply from `mac` to an ARP request frame.
-fn arp_reply(frame: &ethernet::Frame<'_>, mac: ethernet::Addr) -> Option<Vec<u8>> {
-    match &frame.payload {
-        ethernet::Payload::ARP(p) if p.operation == arp::Operation::Request => {
-            Some(to_us(mac, p.reply(mac).as_ethernet_payload()))
-        }
-        _ => None,
-    }
-}
+use crate::{arp, ethernet};
 
 /// Everything a run reported, in order, as short strings.
 #[derive(Default)]
@@ -117,6 +39,7 @@ where
             format!("timeout {:?} #{} retry={retry}", probe.job, probe.attempt)
         }
         Event::SendFailed { probe, .. } => format!("failed {:?}", probe.job),
+        Event::Stray { key, .. } => format!("stray {key:?}"),
         Event::Captured { .. } => "captured".into(),
     }
 }
@@ -252,6 +175,57 @@ fn the_interval_paces_a_window_of_probes() {
     assert!(
         most_in_flight >= 3,
         "a window, not a lock step: {most_in_flight}"
+    );
+}
+
+#[test]
+fn a_budget_lets_a_burst_go_then_holds_the_sustained_rate() {
+    let (link, wire) = memory::wire();
+    let interface = Interface::with_link(nic(), None, link);
+    let done = Arc::new(AtomicBool::new(false));
+    let peer = peer(
+        wire,
+        |frame| {
+            echo_reply(frame)
+                .map(|(_, _, reply)| vec![(Duration::ZERO, reply)])
+                .unwrap_or_default()
+        },
+        done.clone(),
+    );
+    interface.resolve(GW).unwrap();
+    let kind = EchoProbe::new(&nic(), None, &Options::default());
+    let pace = Pace {
+        window: 100,
+        interval: Duration::ZERO,
+        timeout: Duration::from_secs(1),
+        own_frame_wait: Duration::ZERO,
+        budget: Some(Budget {
+            burst: 4,
+            every: Duration::from_millis(40),
+        }),
+        ..Pace::default()
+    };
+    let mut engine = Engine::new(&interface, kind, pace, false);
+    let mut sent_at = Vec::new();
+    let targets: Vec<ipv4::Addr> = (1..=7).map(|i| ipv4::Addr([10, 9, 2, i])).collect();
+    let mut plan = jobs(targets, |e: &Event<'_, EchoProbe>| {
+        if let Event::Sent { .. } = e {
+            sent_at.push(Instant::now());
+        }
+    });
+    engine.run(&mut plan, &AtomicBool::new(false));
+    done.store(true, Ordering::SeqCst);
+    peer.join().unwrap();
+    assert_eq!(engine.statistics().received, 7);
+    let gaps: Vec<Duration> = sent_at.windows(2).map(|p| p[1] - p[0]).collect();
+    // The burst: four back to back; then one per 40 ms.
+    assert!(
+        gaps[..3].iter().all(|g| *g < Duration::from_millis(20)),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[3..].iter().all(|g| *g >= Duration::from_millis(35)),
+        "{gaps:?}"
     );
 }
 
