@@ -113,6 +113,22 @@ impl EchoProbe {
     pub fn identifier(&self) -> u16 {
         self.identifier
     }
+
+    /// The echo request to `target` with `key` (for a kind that sends it
+    /// its own way, e.g. to a MAC it learned).
+    pub fn request(&self, target: ipv4::Addr, key: &EchoKey) -> ipv4::Packet<'_> {
+        let mut packet = key
+            .echo
+            .as_echo_request(Blob::from(&self.payload[..]))
+            .as_ipv4_payload()
+            .as_packet(self.us, target);
+        packet.ttl = self.ttl;
+        packet.identification = self.ip_id.wrapping_add(key.echo.sequence_number);
+        if self.dont_fragment {
+            packet.flags = ipv4::DONT_FRAGMENT;
+        }
+        packet
+    }
 }
 
 impl probe::Kind for EchoProbe {
@@ -166,17 +182,7 @@ impl probe::Kind for EchoProbe {
         target: &ipv4::Addr,
         key: &EchoKey,
     ) -> Result<Sent, interface::Error> {
-        let mut packet = key
-            .echo
-            .as_echo_request(Blob::from(&self.payload[..]))
-            .as_ipv4_payload()
-            .as_packet(self.us, *target);
-        packet.ttl = self.ttl;
-        packet.identification = self.ip_id.wrapping_add(key.echo.sequence_number);
-        if self.dont_fragment {
-            packet.flags = ipv4::DONT_FRAGMENT;
-        }
-        interface.send_packet(&packet)
+        interface.send_packet(&self.request(*target, key))
     }
 }
 
@@ -337,7 +343,7 @@ pub enum Event {
 
 impl Event {
     /// The session event for an engine event, if it has one.
-    fn of(event: &probe::Event<'_, EchoProbe>, us: ipv4::Addr, keep_frames: bool) -> Self {
+    fn of(event: &probe::Event<'_, EchoProbe>, us: ipv4::Addr, keep_frames: bool) -> Option<Self> {
         let reply = |a: &probe::Answered<'_, EchoProbe>| Reply {
             seq: a.probe.key.echo.sequence_number,
             from: a.from,
@@ -346,7 +352,7 @@ impl Event {
             ttl: a.reply.ttl,
         };
         let seq = |key: &EchoKey| key.echo.sequence_number;
-        match event {
+        Some(match event {
             probe::Event::Sent { probe, sent } => Event::Sent {
                 seq: seq(probe.key),
                 frame: if keep_frames {
@@ -400,7 +406,9 @@ impl Event {
             probe::Event::Captured { frame } => Event::Captured {
                 frame: frame.to_vec(),
             },
-        }
+            // A reply to a request long forgotten: as before the engine, nothing.
+            probe::Event::Stray { .. } => return None,
+        })
     }
 }
 
@@ -476,7 +484,9 @@ impl Plan<EchoProbe> for Requests<'_> {
     }
 
     fn event(&mut self, event: &probe::Event<'_, EchoProbe>) {
-        (self.on_event)(&Event::of(event, self.us, self.keep_frames));
+        if let Some(event) = Event::of(event, self.us, self.keep_frames) {
+            (self.on_event)(&event);
+        }
     }
 }
 
