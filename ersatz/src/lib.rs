@@ -92,6 +92,7 @@ pub mod interface;
 pub mod netinfo;
 pub mod ping;
 pub mod probe;
+pub mod sweep;
 pub mod wire;
 
 pub use interface::Interface;
