@@ -20,11 +20,11 @@ pub struct Args {
     #[arg(short = 't')]
     pub forever: bool,
 
-    /// Number of echo requests to send.
-    #[arg(short = 'n', long = "count", value_name = "count", default_value_t = 4,
+    /// Number of echo requests to send (default 4).
+    #[arg(short = 'n', long = "count", value_name = "count",
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub count: u32,
+    pub count: Option<u32>,
 
     /// Send buffer size: payload bytes, 0 to 65500.
     #[arg(short = 'l', long = "size", value_name = "size", default_value_t = 32,
@@ -32,11 +32,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u16).range(0..=65500))]
     pub size: u16,
 
-    /// Timeout in milliseconds to wait for each reply.
-    #[arg(short = 'w', long = "timeout", value_name = "timeout", default_value_t = 4000,
+    /// Timeout in milliseconds to wait for each reply (default 4000; 500 in
+    /// a sweep).
+    #[arg(short = 'w', long = "timeout", value_name = "timeout",
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
-    pub timeout_ms: u32,
+    pub timeout_ms: Option<u32>,
 
     /// Time To Live, 1 to 255.
     #[arg(short = 'i', long = "ttl", value_name = "TTL", default_value_t = 128,
@@ -52,11 +53,11 @@ pub struct Args {
     #[arg(short = '4')]
     pub ipv4: bool,
 
-    /// Milliseconds from one request to the next.
-    #[arg(long = "interval", value_name = "ms", default_value_t = 1000,
+    /// Milliseconds from one request to the next (default 1000).
+    #[arg(long = "interval", value_name = "ms",
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
-    pub interval_ms: u32,
+    pub interval_ms: Option<u32>,
 
     /// Flood ping, like `ping -f`: send the next request as soon as a reply
     /// comes back (up to 128 in flight, and one every 10 ms even when none
@@ -86,6 +87,59 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Host name or IPv4 address to ping.
-    pub target: String,
+    /// Sweep: print only the targets that are alive, one address a line in
+    /// address order, nothing else on stdout (as fping -a).
+    #[arg(short = 'a', conflicts_with_all = ["unreachable_only", "json"])]
+    pub alive_only: bool,
+
+    /// Sweep: print only the targets that are unreachable, one address a
+    /// line in address order, nothing else on stdout (as fping -u).
+    #[arg(short = 'u', conflicts_with = "json")]
+    pub unreachable_only: bool,
+
+    /// Sweep: tries after the first for each probe, 0 to 10 (default 1).
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: Option<u32>,
+
+    /// Sweep: probes per second, 1 to 100000 (default: bursts of up to 512
+    /// at 2000/s, then 150/s, which a home router's neighbour table
+    /// survives; README.md says why).
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate: Option<u32>,
+
+    /// Sweep: the most addresses one sweep takes (default 65536).
+    #[arg(long = "max-targets", value_name = "N", default_value_t = 65_536,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
+    pub max_targets: u32,
+
+    /// Host name or IPv4 address to ping. Several, a block (10.0.0.0/24) or
+    /// a range (10.0.0.1-10.0.0.50, also 10.0.0.1-50) make a sweep: which
+    /// of them are alive, on-link ones asked with our own ARP.
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+impl Args {
+    /// Echo or ARP requests to send (`-n`, default 4).
+    pub fn count(&self) -> u32 {
+        self.count.unwrap_or(4)
+    }
+
+    /// Milliseconds to wait for each reply (`-w`), with the mode's default.
+    pub fn timeout_ms(&self, default: u32) -> u32 {
+        self.timeout_ms.unwrap_or(default)
+    }
+
+    /// Milliseconds from one request to the next (`--interval`, default 1000).
+    pub fn interval_ms(&self) -> u32 {
+        self.interval_ms.unwrap_or(1000)
+    }
+
+    /// Whether an option only a sweep has was given.
+    pub fn sweep_options(&self) -> bool {
+        self.alive_only || self.unreachable_only || self.retries.is_some() || self.rate.is_some()
+    }
 }

@@ -43,13 +43,13 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             nic.mac
         );
     }
-    let pace_interval = Duration::from_millis(u64::from(args.interval_ms));
-    let timeout = Duration::from_millis(u64::from(args.timeout_ms));
+    let pace_interval = Duration::from_millis(u64::from(args.interval_ms()));
+    let timeout = Duration::from_millis(u64::from(args.timeout_ms(4000)));
     let pace = Pace::lock_step(pace_interval, timeout);
     let mut engine = Engine::new(&setup.interface, ArpProbe::new(nic), pace, args.verbose);
     // Every MAC that answered, in the order they first did.
     let mut macs: Vec<ethernet::Addr> = Vec::new();
-    let count = (!args.forever).then_some(args.count as usize);
+    let count = (!args.forever).then_some(args.count() as usize);
     let requests = std::iter::repeat_n(target, count.unwrap_or(usize::MAX));
     let mut plan = probe::jobs(requests, |event: &Event<'_, ArpProbe>| {
         if let Event::Reply(a) | Event::Duplicate(a) = event {

@@ -3,7 +3,7 @@
 //! `ersatz`'s probe engine on an `ersatz::Interface`.
 //!
 //! One file per mode, each with its own text and JSON output: `ping.rs`
-//! (echo, and `--flood`), `arp.rs` (`--arp`). What they share: `out.rs`
+//! (echo, and `--flood`), `arp.rs` (`--arp`), `sweep.rs` (many targets). What they share: `out.rs`
 //! (writing without panics), `target.rs` (names and addresses), `setup.rs`
 //! (route, NIC, Ctrl+C), `report.rs` (times, the statistics block).
 
@@ -13,6 +13,7 @@ mod out;
 mod ping;
 mod report;
 mod setup;
+mod sweep;
 mod target;
 
 use std::process::ExitCode;
@@ -42,7 +43,11 @@ fn main() -> ExitCode {
 
 /// Picks the mode and runs it.
 fn run(args: &Args) -> Result<ExitCode, Failure> {
-    let (target, name) = target::resolve(&args.target)?;
+    if args.sweep_options() || target::is_sweep(&args.targets)? {
+        return sweep::run(args);
+    }
+    let text = args.targets.first().map_or("", String::as_str);
+    let (target, name) = target::resolve(text)?;
     target::one_host(target)?;
     if args.arp {
         arp::run(args, target, name.as_deref())

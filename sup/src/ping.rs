@@ -4,14 +4,13 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use ersatz::icmp::UnreachableCode;
 use ersatz::ipv4;
 use ersatz::ping::{Event, Flood, Options, Reply, Session};
 use serde_json::{json, Value};
 
 use crate::args::Args;
 use crate::out::{err, err_raw, out, out_raw, stdout_closed, Failure};
-use crate::report::{hex_dump, ms, ms_value, statistics, summary_json};
+use crate::report::{hex_dump, ms, ms_value, statistics, summary_json, unreachable_text};
 use crate::setup;
 
 /// Pings `target` (called `name`, if it was a name) as `args` say.
@@ -24,8 +23,8 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         size: usize::from(args.size),
         ttl: args.ttl,
         dont_fragment: args.dont_fragment,
-        timeout: Duration::from_millis(u64::from(args.timeout_ms)),
-        interval: Duration::from_millis(u64::from(args.interval_ms)),
+        timeout: Duration::from_millis(u64::from(args.timeout_ms(4000))),
+        interval: Duration::from_millis(u64::from(args.interval_ms())),
         ..Options::default()
     };
     if args.json {
@@ -70,7 +69,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     };
     // How long the flood took, first request to last outcome (--flood).
     let mut flood_time = None;
-    let count = (!args.forever).then_some(args.count);
+    let count = (!args.forever).then_some(args.count());
     if args.flood {
         let flood = Flood {
             count,
@@ -178,26 +177,6 @@ impl Progress {
     }
 }
 
-/// ping.exe's sentence for an ICMP Destination Unreachable code.
-pub fn unreachable_text(code: UnreachableCode) -> String {
-    match code {
-        UnreachableCode::Net => "Destination net unreachable.".into(),
-        UnreachableCode::Host => "Destination host unreachable.".into(),
-        UnreachableCode::Protocol => "Destination protocol unreachable.".into(),
-        UnreachableCode::Port => "Destination port unreachable.".into(),
-        UnreachableCode::FragmentationNeeded => "Packet needs to be fragmented but DF set.".into(),
-        UnreachableCode::SourceRouteFailed => "Source route failed.".into(),
-        UnreachableCode::NetUnknown => "Destination net unknown.".into(),
-        UnreachableCode::HostUnknown => "Destination host unknown.".into(),
-        UnreachableCode::NetProhibited
-        | UnreachableCode::HostProhibited
-        | UnreachableCode::CommunicationProhibited => {
-            "Communication administratively prohibited.".into()
-        }
-        other => format!("Destination unreachable (code {}).", u8::from(other)),
-    }
-}
-
 fn reply_line(r: &Reply, suffix: &str) -> String {
     format!(
         "Reply from {}: bytes={} time={} TTL={}{suffix}",
@@ -298,18 +277,6 @@ pub fn flood_rate(sent: u32, took: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unreachable_codes_read_like_windows() {
-        assert_eq!(
-            unreachable_text(UnreachableCode::Net),
-            "Destination net unreachable."
-        );
-        assert_eq!(
-            unreachable_text(UnreachableCode::Other(99)),
-            "Destination unreachable (code 99)."
-        );
-    }
 
     #[test]
     fn flood_marks_and_rate() {

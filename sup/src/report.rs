@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use ersatz::icmp::UnreachableCode;
 use ersatz::ipv4;
 use ersatz::probe::Statistics;
 use serde_json::{json, Value};
@@ -44,6 +45,26 @@ pub fn statistics(target: ipv4::Addr, s: &Statistics, extra: &str) -> String {
         );
     }
     out
+}
+
+/// ping.exe's sentence for an ICMP Destination Unreachable code.
+pub fn unreachable_text(code: UnreachableCode) -> String {
+    match code {
+        UnreachableCode::Net => "Destination net unreachable.".into(),
+        UnreachableCode::Host => "Destination host unreachable.".into(),
+        UnreachableCode::Protocol => "Destination protocol unreachable.".into(),
+        UnreachableCode::Port => "Destination port unreachable.".into(),
+        UnreachableCode::FragmentationNeeded => "Packet needs to be fragmented but DF set.".into(),
+        UnreachableCode::SourceRouteFailed => "Source route failed.".into(),
+        UnreachableCode::NetUnknown => "Destination net unknown.".into(),
+        UnreachableCode::HostUnknown => "Destination host unknown.".into(),
+        UnreachableCode::NetProhibited
+        | UnreachableCode::HostProhibited
+        | UnreachableCode::CommunicationProhibited => {
+            "Communication administratively prohibited.".into()
+        }
+        other => format!("Destination unreachable (code {}).", u8::from(other)),
+    }
 }
 
 /// The final JSON object.
@@ -90,6 +111,18 @@ mod tests {
         assert_eq!(
             statistics(ipv4::Addr([10, 0, 2, 2]), &s, "    More.\n"),
             "\nPing statistics for 10.0.2.2:\n    Packets: Sent = 4, Received = 0, Lost = 4 (100% loss),\n    More.\n"
+        );
+    }
+
+    #[test]
+    fn unreachable_codes_read_like_windows() {
+        assert_eq!(
+            unreachable_text(UnreachableCode::Net),
+            "Destination net unreachable."
+        );
+        assert_eq!(
+            unreachable_text(UnreachableCode::Other(99)),
+            "Destination unreachable (code 99)."
         );
     }
 

@@ -1,8 +1,11 @@
-//! What the user asked to probe: an IPv4 address or a host name.
+//! What the user asked to probe: an IPv4 address or a host name, or for a
+//! sweep several, blocks (`10.0.0.0/24`) and ranges (`10.0.0.1-50`).
 
+use std::collections::HashSet;
 use std::net::ToSocketAddrs;
 
 use ersatz::ipv4;
+use ersatz::sweep::Spec;
 
 use crate::out::Failure;
 
@@ -59,4 +62,65 @@ pub fn one_host(target: ipv4::Addr) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// Whether the targets make a sweep: more than one, or a block or range.
+pub fn is_sweep(targets: &[String]) -> Result<bool, Failure> {
+    if targets.len() > 1 {
+        return Ok(true);
+    }
+    for text in targets {
+        if let Some(Spec::Block { .. } | Spec::Range { .. }) = Spec::parse(text)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A sweep's addresses: blocks and ranges expanded, names resolved, each
+/// address once, in the order given; at most `max` of them.
+pub fn sweep(targets: &[String], max: u32) -> Result<Vec<ipv4::Addr>, Failure> {
+    let mut specs = Vec::with_capacity(targets.len());
+    let mut total: u64 = 0;
+    for text in targets {
+        let spec = match Spec::parse(text)? {
+            Some(spec) => spec,
+            None => Spec::Addr(resolve(text)?.0),
+        };
+        total += spec.len();
+        if total > u64::from(max) {
+            let what = if targets.len() == 1 {
+                format!("{text} is {} addresses", spec.len())
+            } else {
+                format!("these targets are {total} addresses or more")
+            };
+            return Err(Failure(format!(
+                "{what}, more than the {max} a sweep takes: raise the limit with --max-targets N"
+            )));
+        }
+        specs.push((text, spec));
+    }
+    let mut seen = HashSet::with_capacity(total as usize);
+    let mut addrs = Vec::with_capacity(total as usize);
+    for (text, spec) in specs {
+        for addr in spec.addrs() {
+            let ip = std::net::Ipv4Addr::from(addr);
+            if ip.is_multicast() || ip.is_broadcast() || ip.is_unspecified() {
+                return Err(Failure(format!(
+                    "sup sweeps hosts: {text} holds {addr}, a {} address",
+                    if ip.is_multicast() {
+                        "multicast"
+                    } else if ip.is_broadcast() {
+                        "broadcast"
+                    } else {
+                        "unspecified"
+                    }
+                )));
+            }
+            if seen.insert(addr) {
+                addrs.push(addr);
+            }
+        }
+    }
+    Ok(addrs)
 }

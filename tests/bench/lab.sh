@@ -29,9 +29,11 @@ in_ns() {
     timeout --kill-after=2 "${NS_TIMEOUT:-20}" ip netns exec "$ns" "$@"
 }
 
+LAB_STATIONS=()
+
 lab_down() {
     local ns
-    for ns in "$HOST_NS" "$GW_NS" "$NB_NS" "$REMOTE_NS"; do
+    for ns in "$HOST_NS" "$GW_NS" "$NB_NS" "$REMOTE_NS" "${LAB_STATIONS[@]}"; do
         timeout 20 ip netns del "$ns" 2>/dev/null || true
     done
 }
@@ -93,4 +95,32 @@ lab_up() {
     done
     echo "lab: links did not come up" >&2
     return 1
+}
+
+# For sweeps: 10.77.3.1-254 (each a /32 on the remote's loopback, routed by
+# the gateway to the remote), and on the host's link NB_EXTRA more stations
+# 10.77.1.(10+i), the last of them dropping every ping.
+LAB_SWEEP_ROUTED=10.77.3.0/24
+lab_sweep_up() {
+    local extra=${1:-2} i ns
+    in_ns "$REMOTE_NS" sh -ec "for i in \$(seq 1 254); do ip addr add 10.77.3.\$i/32 dev lo; done"
+    in_ns "$GW_NS" ip route add 10.77.3.0/24 via 10.77.2.2
+    for i in $(seq 1 "$extra"); do
+        ns="${LAB_PREFIX}${LAB_ID}-st$i"
+        timeout 20 ip netns add "$ns"
+        LAB_STATIONS+=("$ns")
+        in_ns "$GW_NS" sh -ec "
+            ip link add st$i type veth peer name lab0 netns $ns
+            ip link set st$i master br0
+            ip link set st$i up"
+        in_ns "$ns" sh -ec "
+            sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+            ip link set lo up
+            ip link set lab0 address 02:e5:a7:01:00:$(printf %02x $((16 + i)))
+            ip addr add 10.77.1.$((10 + i))/24 dev lab0
+            ip link set lab0 up
+            ip route add default via 10.77.1.1"
+    done
+    [[ $extra -gt 0 ]] && in_ns "${LAB_STATIONS[-1]}" sysctl -qw net.ipv4.icmp_echo_ignore_all=1
+    return 0
 }

@@ -19,6 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod names;
 pub mod sup;
 
 pub mod addrs {
@@ -40,6 +41,9 @@ pub mod addrs {
     pub const UNROUTED: &str = "10.99.0.1";
     /// How many extra addresses the remote has (10.77.2.10 and up).
     pub const REMOTE_EXTRA: u8 = 20;
+    /// A /24 behind the remote where every address answers, after
+    /// [`crate::Lab::add_routed_block`].
+    pub const ROUTED_BLOCK: &str = "10.77.3.0/24";
 }
 
 /// Prefix of every namespace a lab creates.
@@ -261,6 +265,15 @@ impl Lab {
 }
 
 impl Lab {
+    /// Gives the remote 10.77.3.1 to 10.77.3.254, each a /32 on its
+    /// loopback, and the gateway a route to 10.77.3.0/24 through it: a
+    /// routed /24 where every address answers (sweeps).
+    pub fn add_routed_block(&self) {
+        self.remote
+            .sh("set -e; for i in $(seq 1 254); do ip addr add 10.77.3.$i/32 dev lo; done");
+        self.gw.sh("ip route add 10.77.3.0/24 via 10.77.2.2");
+    }
+
     /// Adds a station to the host's link (the gateway's bridge): a new
     /// namespace `role` with `lab0` at `mac` and `addr` (CIDR), default
     /// route via the gateway. Deleted with the lab.

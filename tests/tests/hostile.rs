@@ -21,13 +21,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ersatz_e2e::sup::{expect_clap_error, run_sup, spawn_sup, KillOnDrop, Run};
-use ersatz_e2e::{addrs, Lab, Ns};
+use ersatz_e2e::{addrs, names, Lab, Ns};
 use serde_json::Value;
 
 /// Bound on every sup run.
@@ -1029,58 +1028,6 @@ fn capture_thread_sleeps_while_sup_waits() {
 // User input: a clear error or it works, never a panic
 // (what tests/sup.rs does not cover already)
 
-/// `/etc/netns/<ns>/`: name resolution confined to the namespace (a hosts
-/// file, glibc told to use files and DNS only, DNS sent to the namespace's
-/// own loopback, where nothing answers), as in tests/sup.rs. Removed on
-/// drop; `/etc/netns` itself too, if this made it and it is empty.
-struct ConfinedNames {
-    dir: PathBuf,
-    made_root: bool,
-}
-
-impl ConfinedNames {
-    fn new(ns: &Ns) -> ConfinedNames {
-        for socket in ["/run/nscd/socket", "/var/run/nscd/socket"] {
-            assert!(
-                !Path::new(socket).exists(),
-                "{socket} exists: nscd would resolve names outside the lab; stop nscd to run this test"
-            );
-        }
-        let root = Path::new("/etc/netns");
-        let made_root = !root.exists();
-        let guard = ConfinedNames {
-            dir: root.join(&ns.name),
-            made_root,
-        };
-        std::fs::create_dir_all(&guard.dir).expect("create /etc/netns/<ns>");
-        for (name, content) in [
-            ("hosts", "127.0.0.1 localhost\n10.77.2.2 remote.lab\n"),
-            (
-                "nsswitch.conf",
-                "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n\
-                 networks: files\nprotocols: files\nservices: files\n",
-            ),
-            (
-                "resolv.conf",
-                "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-            ),
-        ] {
-            std::fs::write(guard.dir.join(name), content).expect("write /etc/netns/<ns>/<file>");
-        }
-        guard
-    }
-}
-
-impl Drop for ConfinedNames {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        if self.made_root {
-            // Fails (harmlessly) if another test process uses it meanwhile.
-            let _ = std::fs::remove_dir("/etc/netns");
-        }
-    }
-}
-
 /// Checks a run that sup refused: exit code 2, nothing on stdout, and on
 /// stderr exactly `message` (one line).
 fn refused_with(run: &Run, message: &str) {
@@ -1133,7 +1080,7 @@ fn odd_option_values_are_one_clap_error() {
 #[test]
 fn odd_targets_are_one_sentence_and_exit_2() {
     let lab = Lab::new();
-    let _names = ConfinedNames::new(&lab.host);
+    let _names = names::confine(&lab.host, &[(addrs::REMOTE, "remote.lab")]);
     let dns = lab.gw.tcpdump("host0", "port 53");
     let long_label = "a".repeat(63);
     let longest_name = [&long_label[..], &long_label, &long_label, &"b".repeat(61)].join(".");
@@ -1192,7 +1139,7 @@ fn edge_values_work() {
     let r = addrs::REMOTE;
     // The largest TTL, the shortest and the longest timeout, the shortest
     // interval, and a host name from the hosts file.
-    let _names = ConfinedNames::new(&lab.host);
+    let _names = names::confine(&lab.host, &[(addrs::REMOTE, "remote.lab")]);
     for args in [
         &["-n", "1", "-i", "255", r][..],
         &["-n", "1", "-w", "3600000", r],
