@@ -5,9 +5,9 @@
 //! stack.
 //!
 //! The crate is layered, wire <- netinfo <- capture <- interface <- probe <-
-//! the probe kinds (ping, arping): a layer's code may use the layers above
-//! it in this table, never one below it (a few doc comments link down), and
-//! no probe kind uses another:
+//! the probe kinds (ping, arping) <- sweep: a layer's code may use the
+//! layers above it in this table, never one below it (a few doc comments
+//! link down):
 //!
 //! | layer | modules | may use | does I/O |
 //! |---|---|---|---|
@@ -17,6 +17,7 @@
 //! | a NIC opened for raw frames: capture thread, own ARP, listeners filed by topic, `send_ipv4`, `send_arp_request` | [`interface`] ([`Interface`]) | wire, netinfo, capture | raw frames |
 //! | the probe engine: pace, window, deadlines, retries, matching by key, duplicates, late and damaged answers, statistics, events | [`probe`] | wire, netinfo, capture, interface | through an `Interface` |
 //! | probe kinds on the engine: echo requests and ping.exe's session ([`ping`]), ARP requests ([`arping`]) | [`ping`], [`arping`] | all of the above, not each other | through the engine |
+//! | many targets: blocks and ranges, ARP then echo on-link, echo routed, one result per target | [`sweep`] | all of the above (its kind is made of ping's and arping's) | through the engine |
 //!
 //! ## Wire formats
 //!

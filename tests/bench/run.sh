@@ -297,5 +297,9 @@ echo "$TABLE"
         echo
         cat "$HERE/MEMORY.md"
     fi
+    if [[ -f $HERE/SWEEPS.md ]]; then
+        echo
+        cat "$HERE/SWEEPS.md"
+    fi
 } >"$RESULTS"
 echo "written: $RESULTS" >&2

@@ -494,6 +494,75 @@ fn sup_exe_arp_prints_what_linux_sup_prints() {
     assert_eq!(asked(addrs::ABSENT), 2, "{frames:#?}");
 }
 
+/// A sweep by `sup.exe` and by Linux sup, same lab, same targets: the same
+/// lines (times and order aside, which answer comes first is a race), the
+/// same summary counts, the same exit code; and `-a` byte for byte.
+#[test]
+fn sup_exe_sweeps_like_linux_sup() {
+    let (lab, wine) = lab_with_wine();
+    let targets = [
+        "10.77.1.1-5",
+        addrs::REMOTE,
+        "10.77.2.9-11",
+        addrs::UNROUTED,
+    ];
+    let mask = |stdout: &[u8]| {
+        // A sweep writes `0.052 ms`: without the space, the times go as in ping's lines.
+        let text = String::from_utf8_lossy(stdout).replace(" ms", "ms");
+        let mut lines: Vec<String> = without_times(text.as_bytes())
+            .into_iter()
+            .map(|l| match l.rsplit_once(", ") {
+                // "10 targets, 6 alive, 4 unreachable, 1.02 s"
+                Some((head, tail)) if tail.ends_with(" s") => format!("{head}, T s"),
+                _ => l,
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let windows = run(&wine, "sup.exe", &targets, &[]);
+    let linux = run_linux_sup(&lab.host, &targets);
+    assert_eq!(windows.status.code(), Some(0), "{}", show(&windows));
+    assert_eq!(linux.status.code(), Some(0), "{}", show(&linux));
+    let lines = mask(&windows.stdout);
+    assert_eq!(
+        lines,
+        mask(&linux.stdout),
+        "{}\n{}",
+        show(&windows),
+        show(&linux)
+    );
+    for expected in [
+        "10 targets, 6 alive, 4 unreachable, T s",
+        "10.77.1.2 is alive (this host)",
+        "10.77.1.3 is alive (Tms, TTL 64) [02-E5-A7-01-00-03]",
+        "10.77.2.10 is alive (Tms, TTL 63)",
+        "10.77.1.4 is unreachable",
+        "10.99.0.1 is unreachable (Destination net unreachable from 10.77.1.1)",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected:?}: {}",
+            show(&windows)
+        );
+    }
+    let mut alive = vec!["-a"];
+    alive.extend(targets);
+    let windows = run(&wine, "sup.exe", &alive, &[]);
+    let linux = run_linux_sup(&lab.host, &alive);
+    assert_eq!(
+        String::from_utf8_lossy(&windows.stdout).replace("\r\n", "\n"),
+        String::from_utf8_lossy(&linux.stdout),
+        "{}\n{}",
+        show(&windows),
+        show(&linux)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&linux.stdout),
+        "10.77.1.1\n10.77.1.2\n10.77.1.3\n10.77.2.2\n10.77.2.10\n10.77.2.11\n"
+    );
+}
+
 /// `sup.exe -v`: the NIC, route and next hop's MAC it reports are what
 /// `ip` says in the same namespace, with the adapter's GUID as its name.
 #[test]

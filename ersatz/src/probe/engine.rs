@@ -10,6 +10,10 @@ use super::{
     Answer, Answered, End, Event, Inbox, Kind, Outcome, Pace, Plan, Probe, Statistics,
     MAX_IN_FLIGHT, STOP_CHECK,
 };
+
+/// How far behind its schedule the pace may fall and still catch up (with
+/// probes back to back); beyond, the schedule starts again from now.
+const MAX_LAG: Duration = Duration::from_millis(2);
 use crate::interface::{self, Sent, Subscription, Timestamp};
 use crate::Interface;
 
@@ -158,6 +162,10 @@ pub struct Engine<'i, K: Kind> {
     /// Serial number of the next probe.
     serial: u64,
     last_send: Option<Instant>,
+    /// When the next probe is due by the interval: the schedule, which a
+    /// late wake-up does not push back (up to [`MAX_LAG`]), so the rate
+    /// holds at sub-millisecond intervals.
+    due: Option<Instant>,
     /// The budget's theoretical arrival time (GCRA): a probe may go once
     /// `now >= tat - (burst - 1) * every`; each probe moves it on by `every`.
     budget_tat: Option<Instant>,
@@ -185,6 +193,7 @@ impl<'i, K: Kind> Engine<'i, K> {
             pending: None,
             serial: 0,
             last_send: None,
+            due: None,
             budget_tat: None,
             hold_until: None,
             stats: Statistics::default(),
@@ -322,8 +331,8 @@ impl<'i, K: Kind> Engine<'i, K> {
         self.pending.as_ref()?;
         let waiting = self.in_flight.len();
         let paced = self
-            .last_send
-            .map_or(now, |at| at + self.pace.interval)
+            .due
+            .unwrap_or(now)
             .max(self.hold_until.unwrap_or(now))
             .max(self.budget_ready().unwrap_or(now));
         let at = if waiting < self.pace.window {
@@ -411,6 +420,11 @@ impl<'i, K: Kind> Engine<'i, K> {
         self.serial += 1;
         self.stats.sent += 1;
         self.last_send = Some(now);
+        // Late by a wake-up's jitter: the next is due on schedule (sooner),
+        // catching up at most MAX_LAG; later than that, the pace restarts.
+        let floor = now.checked_sub(MAX_LAG).unwrap_or(now);
+        let scheduled = self.due.map_or(now, |due| due.max(floor));
+        self.due = Some(scheduled + self.pace.interval);
         if let Some(budget) = self.pace.budget {
             let tat = self.budget_tat.map_or(now, |t| t.max(now));
             self.budget_tat = Some(tat + budget.every);

@@ -163,14 +163,17 @@ fn the_interval_paces_a_window_of_probes() {
     done.store(true, Ordering::SeqCst);
     peer.join().unwrap();
     assert_eq!(engine.statistics().received, 10);
-    // Ten probes 10 ms apart, the last answered 30 ms later; a lock step
-    // would take 10 x 30 ms.
+    // Ten probes 10 ms apart, the last answered 30 ms later (the peer's
+    // clock reads up to 1 ms early); a lock step would take 10 x 30 ms.
     assert!(
-        took >= Duration::from_millis(120) && took < Duration::from_millis(290),
+        took >= Duration::from_millis(115) && took < Duration::from_millis(290),
         "{took:?}"
     );
+    // On schedule: a late wake-up is made up by the next gap, never by a burst.
+    let span = sent_at[9] - sent_at[0];
+    assert!(span >= Duration::from_millis(89), "{sent_at:?}");
     for pair in sent_at.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(9), "{sent_at:?}");
+        assert!(pair[1] - pair[0] >= Duration::from_millis(5), "{sent_at:?}");
     }
     assert!(
         most_in_flight >= 3,
