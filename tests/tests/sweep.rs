@@ -147,6 +147,10 @@ fn an_on_link_block_is_found_by_arp_even_behind_a_firewall() {
         .filter(|f| f.contains("10.77.1.2 > ") && f.contains("ICMP echo request"))
         .count();
     assert_eq!(echoes, 4, "{frames:#?}");
+    assert!(
+        !frames.iter().any(|f| f.contains("bad cksum") || f.contains("wrong icmp cksum")),
+        "{frames:#?}"
+    );
 }
 
 #[test]
