@@ -148,7 +148,9 @@ fn an_on_link_block_is_found_by_arp_even_behind_a_firewall() {
         .count();
     assert_eq!(echoes, 4, "{frames:#?}");
     assert!(
-        !frames.iter().any(|f| f.contains("bad cksum") || f.contains("wrong icmp cksum")),
+        !frames
+            .iter()
+            .any(|f| f.contains("bad cksum") || f.contains("wrong icmp cksum")),
         "{frames:#?}"
     );
 }
