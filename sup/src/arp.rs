@@ -11,7 +11,7 @@ use ersatz::{ethernet, ipv4};
 use serde_json::json;
 
 use crate::args::Args;
-use crate::out::{err, err_raw, out, out_raw, stdout_closed, Failure};
+use crate::out::{emit, err, err_raw, out, out_raw, Failure};
 use crate::report::{hex_dump, ms, ms_value, statistics, summary_json};
 use crate::setup;
 
@@ -57,14 +57,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
                 macs.push(a.reply.mac);
             }
         }
-        if args.json {
-            if let Some(v) = json_event(event) {
-                out!("{v}");
-            }
-        } else if let Some(line) = text(event) {
-            out!("{line}");
-        }
-        if stdout_closed() {
+        if !emit(args.json, || json_event(event), || text(event)) {
             setup.halt();
         }
         if args.verbose {

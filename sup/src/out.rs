@@ -68,3 +68,20 @@ impl<E: std::fmt::Display> From<E> for Failure {
         Failure(e.to_string())
     }
 }
+
+/// Writes one event: its JSON object with `json`, else its text line (either
+/// may be none). Returns false once stdout is gone (the run should end).
+pub fn emit(
+    json: bool,
+    object: impl FnOnce() -> Option<serde_json::Value>,
+    line: impl FnOnce() -> Option<String>,
+) -> bool {
+    if json {
+        if let Some(v) = object() {
+            out!("{v}");
+        }
+    } else if let Some(line) = line() {
+        out!("{line}");
+    }
+    !stdout_closed()
+}

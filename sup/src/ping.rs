@@ -9,7 +9,7 @@ use ersatz::ping::{Event, Flood, Options, Reply, Session};
 use serde_json::{json, Value};
 
 use crate::args::Args;
-use crate::out::{err, err_raw, out, out_raw, stdout_closed, Failure};
+use crate::out::{emit, err, err_raw, out, out_raw, stdout_closed, Failure};
 use crate::report::{hex_dump, ms, ms_value, statistics, summary_json, unreachable_text};
 use crate::setup;
 
@@ -46,20 +46,15 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     let mut session = Session::new(interface, target, options, verbose);
     let mut progress = Progress::default();
     let mut print = |event: &Event| {
-        if args.flood {
-            if !args.json {
-                if let Some(text) = flood(event) {
-                    progress.push(text);
-                }
+        let open = if args.flood {
+            if let Some(text) = flood(event).filter(|_| !args.json) {
+                progress.push(text);
             }
-        } else if args.json {
-            if let Some(v) = json(event) {
-                out!("{v}");
-            }
-        } else if let Some(line) = text(event) {
-            out!("{line}");
-        }
-        if stdout_closed() {
+            !stdout_closed()
+        } else {
+            emit(args.json, || json(event), || text(event))
+        };
+        if !open {
             // As after Ctrl+C: nobody reads the rest.
             setup.halt();
         }

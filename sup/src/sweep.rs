@@ -12,7 +12,7 @@ use ersatz::{netinfo, ping};
 use serde_json::{json, Value};
 
 use crate::args::Args;
-use crate::out::{err, out, stdout_closed, Failure};
+use crate::out::{emit, err, out, Failure};
 use crate::report::{ms_value, unreachable_text};
 use crate::{setup, target};
 
@@ -71,12 +71,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
     }
     let lists = args.alive_only || args.unreachable_only;
     let swept = sweep::run(&setup.interface, &planned, &options, &setup.halt, |host| {
-        if args.json {
-            out!("{}", host_json(host));
-        } else if !lists {
-            out!("{}", line(host, args.arp));
-        }
-        if stdout_closed() {
+        let line = || (!lists).then(|| line(host, args.arp));
+        if !emit(args.json, || Some(host_json(host)), line) {
             setup.halt();
         }
     });
@@ -216,17 +212,8 @@ mod tests {
 
     fn host(addr: [u8; 4]) -> Host {
         Host {
-            addr: ipv4::Addr(addr),
-            alive: false,
-            via: Via::Icmp,
-            rtt: None,
-            arp_rtt: None,
-            ttl: None,
-            mac: None,
-            also: None,
-            late: false,
-            failure: None,
             done: true,
+            ..Host::new(ipv4::Addr(addr), Via::Icmp)
         }
     }
 

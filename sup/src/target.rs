@@ -45,23 +45,30 @@ pub fn resolve(target: &str) -> Result<(ipv4::Addr, Option<String>), Failure> {
         .ok_or_else(unknown)
 }
 
+/// What kind of address that is not one host `addr` is: multicast,
+/// broadcast or unspecified.
+fn not_a_host(addr: ipv4::Addr) -> Option<&'static str> {
+    let ip = std::net::Ipv4Addr::from(addr);
+    if ip.is_multicast() {
+        Some("multicast")
+    } else if ip.is_broadcast() {
+        Some("broadcast")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else {
+        None
+    }
+}
+
 /// Refuses what is not one host: the unspecified, broadcast and multicast
 /// addresses.
 pub fn one_host(target: ipv4::Addr) -> Result<(), Failure> {
-    let ip = std::net::Ipv4Addr::from(target);
-    if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
-        return Err(Failure(format!(
-            "sup pings one host: {target} is a {} address",
-            if ip.is_multicast() {
-                "multicast"
-            } else if ip.is_broadcast() {
-                "broadcast"
-            } else {
-                "unspecified"
-            }
-        )));
+    match not_a_host(target) {
+        Some(kind) => Err(Failure(format!(
+            "sup pings one host: {target} is a {kind} address"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether the targets make a sweep: more than one, or a block or range.
@@ -104,17 +111,9 @@ pub fn sweep(targets: &[String], max: u32) -> Result<Vec<ipv4::Addr>, Failure> {
     let mut addrs = Vec::with_capacity(total as usize);
     for (text, spec) in specs {
         for addr in spec.addrs() {
-            let ip = std::net::Ipv4Addr::from(addr);
-            if ip.is_multicast() || ip.is_broadcast() || ip.is_unspecified() {
+            if let Some(kind) = not_a_host(addr) {
                 return Err(Failure(format!(
-                    "sup sweeps hosts: {text} holds {addr}, a {} address",
-                    if ip.is_multicast() {
-                        "multicast"
-                    } else if ip.is_broadcast() {
-                        "broadcast"
-                    } else {
-                        "unspecified"
-                    }
+                    "sup sweeps hosts: {text} holds {addr}, a {kind} address"
                 )));
             }
             if seen.insert(addr) {

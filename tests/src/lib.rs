@@ -90,6 +90,21 @@ impl Ns {
             .expect("run `timeout ip netns exec` (is iproute2 installed?)")
     }
 
+    /// Makes this namespace a station: `lab0` up at `mac` and `addr`
+    /// (CIDR), default route via `gw`, no IPv6, no ICMP rate limit.
+    pub fn station(&self, mac: &str, addr: &str, gw: &str) {
+        self.sh(&format!(
+            "set -e
+            sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+            sysctl -qw net.ipv4.icmp_ratelimit=0
+            ip link set lo up
+            ip link set lab0 address {mac}
+            ip addr add {addr} dev lab0
+            ip link set lab0 up
+            ip route add default via {gw}"
+        ));
+    }
+
     /// The MAC address of `ifname` in this namespace, as `ip` prints it (`02:..`).
     pub fn mac(&self, ifname: &str) -> String {
         self.sh(&format!("cat /sys/class/net/{ifname}/address"))
@@ -215,16 +230,7 @@ impl Lab {
                 "10.77.2.1",
             ),
         ] {
-            ns.sh(&format!(
-                "set -e
-                sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-                sysctl -qw net.ipv4.icmp_ratelimit=0
-                ip link set lo up
-                ip link set lab0 address {mac}
-                ip addr add {addr} dev lab0
-                ip link set lab0 up
-                ip route add default via {gw}"
-            ));
+            ns.station(mac, addr, gw);
         }
         let extra: String = (0..addrs::REMOTE_EXTRA)
             .map(|i| format!("ip addr add 10.77.2.{}/24 dev lab0\n", 10 + i))
@@ -294,16 +300,7 @@ impl Lab {
             ip link set {port} up",
             ns.name
         ));
-        ns.sh(&format!(
-            "set -e
-            sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-            sysctl -qw net.ipv4.icmp_ratelimit=0
-            ip link set lo up
-            ip link set lab0 address {mac}
-            ip addr add {addr} dev lab0
-            ip link set lab0 up
-            ip route add default via 10.77.1.1"
-        ));
+        ns.station(mac, addr, addrs::GW);
         // Bounded: until the bridge forwards to it (its port leaves the
         // learning state at once: the lab's bridge has no STP).
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -284,6 +284,53 @@ fn run_linux_sup(ns: &Ns, args: &[&str]) -> Output {
     out
 }
 
+/// Runs `sup.exe` under Wine and Linux sup with the same `args`: both exit
+/// with `code`, print the same lines (times aside), one of them `line`,
+/// nothing on stderr from sup.exe, and reply times under 100 ms (no
+/// immediate mode under Wine: the 1-10 ms read timeout bounds the delay,
+/// never the 1 s of upstream rawsock).
+fn same_as_linux(lab: &Lab, wine: &Wine, args: &[&str], code: i32, line: &str) {
+    let windows = run(wine, "sup.exe", args, &[]);
+    let linux = run_linux_sup(&lab.host, args);
+    assert_eq!(
+        windows.status.code(),
+        Some(code),
+        "sup.exe {args:?}: {}",
+        show(&windows)
+    );
+    assert_eq!(
+        linux.status.code(),
+        Some(code),
+        "sup {args:?}: {}",
+        show(&linux)
+    );
+    let lines = without_times(&windows.stdout);
+    assert_eq!(
+        lines,
+        without_times(&linux.stdout),
+        "sup.exe vs sup {args:?}:\n{}\n{}",
+        show(&windows),
+        show(&linux)
+    );
+    assert!(
+        lines.iter().any(|l| l == line),
+        "{line:?} in sup.exe {args:?}: {}",
+        show(&windows)
+    );
+    assert!(
+        windows.stderr.is_empty(),
+        "sup.exe {args:?}: {}",
+        show(&windows)
+    );
+    for ms in reply_times(&windows.stdout) {
+        assert!(
+            (0.0..100.0).contains(&ms),
+            "time={ms}ms: {}",
+            show(&windows)
+        );
+    }
+}
+
 /// `sup.exe` under Wine and Linux sup, same lab, same arguments: the same
 /// lines (times aside) and the same exit code, for replies from the gateway
 /// and the remote, "Destination net unreachable" from the gateway, "TTL
@@ -324,48 +371,9 @@ fn sup_exe_prints_what_linux_sup_prints() {
     ];
     let mut exe_requests = 0;
     for (args, code, line) in &cases {
-        let (args, code): (Vec<&str>, i32) = (args.split_whitespace().collect(), *code);
-        let windows = run(&wine, "sup.exe", &args, &[]);
-        let linux = run_linux_sup(&lab.host, &args);
-        assert_eq!(
-            windows.status.code(),
-            Some(code),
-            "sup.exe {args:?}: {}",
-            show(&windows)
-        );
-        assert_eq!(
-            linux.status.code(),
-            Some(code),
-            "sup {args:?}: {}",
-            show(&linux)
-        );
-        let lines = without_times(&windows.stdout);
-        assert_eq!(
-            lines,
-            without_times(&linux.stdout),
-            "sup.exe vs sup {args:?}:\n{}\n{}",
-            show(&windows),
-            show(&linux)
-        );
-        assert!(
-            lines.iter().any(|l| l == line),
-            "{line:?} in sup.exe {args:?}: {}",
-            show(&windows)
-        );
-        assert!(
-            windows.stderr.is_empty(),
-            "sup.exe {args:?}: {}",
-            show(&windows)
-        );
-        // No immediate mode under Wine: the 1-10 ms read timeout bounds the
-        // delay, never the 1 s of upstream rawsock.
-        for ms in reply_times(&windows.stdout) {
-            assert!(
-                (0.0..100.0).contains(&ms),
-                "time={ms}ms: {}",
-                show(&windows)
-            );
-        }
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let code = *code;
+        same_as_linux(&lab, &wine, &args, code, line);
         if code == 0 {
             exe_requests += args[1].parse::<usize>().expect("-n N");
         }
@@ -431,41 +439,8 @@ fn sup_exe_arp_prints_what_linux_sup_prints() {
         ),
     ];
     for (args, code, line) in &cases {
-        let (args, code): (Vec<&str>, i32) = (args.split_whitespace().collect(), *code);
-        let windows = run(&wine, "sup.exe", &args, &[]);
-        let linux = run_linux_sup(&lab.host, &args);
-        assert_eq!(
-            windows.status.code(),
-            Some(code),
-            "sup.exe {args:?}: {}",
-            show(&windows)
-        );
-        assert_eq!(
-            linux.status.code(),
-            Some(code),
-            "sup {args:?}: {}",
-            show(&linux)
-        );
-        let lines = without_times(&windows.stdout);
-        assert_eq!(
-            lines,
-            without_times(&linux.stdout),
-            "sup.exe vs sup {args:?}:\n{}\n{}",
-            show(&windows),
-            show(&linux)
-        );
-        assert!(
-            lines.iter().any(|l| l == line),
-            "{line:?}: {}",
-            show(&windows)
-        );
-        for ms in reply_times(&windows.stdout) {
-            assert!(
-                (0.0..100.0).contains(&ms),
-                "time={ms}ms: {}",
-                show(&windows)
-            );
-        }
+        let args: Vec<&str> = args.split_whitespace().collect();
+        same_as_linux(&lab, &wine, &args, *code, line);
     }
     let routed = ["--arp", addrs::REMOTE];
     let windows = run(&wine, "sup.exe", &routed, &[]);

@@ -541,4 +541,6 @@ pub enum End {
 }
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;

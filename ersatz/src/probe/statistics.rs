@@ -52,21 +52,8 @@ impl Statistics {
 
 #[cfg(test)]
 mod tests {
+    //! Counting like ping.exe is tested where it began, in ping.rs.
     use super::*;
-
-    #[test]
-    fn like_ping_exe() {
-        let mut s = Statistics::default();
-        assert_eq!((s.lost(), s.loss_percent(), s.average()), (0, 0, None));
-        s.sent = 3;
-        s.add(Duration::from_micros(41));
-        s.add(Duration::from_micros(52));
-        assert_eq!(s.lost(), 1);
-        assert_eq!(s.loss_percent(), 33);
-        assert_eq!(s.min, Some(Duration::from_micros(41)));
-        assert_eq!(s.max, Some(Duration::from_micros(52)));
-        assert_eq!(s.average(), Some(Duration::from_nanos(46_500)));
-    }
 
     #[test]
     fn loss_is_rounded_down_and_never_over_100() {

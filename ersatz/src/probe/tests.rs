@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::testing::Wired;
 use super::*;
 use crate::arping::ArpProbe;
-use crate::capture::memory::{self, arp_reply, echo_reply, nic, serve as peer, to_us, GW};
+use crate::capture::memory::{self, arp_reply, echo_reply, nic, to_us, GW};
 use crate::ping::{EchoProbe, Options};
 use crate::{arp, ethernet};
 
@@ -50,34 +51,28 @@ const C: ipv4::Addr = ipv4::Addr([10, 9, 0, 3]);
 
 #[test]
 fn retries_go_to_jobs_without_an_answer_and_only_to_them() {
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
     // A answers at once; B only its second request; C never.
     let tries = Arc::new(std::sync::Mutex::new(0u32));
     let counter = tries.clone();
-    let peer = peer(
-        wire,
-        move |frame| {
-            let Some((dst, _, reply)) = echo_reply(frame) else {
-                return Vec::new();
-            };
-            match dst {
-                A => vec![(Duration::ZERO, reply)],
-                B => {
-                    let mut n = counter.lock().unwrap();
-                    *n += 1;
-                    if *n == 2 {
-                        vec![(Duration::ZERO, reply)]
-                    } else {
-                        Vec::new()
-                    }
+    let wired = Wired::new(move |frame| {
+        let Some((dst, _, reply)) = echo_reply(frame) else {
+            return Vec::new();
+        };
+        match dst {
+            A => vec![(Duration::ZERO, reply)],
+            B => {
+                let mut n = counter.lock().unwrap();
+                *n += 1;
+                if *n == 2 {
+                    vec![(Duration::ZERO, reply)]
+                } else {
+                    Vec::new()
                 }
-                _ => Vec::new(),
             }
-        },
-        done.clone(),
-    );
+            _ => Vec::new(),
+        }
+    });
+    let interface = &wired.interface;
     let kind = EchoProbe::new(&nic(), None, &Options::default());
     let pace = Pace {
         window: 16,
@@ -86,14 +81,13 @@ fn retries_go_to_jobs_without_an_answer_and_only_to_them() {
         tries: 2,
         ..Pace::default()
     };
-    let mut engine = Engine::new(&interface, kind, pace, false);
+    let mut engine = Engine::new(interface, kind, pace, false);
     let mut log = Log::default();
     let mut plan = jobs([A, B, C], |e: &Event<'_, EchoProbe>| {
         log.0.push(describe(e))
     });
     let end = engine.run(&mut plan, &AtomicBool::new(false));
-    done.store(true, Ordering::SeqCst);
-    let seen = peer.join().unwrap();
+    let seen = wired.stop();
     assert_eq!(end, End::Done);
     let log = log.0;
     assert_eq!(seen, 5, "{log:#?}");
@@ -120,18 +114,12 @@ fn retries_go_to_jobs_without_an_answer_and_only_to_them() {
 
 #[test]
 fn the_interval_paces_a_window_of_probes() {
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
-    let peer = peer(
-        wire,
-        |frame| {
-            echo_reply(frame)
-                .map(|(_, _, reply)| vec![(Duration::from_millis(30), reply)])
-                .unwrap_or_default()
-        },
-        done.clone(),
-    );
+    let wired = Wired::new(|frame| {
+        echo_reply(frame)
+            .map(|(_, _, reply)| vec![(Duration::from_millis(30), reply)])
+            .unwrap_or_default()
+    });
+    let interface = &wired.interface;
     let kind = EchoProbe::new(&nic(), None, &Options::default());
     let pace = Pace {
         window: 1000,
@@ -141,7 +129,7 @@ fn the_interval_paces_a_window_of_probes() {
         own_frame_wait: Duration::ZERO,
         ..Pace::default()
     };
-    let mut engine = Engine::new(&interface, kind, pace, false);
+    let mut engine = Engine::new(interface, kind, pace, false);
     // The gateway's MAC first: the ARP wait is not what is measured.
     interface.resolve(GW).unwrap();
     let mut sent_at = Vec::new();
@@ -160,8 +148,6 @@ fn the_interval_paces_a_window_of_probes() {
     let start = Instant::now();
     engine.run(&mut plan, &AtomicBool::new(false));
     let took = start.elapsed();
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     assert_eq!(engine.statistics().received, 10);
     // Ten probes 10 ms apart, the last answered 30 ms later (the peer's
     // clock reads up to 1 ms early); a lock step would take 10 x 30 ms.
@@ -183,18 +169,12 @@ fn the_interval_paces_a_window_of_probes() {
 
 #[test]
 fn a_budget_lets_a_burst_go_then_holds_the_sustained_rate() {
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
-    let peer = peer(
-        wire,
-        |frame| {
-            echo_reply(frame)
-                .map(|(_, _, reply)| vec![(Duration::ZERO, reply)])
-                .unwrap_or_default()
-        },
-        done.clone(),
-    );
+    let wired = Wired::new(|frame| {
+        echo_reply(frame)
+            .map(|(_, _, reply)| vec![(Duration::ZERO, reply)])
+            .unwrap_or_default()
+    });
+    let interface = &wired.interface;
     interface.resolve(GW).unwrap();
     let kind = EchoProbe::new(&nic(), None, &Options::default());
     let pace = Pace {
@@ -208,7 +188,7 @@ fn a_budget_lets_a_burst_go_then_holds_the_sustained_rate() {
         }),
         ..Pace::default()
     };
-    let mut engine = Engine::new(&interface, kind, pace, false);
+    let mut engine = Engine::new(interface, kind, pace, false);
     let mut sent_at = Vec::new();
     let targets: Vec<ipv4::Addr> = (1..=7).map(|i| ipv4::Addr([10, 9, 2, i])).collect();
     let mut plan = jobs(targets, |e: &Event<'_, EchoProbe>| {
@@ -217,8 +197,6 @@ fn a_budget_lets_a_burst_go_then_holds_the_sustained_rate() {
         }
     });
     engine.run(&mut plan, &AtomicBool::new(false));
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     assert_eq!(engine.statistics().received, 7);
     let gaps: Vec<Duration> = sent_at.windows(2).map(|p| p[1] - p[0]).collect();
     // The burst: four back to back; then one per 40 ms.
@@ -236,26 +214,20 @@ fn a_budget_lets_a_burst_go_then_holds_the_sustained_rate() {
 fn a_key_waiting_holds_its_next_job_back() {
     // ARP's key is the address: three requests for one address never wait
     // at once, whatever the window.
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
     const MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 9]);
-    let peer = peer(
-        wire,
-        |frame| {
-            arp_reply(frame, MAC)
-                .map(|r| vec![(Duration::from_millis(20), r)])
-                .unwrap_or_default()
-        },
-        done.clone(),
-    );
+    let wired = Wired::new(|frame| {
+        arp_reply(frame, MAC)
+            .map(|r| vec![(Duration::from_millis(20), r)])
+            .unwrap_or_default()
+    });
+    let interface = &wired.interface;
     let pace = Pace {
         window: 64,
         interval: Duration::ZERO,
         timeout: Duration::from_secs(1),
         ..Pace::default()
     };
-    let mut engine = Engine::new(&interface, ArpProbe::new(&nic()), pace, false);
+    let mut engine = Engine::new(interface, ArpProbe::new(&nic()), pace, false);
     let (mut waiting, mut most) = (0i32, 0);
     let mut replies = Vec::new();
     let mut plan = jobs([A, A, A, B], |e: &Event<'_, ArpProbe>| match e {
@@ -274,8 +246,6 @@ fn a_key_waiting_holds_its_next_job_back() {
     let start = Instant::now();
     engine.run(&mut plan, &AtomicBool::new(false));
     let took = start.elapsed();
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     assert_eq!(most, 1);
     assert_eq!(engine.statistics().received, 4, "{replies:?}");
     // Three in a row for A (B goes at once, beside the first).
@@ -287,50 +257,42 @@ fn a_key_waiting_holds_its_next_job_back() {
 
 #[test]
 fn a_second_mac_for_an_address_is_a_duplicate() {
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
     const FIRST: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 0x31]);
     const SECOND: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 0x32]);
-    let peer = peer(
-        wire,
-        |frame| {
-            let mut out = Vec::new();
-            out.extend(arp_reply(frame, FIRST).map(|r| (Duration::ZERO, r)));
-            out.extend(arp_reply(frame, SECOND).map(|r| (Duration::from_millis(2), r)));
-            // Noise that must not count: a gratuitous ARP and a reply to
-            // another station, both for the address asked about.
-            if let ethernet::Payload::ARP(p) = &frame.payload {
-                let gratuitous = arp::Packet {
-                    operation: arp::Operation::Reply,
-                    sender_hw_addr: SECOND,
-                    sender_ip_addr: p.target_ip_addr,
-                    target_hw_addr: ethernet::Addr::broadcast(),
-                    target_ip_addr: p.target_ip_addr,
-                };
-                let elsewhere = arp::Packet {
-                    target_hw_addr: ethernet::Addr([2, 0, 0, 0, 0, 0x77]),
-                    target_ip_addr: ipv4::Addr([10, 0, 0, 77]),
-                    ..gratuitous
-                };
-                for noise in [gratuitous, elsewhere] {
-                    out.push((
-                        Duration::from_millis(1),
-                        to_us(SECOND, noise.as_ethernet_payload()),
-                    ));
-                }
+    let wired = Wired::new(|frame| {
+        let mut out = Vec::new();
+        out.extend(arp_reply(frame, FIRST).map(|r| (Duration::ZERO, r)));
+        out.extend(arp_reply(frame, SECOND).map(|r| (Duration::from_millis(2), r)));
+        // Noise that must not count: a gratuitous ARP and a reply to
+        // another station, both for the address asked about.
+        if let ethernet::Payload::ARP(p) = &frame.payload {
+            let gratuitous = arp::Packet {
+                operation: arp::Operation::Reply,
+                sender_hw_addr: SECOND,
+                sender_ip_addr: p.target_ip_addr,
+                target_hw_addr: ethernet::Addr::broadcast(),
+                target_ip_addr: p.target_ip_addr,
+            };
+            let elsewhere = arp::Packet {
+                target_hw_addr: ethernet::Addr([2, 0, 0, 0, 0, 0x77]),
+                target_ip_addr: ipv4::Addr([10, 0, 0, 77]),
+                ..gratuitous
+            };
+            for noise in [gratuitous, elsewhere] {
+                out.push((
+                    Duration::from_millis(1),
+                    to_us(SECOND, noise.as_ethernet_payload()),
+                ));
             }
-            out
-        },
-        done.clone(),
-    );
+        }
+        out
+    });
+    let interface = &wired.interface;
     let pace = Pace::lock_step(Duration::from_millis(50), Duration::from_millis(40));
-    let mut engine = Engine::new(&interface, ArpProbe::new(&nic()), pace, false);
+    let mut engine = Engine::new(interface, ArpProbe::new(&nic()), pace, false);
     let mut log = Log::default();
     let mut plan = jobs([C, C], |e: &Event<'_, ArpProbe>| log.0.push(describe(e)));
     engine.run(&mut plan, &AtomicBool::new(false));
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     let stats = engine.statistics();
     assert_eq!(
         (stats.sent, stats.received, stats.duplicates),
@@ -374,18 +336,12 @@ impl Plan<EchoProbe> for UntilAnswered {
 
 #[test]
 fn a_plan_can_end_the_run_with_probes_waiting() {
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
     // Only the fifth request is answered.
-    let peer = peer(
-        wire,
-        |frame| match echo_reply(frame) {
-            Some((_, 5, reply)) => vec![(Duration::ZERO, reply)],
-            _ => Vec::new(),
-        },
-        done.clone(),
-    );
+    let wired = Wired::new(|frame| match echo_reply(frame) {
+        Some((_, 5, reply)) => vec![(Duration::ZERO, reply)],
+        _ => Vec::new(),
+    });
+    let interface = &wired.interface;
     let kind = EchoProbe::new(&nic(), None, &Options::default());
     let pace = Pace {
         window: 100,
@@ -393,12 +349,10 @@ fn a_plan_can_end_the_run_with_probes_waiting() {
         timeout: Duration::from_secs(10),
         ..Pace::default()
     };
-    let mut engine = Engine::new(&interface, kind, pace, false);
+    let mut engine = Engine::new(interface, kind, pace, false);
     let mut plan = UntilAnswered { answered: false };
     let start = Instant::now();
     let end = engine.run(&mut plan, &AtomicBool::new(false));
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     assert_eq!(end, End::Finished);
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(engine.in_flight() >= 4, "{}", engine.in_flight());
@@ -434,17 +388,11 @@ fn stop_ends_a_run_at_once() {
 fn forgotten_probes_are_not_matched() {
     // With room to remember 2 probes, an answer to the first of 5 (which
     // comes after all were sent) finds nothing; one to the last is late.
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
-    let peer = peer(
-        wire,
-        |frame| match echo_reply(frame) {
-            Some((_, 1 | 5, reply)) => vec![(Duration::from_millis(60), reply)],
-            _ => Vec::new(),
-        },
-        done.clone(),
-    );
+    let wired = Wired::new(|frame| match echo_reply(frame) {
+        Some((_, 1 | 5, reply)) => vec![(Duration::from_millis(60), reply)],
+        _ => Vec::new(),
+    });
+    let interface = &wired.interface;
     let kind = EchoProbe::new(&nic(), None, &Options::default());
     let pace = Pace {
         window: 10,
@@ -453,7 +401,7 @@ fn forgotten_probes_are_not_matched() {
         memory: 2,
         ..Pace::default()
     };
-    let mut engine = Engine::new(&interface, kind, pace, false);
+    let mut engine = Engine::new(interface, kind, pace, false);
     let mut log = Log::default();
     let mut plan = jobs([A, A, A, A, A], |e: &Event<'_, EchoProbe>| {
         log.0.push(describe(e))
@@ -463,8 +411,6 @@ fn forgotten_probes_are_not_matched() {
     std::thread::sleep(Duration::from_millis(100));
     let mut plan = jobs([], |e: &Event<'_, EchoProbe>| log.0.push(describe(e)));
     engine.run(&mut plan, &AtomicBool::new(false));
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     assert_eq!(log.count("timeout"), 5, "{:#?}", log.0);
     assert_eq!(log.count("late"), 1, "{:#?}", log.0);
     assert_eq!(engine.remembered(), 2);

@@ -263,7 +263,8 @@ pub struct Host {
 }
 
 impl Host {
-    fn new(addr: ipv4::Addr, via: Via) -> Host {
+    /// A target not probed yet: not alive, outcome unknown.
+    pub fn new(addr: ipv4::Addr, via: Via) -> Host {
         Host {
             addr,
             alive: false,
@@ -645,25 +646,11 @@ impl<F: FnMut(&Host)> Plan<SweepProbe> for Sweep<'_, F> {
 
     fn event(&mut self, event: &Event<'_, SweepProbe>) {
         match event {
-            Event::Reply(a) => {
+            Event::Reply(a) | Event::Late(a) => {
                 let job = a.probe.job;
-                self.answered(
-                    job.index as usize,
-                    Some(job.stage),
-                    Some(a.rtt),
-                    a.reply,
-                    false,
-                );
-            }
-            Event::Late(a) => {
-                let job = a.probe.job;
-                self.answered(
-                    job.index as usize,
-                    Some(job.stage),
-                    Some(a.rtt),
-                    a.reply,
-                    true,
-                );
+                let late = matches!(event, Event::Late(_));
+                let (i, stage) = (job.index as usize, Some(job.stage));
+                self.answered(i, stage, Some(a.rtt), a.reply, late);
             }
             Event::Duplicate(a) => {
                 if let Reply::Arp(ArpReply { mac }) = a.reply {

@@ -4,12 +4,13 @@
 //! never; this machine; no route; a router that never answers ARP.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::capture::memory::{self, arp_reply, echo_reply, nic, serve, to_us, GW, GW_MAC, US};
+use crate::capture::memory::{arp_reply, echo_reply, nic, to_us, GW, GW_MAC, US};
+use crate::probe::testing::Wired;
 use crate::{icmp, Blob};
 
 fn a(last: u8) -> ipv4::Addr {
@@ -53,67 +54,61 @@ struct Outcome {
 }
 
 fn sweep(targets: Vec<(ipv4::Addr, Reach)>, options: Options) -> Outcome {
-    let (link, wire) = memory::wire();
-    let interface = Interface::with_link(nic(), None, link);
-    let done = Arc::new(AtomicBool::new(false));
     let frames: Arc<Mutex<HashMap<ipv4::Addr, u32>>> = Arc::default();
     let seen = frames.clone();
     let tries: Arc<Mutex<HashMap<ipv4::Addr, u32>>> = Arc::default();
-    let peer = serve(
-        wire,
-        move |frame| {
-            let target = match &frame.payload {
-                ethernet::Payload::ARP(p) => p.target_ip_addr,
-                ethernet::Payload::IPv4(p) => p.dst,
-                _ => return Vec::new(),
-            };
-            *seen.lock().unwrap().entry(target).or_default() += 1;
-            let now = Duration::ZERO;
-            match (target.0[2], target.0[3]) {
-                // On-link: answers ARP and ping.
-                (0, 3) => arp_reply(frame, mac(3))
-                    .or_else(|| echo_reply(frame).map(|e| e.2))
-                    .map(|f| vec![(now, f)])
-                    .unwrap_or_default(),
-                // On-link: ARP only (drops every ping).
-                (0, 4) => arp_reply(frame, mac(4))
-                    .map(|f| vec![(now, f)])
-                    .unwrap_or_default(),
-                // On-link: two stations answer ARP.
-                (0, 6) => arp_reply(frame, mac(6))
-                    .map(|f| {
-                        let twin = arp_reply(frame, mac(0x66)).unwrap();
-                        vec![(now, f), (Duration::from_millis(1), twin)]
-                    })
-                    .or_else(|| echo_reply(frame).map(|e| vec![(now, e.2)]))
-                    .unwrap_or_default(),
-                // Routed: answers at once.
-                (9, 1) => echo_reply(frame)
-                    .map(|e| vec![(now, e.2)])
-                    .unwrap_or_default(),
-                // Routed: answers only the second try.
-                (9, 2) => {
-                    let mut tries = tries.lock().unwrap();
-                    let n = tries.entry(target).or_default();
-                    *n += 1;
-                    match (*n, echo_reply(frame)) {
-                        (2, Some(e)) => vec![(now, e.2)],
-                        _ => Vec::new(),
-                    }
+    let wired = Wired::new(move |frame| {
+        let target = match &frame.payload {
+            ethernet::Payload::ARP(p) => p.target_ip_addr,
+            ethernet::Payload::IPv4(p) => p.dst,
+            _ => return Vec::new(),
+        };
+        *seen.lock().unwrap().entry(target).or_default() += 1;
+        let now = Duration::ZERO;
+        match (target.0[2], target.0[3]) {
+            // On-link: answers ARP and ping.
+            (0, 3) => arp_reply(frame, mac(3))
+                .or_else(|| echo_reply(frame).map(|e| e.2))
+                .map(|f| vec![(now, f)])
+                .unwrap_or_default(),
+            // On-link: ARP only (drops every ping).
+            (0, 4) => arp_reply(frame, mac(4))
+                .map(|f| vec![(now, f)])
+                .unwrap_or_default(),
+            // On-link: two stations answer ARP.
+            (0, 6) => arp_reply(frame, mac(6))
+                .map(|f| {
+                    let twin = arp_reply(frame, mac(0x66)).unwrap();
+                    vec![(now, f), (Duration::from_millis(1), twin)]
+                })
+                .or_else(|| echo_reply(frame).map(|e| vec![(now, e.2)]))
+                .unwrap_or_default(),
+            // Routed: answers at once.
+            (9, 1) => echo_reply(frame)
+                .map(|e| vec![(now, e.2)])
+                .unwrap_or_default(),
+            // Routed: answers only the second try.
+            (9, 2) => {
+                let mut tries = tries.lock().unwrap();
+                let n = tries.entry(target).or_default();
+                *n += 1;
+                match (*n, echo_reply(frame)) {
+                    (2, Some(e)) => vec![(now, e.2)],
+                    _ => Vec::new(),
                 }
-                // Routed: the router says the net is unreachable.
-                (9, 3) => net_unreachable(frame)
-                    .map(|f| vec![(now, f)])
-                    .unwrap_or_default(),
-                // Routed: answers each try 150 ms late (after its 100 ms).
-                (9, 4) => echo_reply(frame)
-                    .map(|e| vec![(Duration::from_millis(150), e.2)])
-                    .unwrap_or_default(),
-                _ => Vec::new(),
             }
-        },
-        done.clone(),
-    );
+            // Routed: the router says the net is unreachable.
+            (9, 3) => net_unreachable(frame)
+                .map(|f| vec![(now, f)])
+                .unwrap_or_default(),
+            // Routed: answers each try 150 ms late (after its 100 ms).
+            (9, 4) => echo_reply(frame)
+                .map(|e| vec![(Duration::from_millis(150), e.2)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    });
+    let interface = &wired.interface;
     let planned = Planned {
         route: netinfo::Route {
             nic: nic(),
@@ -124,14 +119,12 @@ fn sweep(targets: Vec<(ipv4::Addr, Reach)>, options: Options) -> Outcome {
     };
     let mut reports = Vec::new();
     let swept = run(
-        &interface,
+        interface,
         &planned,
         &options,
         &AtomicBool::new(false),
         |h| reports.push(h.clone()),
     );
-    done.store(true, Ordering::SeqCst);
-    peer.join().unwrap();
     let took = swept.elapsed;
     let frames = frames.lock().unwrap().clone();
     Outcome {
