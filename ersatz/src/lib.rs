@@ -94,6 +94,7 @@ pub mod netinfo;
 pub mod ping;
 pub mod probe;
 pub mod sweep;
+pub mod trace;
 pub mod wire;
 
 pub use interface::Interface;

@@ -290,7 +290,8 @@ impl<'i, K: Kind> Engine<'i, K> {
                     .pop_front()
                     .or_else(|| plan.next().map(|job| (job, 0)));
             }
-            if self.pending.is_none() && self.in_flight.is_empty() {
+            let later = plan.later();
+            if self.pending.is_none() && self.in_flight.is_empty() && later.is_none() {
                 return End::Done;
             }
             let next_send = self.next_send(now);
@@ -315,6 +316,11 @@ impl<'i, K: Kind> Engine<'i, K> {
             }
             if let Some(at) = next_send.filter(|&at| at > now) {
                 until = until.min(at);
+            }
+            if let Some(at) = later {
+                // A time already past (the plan has not caught up with it)
+                // is asked again a millisecond on, not in a spin.
+                until = until.min(at.max(now + Duration::from_millis(1)));
             }
             if let Ok(answer) = self
                 .inbox

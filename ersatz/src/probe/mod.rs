@@ -124,6 +124,15 @@ pub trait Plan<K: Kind + ?Sized> {
         false
     }
 
+    /// When the plan may have something new to say without an event: a
+    /// job not due yet (the next cycle of a report), or [`Plan::finished`]
+    /// turning true (a trace that stops waiting for a silent hop once
+    /// later hops answered). While it is `Some`, the run does not end for
+    /// lack of jobs, and the engine asks again by then.
+    fn later(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     /// Whether `job`, whose probe timed out, gets its next try (within
     /// [`Pace::tries`]; every job does unless the plan says no).
     fn retry(&self, job: &K::Job) -> bool {

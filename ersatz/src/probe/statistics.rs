@@ -19,7 +19,11 @@ pub struct Statistics {
     pub min: Option<Duration>,
     /// Largest round-trip time.
     pub max: Option<Duration>,
+    /// The latest round-trip time.
+    pub last: Option<Duration>,
     total: Duration,
+    /// Sum of the squared round-trip times, in ns², for the deviation.
+    squares: u128,
 }
 
 impl Statistics {
@@ -41,10 +45,26 @@ impl Statistics {
         (self.received > 0).then(|| self.total / self.received)
     }
 
+    /// The standard deviation of the round-trip times (over every answer,
+    /// as mtr's StDev).
+    pub fn stdev(&self) -> Option<Duration> {
+        if self.received == 0 {
+            return None;
+        }
+        let n = f64::from(self.received);
+        let mean = self.total.as_nanos() as f64 / n;
+        let variance = (self.squares as f64 / n - mean * mean).max(0.0);
+        Some(Duration::from_nanos(variance.sqrt().round() as u64))
+    }
+
     /// Counts an answer received in time.
     pub(crate) fn add(&mut self, rtt: Duration) {
         self.received += 1;
         self.total += rtt;
+        self.last = Some(rtt);
+        self.squares = self
+            .squares
+            .saturating_add(rtt.as_nanos().saturating_mul(rtt.as_nanos()));
         self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
         self.max = Some(self.max.map_or(rtt, |m| m.max(rtt)));
     }
@@ -54,6 +74,22 @@ impl Statistics {
 mod tests {
     //! Counting like ping.exe is tested where it began, in ping.rs.
     use super::*;
+
+    #[test]
+    fn deviation_like_mtr() {
+        let mut s = Statistics::default();
+        assert_eq!(s.stdev(), None);
+        for ms in [2, 4, 4, 4, 5, 5, 7, 9] {
+            s.sent += 1;
+            s.add(Duration::from_millis(ms));
+        }
+        // The textbook set: mean 5, standard deviation 2.
+        assert_eq!(s.stdev(), Some(Duration::from_millis(2)));
+        assert_eq!(s.last, Some(Duration::from_millis(9)));
+        let mut one = Statistics::default();
+        one.add(Duration::from_micros(41));
+        assert_eq!(one.stdev(), Some(Duration::ZERO));
+    }
 
     #[test]
     fn loss_is_rounded_down_and_never_over_100() {
