@@ -14,8 +14,12 @@ Unlike ping.exe, \"Destination host unreachable\" alone exits with 1.";
 /// sup: a ping that builds every Ethernet, ARP, IPv4 and ICMP byte itself and
 /// sends it through Npcap (Windows) or libpcap (Linux).
 #[derive(Debug, Parser)]
-#[command(name = "sup", version, about, after_help = AFTER_HELP)]
+#[command(name = "sup", version, about, after_help = AFTER_HELP, disable_help_flag = true)]
 pub struct Args {
+    /// Print help (-h is --trace's max hops, as in tracert).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
     /// Ping the target until stopped (Ctrl+C).
     #[arg(short = 't')]
     pub forever: bool,
@@ -75,6 +79,29 @@ pub struct Args {
     /// counted as an address conflict. Works when the host drops every ping.
     #[arg(long, conflicts_with_all = ["flood", "size", "ttl", "dont_fragment"])]
     pub arp: bool,
+
+    /// Trace the route to the target, like tracert: every hop probed at
+    /// once (three echo requests each, TTL 1 up), answers matched by the
+    /// request each router quotes; a silent hop costs at most one -w (and
+    /// less once hops beyond it answered). -w is 4000 by default, -l 32.
+    #[arg(long, conflicts_with_all = ["arp", "flood", "dont_fragment", "ttl"])]
+    pub trace: bool,
+
+    /// With --trace: do not look up the hops' names.
+    #[arg(short = 'd', requires = "trace")]
+    pub no_names: bool,
+
+    /// With --trace: the highest TTL tried, 1 to 255 (default 30).
+    #[arg(short = 'h', long = "max-hops", value_name = "max_hops", requires = "trace",
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u8).range(1..))]
+    pub max_hops: Option<u8>,
+
+    /// With --trace: mtr's report (loss, last, average, best, worst and
+    /// deviation per hop) after -n cycles (default 10) --interval apart;
+    /// with -t the table again every cycle until Ctrl+C.
+    #[arg(long, requires = "trace")]
+    pub report: bool,
 
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the

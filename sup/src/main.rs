@@ -3,18 +3,21 @@
 //! `ersatz`'s probe engine on an `ersatz::Interface`.
 //!
 //! One file per mode, each with its own text and JSON output: `ping.rs`
-//! (echo, and `--flood`), `arp.rs` (`--arp`), `sweep.rs` (many targets). What they share: `out.rs`
+//! (echo, and `--flood`), `arp.rs` (`--arp`), `sweep.rs` (many targets),
+//! `trace.rs` (`--trace`, with `names.rs` for its reverse lookups). What they share: `out.rs`
 //! (writing without panics), `target.rs` (names and addresses), `setup.rs`
 //! (route, NIC, Ctrl+C), `report.rs` (times, the statistics block).
 
 mod args;
 mod arp;
+mod names;
 mod out;
 mod ping;
 mod report;
 mod setup;
 mod sweep;
 mod target;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -51,6 +54,8 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
     target::one_host(target)?;
     if args.arp {
         arp::run(args, target, name.as_deref())
+    } else if args.trace {
+        trace::run(args, target, name.as_deref())
     } else {
         ping::run(args, target, name.as_deref())
     }

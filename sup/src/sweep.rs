@@ -134,6 +134,7 @@ fn refuse_ping_options(args: &Args) -> Result<(), Failure> {
         (args.count.is_some(), "-n"),
         (args.interval_ms.is_some(), "--interval"),
         (args.flood, "--flood"),
+        (args.trace, "--trace"),
     ];
     match refused.iter().find(|(given, _)| *given) {
         Some((_, option)) => Err(Failure(format!(

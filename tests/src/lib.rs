@@ -19,6 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod chain;
 pub mod names;
 pub mod sup;
 
