@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use ersatz_e2e::chain::{self, Chain};
 use ersatz_e2e::{addrs, target_dir, windows_exe, Lab, Ns, Wine};
 
 /// Bound on every Windows program run (they take well under a second).
@@ -289,9 +290,9 @@ fn run_linux_sup(ns: &Ns, args: &[&str]) -> Output {
 /// nothing on stderr from sup.exe, and reply times under 100 ms (no
 /// immediate mode under Wine: the 1-10 ms read timeout bounds the delay,
 /// never the 1 s of upstream rawsock).
-fn same_as_linux(lab: &Lab, wine: &Wine, args: &[&str], code: i32, line: &str) {
+fn same_as_linux(host: &Ns, wine: &Wine, args: &[&str], code: i32, line: &str) {
     let windows = run(wine, "sup.exe", args, &[]);
-    let linux = run_linux_sup(&lab.host, args);
+    let linux = run_linux_sup(host, args);
     assert_eq!(
         windows.status.code(),
         Some(code),
@@ -373,7 +374,7 @@ fn sup_exe_prints_what_linux_sup_prints() {
     for (args, code, line) in &cases {
         let args: Vec<&str> = args.split_whitespace().collect();
         let code = *code;
-        same_as_linux(&lab, &wine, &args, code, line);
+        same_as_linux(&lab.host, &wine, &args, code, line);
         if code == 0 {
             exe_requests += args[1].parse::<usize>().expect("-n N");
         }
@@ -440,7 +441,7 @@ fn sup_exe_arp_prints_what_linux_sup_prints() {
     ];
     for (args, code, line) in &cases {
         let args: Vec<&str> = args.split_whitespace().collect();
-        same_as_linux(&lab, &wine, &args, *code, line);
+        same_as_linux(&lab.host, &wine, &args, *code, line);
     }
     let routed = ["--arp", addrs::REMOTE];
     let windows = run(&wine, "sup.exe", &routed, &[]);
@@ -536,6 +537,64 @@ fn sup_exe_sweeps_like_linux_sup() {
         String::from_utf8_lossy(&linux.stdout),
         "10.77.1.1\n10.77.1.2\n10.77.1.3\n10.77.2.2\n10.77.2.10\n10.77.2.11\n"
     );
+}
+
+/// A trace by `sup.exe` and by Linux sup over the chain of three routers:
+/// the same hops from the same routers, times aside (and the spaces a
+/// time's digits take).
+#[test]
+fn sup_exe_traces_like_linux_sup() {
+    windows_exe("sup.exe");
+    let chain = Chain::new();
+    let wine = Wine::new(&chain.host);
+    let words = |stdout: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stdout)
+            .lines()
+            .map(|l| {
+                let mut w: Vec<&str> = l.split_whitespace().collect();
+                for i in 0..w.len() {
+                    if w.get(i + 1) == Some(&"ms") && w[i].parse::<f64>().is_ok() {
+                        w[i] = "T";
+                    }
+                }
+                w.join(" ")
+            })
+            .collect()
+    };
+    for (args, code) in [
+        (vec!["--trace", "-d", chain::addrs::TARGET], 0),
+        (
+            vec!["--trace", "-d", "-w", "500", chain::addrs::UNROUTED],
+            1,
+        ),
+    ] {
+        let windows = run(&wine, "sup.exe", &args, &[]);
+        let linux = run_linux_sup(&chain.host, &args);
+        assert_eq!(windows.status.code(), Some(code), "{}", show(&windows));
+        assert_eq!(linux.status.code(), Some(code), "{}", show(&linux));
+        let lines = words(&windows.stdout);
+        assert_eq!(
+            lines,
+            words(&linux.stdout),
+            "{}\n{}",
+            show(&windows),
+            show(&linux)
+        );
+        assert!(windows.stderr.is_empty(), "{}", show(&windows));
+        if code == 0 {
+            assert!(
+                lines.contains(&"4 T ms T ms T ms 10.78.3.2".to_string()),
+                "{}",
+                show(&windows)
+            );
+        } else {
+            assert!(
+                lines.contains(&"3 10.78.2.2 reports: Destination net unreachable.".to_string()),
+                "{}",
+                show(&windows)
+            );
+        }
+    }
 }
 
 /// `sup.exe -v`: the NIC, route and next hop's MAC it reports are what
