@@ -290,6 +290,11 @@ impl<'i, K: Kind> Engine<'i, K> {
                     .pop_front()
                     .or_else(|| plan.next().map(|job| (job, 0)));
             }
+            // (Asking for the next job may have finished the plan: a trace
+            // giving up on a silent hop does it there.)
+            if plan.finished() {
+                return End::Finished;
+            }
             let later = plan.later();
             if self.pending.is_none() && self.in_flight.is_empty() && later.is_none() {
                 return End::Done;
