@@ -124,3 +124,19 @@ lab_sweep_up() {
     [[ $extra -gt 0 ]] && in_ns "${LAB_STATIONS[-1]}" sysctl -qw net.ipv4.icmp_echo_ignore_all=1
     return 0
 }
+
+# Rewrites the end of RESULTS.md in directory $1: what run.sh wrote (up to
+# the first section a bench script adds), then SWEEPS.md and TRACES.md as
+# they are now, so each script can be run again alone.
+results_tail() {
+    local here=$1 results=$1/RESULTS.md tmp f
+    [[ -f $results ]] || return 0
+    tmp=$(mktemp)
+    awk '/^## (Sweeps|Traces): /{exit} {print}' "$results" >"$tmp"
+    for f in SWEEPS.md TRACES.md; do
+        if [[ -f $here/$f ]]; then
+            { echo; cat "$here/$f"; } >>"$tmp"
+        fi
+    done
+    mv "$tmp" "$results"
+}

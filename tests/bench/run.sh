@@ -297,9 +297,7 @@ echo "$TABLE"
         echo
         cat "$HERE/MEMORY.md"
     fi
-    if [[ -f $HERE/SWEEPS.md ]]; then
-        echo
-        cat "$HERE/SWEEPS.md"
-    fi
 } >"$RESULTS"
+# The sweep and trace benches' sections, as they last ran.
+results_tail "$HERE"
 echo "written: $RESULTS" >&2

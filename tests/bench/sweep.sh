@@ -149,10 +149,5 @@ echo "| (one ping, -n 1, for comparison) | | $(awk '/^rss / { print $2 }' <<<"$o
     echo "- tries: sup 2 (one retry after 500 ms), arp-scan 2 (its default; \`-r 1\`: 1), nmap its own; fping -a -g its default 4"
     cat "$WORK/table"
 } >"$HERE/SWEEPS.md"
-RESULTS=$HERE/RESULTS.md
-if [[ -f $RESULTS ]]; then
-    # Replace the sweep section (always last) of run.sh's file.
-    awk '/^## Sweeps: /{exit} {print}' "$RESULTS" >"$WORK/results"
-    { cat "$WORK/results"; cat "$HERE/SWEEPS.md"; } >"$RESULTS"
-fi
+results_tail "$HERE"
 echo "written: $HERE/SWEEPS.md" >&2
