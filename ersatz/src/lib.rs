@@ -5,7 +5,7 @@
 //! stack.
 //!
 //! The crate is layered, wire <- netinfo <- capture <- interface <- probe <-
-//! the probe kinds (ping, arping) <- sweep: a layer's code may use the
+//! the probe kinds (ping, arping) <- sweep, trace: a layer's code may use the
 //! layers above it in this table, never one below it (a few doc comments
 //! link down):
 //!
@@ -18,6 +18,7 @@
 //! | the probe engine: pace, window, deadlines, retries, matching by key, duplicates, late and damaged answers, statistics, events | [`probe`] | wire, netinfo, capture, interface | through an `Interface` |
 //! | probe kinds on the engine: echo requests and ping.exe's session ([`ping`]), ARP requests ([`arping`]) | [`ping`], [`arping`] | all of the above, not each other | through the engine |
 //! | many targets: blocks and ranges, ARP then echo on-link, echo routed, one result per target | [`sweep`] | all of the above (its kind is made of ping's and arping's) | through the engine |
+//! | the route to a target: TTL-limited echo requests, every hop at once, tracert's trace and mtr's report | [`trace`] | wire, netinfo, capture, interface, probe, ping (its payload) | through the engine |
 //!
 //! ## Wire formats
 //!
