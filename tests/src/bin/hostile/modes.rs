@@ -1007,17 +1007,27 @@ fn malformed(
     let mut round: Vec<(&'static str, Vec<u8>)> = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     while !until.over() {
-        if let Some((n, direction)) = sniffer
-            .recv(&mut buf, TICK)
+        // Everything queued, not one frame a turn: the sniffer also sees
+        // the frames we inject (outgoing), and on a busy machine a turn can
+        // take long enough for them to fill its queue and push out one of
+        // sup's requests (seen once in a loaded CI run: 7 of 8 counted).
+        let mut wait = TICK;
+        while let Some((n, direction)) = sniffer
+            .recv(&mut buf, wait)
             .map_err(|e| format!("recv: {e}"))?
         {
+            wait = Duration::ZERO;
             if let Some(req) = host_request(config, &buf[..n], direction) {
                 latest = Some(req);
                 stats.add("requests", 1.0);
             }
         }
         let due = started.elapsed().as_secs_f64() * rate;
-        while sent < due {
+        // A turn sends 64 at most before reading again (a late turn
+        // catches up over the next ones rather than in one burst).
+        let mut burst = 0;
+        while sent < due && burst < 64 {
+            burst += 1;
             if round.is_empty() {
                 round = malformed_round(config, &latest_or_default(config, &latest), &mut rng);
                 round.reverse();
