@@ -24,7 +24,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let target = "10.78.3.2".parse()?;
 //! let interface = Interface::open_route(netinfo::route_to(target)?)?;
-//! let traced = trace::run(&interface, target, &trace::Options::default(), &AtomicBool::new(false), |_| {}, |_| {});
+//! let traced = trace::run(&interface, target, &trace::Options::default(), &AtomicBool::new(false), |_| {}, |_, _| {});
 //! for hop in &traced.hops {
 //!     println!("{:2} {:?}", hop.ttl, hop.hosts);
 //! }
