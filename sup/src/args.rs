@@ -103,6 +103,11 @@ pub struct Args {
     #[arg(long, requires = "trace")]
     pub report: bool,
 
+    /// After the statistics: percentiles (p50, p90, p99), the jitter (RFC
+    /// 3550) and a histogram of the round trip times (as PsPing -h).
+    #[arg(long, conflicts_with = "trace")]
+    pub histogram: bool,
+
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the
     /// start and summary objects (the summary with elapsed_ms).

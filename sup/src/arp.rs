@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::args::Args;
 use crate::out::{emit, err, err_raw, out, out_raw, Failure};
-use crate::report::{hex_dump, ms, ms_value, statistics, summary_json};
+use crate::report::{hex_dump, histogram_text, ms, ms_value, statistics, summary_json};
 use crate::setup;
 
 /// ARP-pings `target` (called `name`, if it was a name) as `args` say.
@@ -84,6 +84,9 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             "{}",
             statistics(target, stats, &conflict(stats.duplicates, &macs))
         );
+        if args.histogram {
+            out_raw!("{}", histogram_text(stats));
+        }
         if setup.interrupted() {
             out!("Control-C");
         }

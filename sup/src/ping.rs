@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use crate::args::Args;
 use crate::out::{emit, err, err_raw, out, out_raw, stdout_closed, Failure};
-use crate::report::{hex_dump, ms, ms_value, statistics, summary_json, unreachable_text};
+use crate::report::{
+    hex_dump, histogram_text, ms, ms_value, statistics, summary_json, unreachable_text,
+};
 use crate::setup;
 
 /// Pings `target` (called `name`, if it was a name) as `args` say.
@@ -88,6 +90,9 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         out!("{summary}");
     } else {
         out_raw!("{}", statistics(target, stats, ""));
+        if args.histogram {
+            out_raw!("{}", histogram_text(stats));
+        }
         if let Some(took) = flood_time {
             out!("{}", flood_rate(stats.sent, took));
         }

@@ -135,6 +135,7 @@ fn refuse_ping_options(args: &Args) -> Result<(), Failure> {
         (args.interval_ms.is_some(), "--interval"),
         (args.flood, "--flood"),
         (args.trace, "--trace"),
+        (args.histogram, "--histogram"),
     ];
     match refused.iter().find(|(given, _)| *given) {
         Some((_, option)) => Err(Failure(format!(

@@ -1086,6 +1086,10 @@ const SUMMARY_KEYS: &[&str] = &[
     "min_ms",
     "max_ms",
     "avg_ms",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "jitter_ms",
     "interrupted",
 ];
 const FATAL_KEYS: &[&str] = &["type", "message"];
@@ -1151,7 +1155,8 @@ fn all_lost(run: &Run, count: usize) {
         summary,
         serde_json::json!({"type": "summary", "target": summary["target"], "sent": count,
             "received": 0, "lost": count, "loss_percent": 100, "min_ms": null,
-            "max_ms": null, "avg_ms": null, "interrupted": false})
+            "max_ms": null, "avg_ms": null, "p50_ms": null, "p90_ms": null, "p99_ms": null,
+            "jitter_ms": null, "interrupted": false})
     );
     run.expect_code(1);
 }
@@ -1464,4 +1469,76 @@ fn broadcast_multicast_and_unspecified_targets_are_refused() {
         );
     }
     assert!(wire.stop().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn histogram_percentiles_and_jitter() {
+    let lab = Lab::new();
+    let run = sup(
+        &lab.host,
+        &["-n", "30", "--interval", "10", "--histogram", addrs::GW],
+    );
+    run.expect_code(0);
+    let lines = run.lines();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Percentiles: "))
+        .unwrap_or_else(|| panic!("{}", run.show()));
+    // Right after the statistics block.
+    assert!(
+        lines[at - 1].starts_with("    Minimum = "),
+        "{}",
+        run.show()
+    );
+    let stats = replies(&run);
+    let (min, max) = (
+        stats.iter().map(|r| r.ms).fold(f64::MAX, f64::min),
+        stats.iter().map(|r| r.ms).fold(0.0, f64::max),
+    );
+    let p: Vec<f64> = lines[at]
+        .trim_start_matches("Percentiles: ")
+        .split(", ")
+        .map(|part| parse_ms(part.split(" = ").nth(1).unwrap(), lines[at]))
+        .collect();
+    assert_eq!(p.len(), 3, "{}", lines[at]);
+    // Within the replies' range (times are printed rounded) and in order.
+    assert!(p[0] <= p[1] && p[1] <= p[2], "{}", lines[at]);
+    assert!(
+        p[0] >= min - 0.001 && p[2] <= max + 0.001,
+        "{} ({min}..{max})",
+        lines[at]
+    );
+    assert!(
+        lines[at + 1].starts_with("Jitter (RFC 3550): "),
+        "{}",
+        run.show()
+    );
+    assert_eq!(lines[at + 2], "Round trip times in milli-seconds:");
+    let rows: Vec<&&str> = lines[at + 3..]
+        .iter()
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(!rows.is_empty() && rows.len() <= 12, "{}", run.show());
+    let counted: u64 = rows
+        .iter()
+        .map(|r| r.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted, 30, "{}", run.show());
+    assert!(
+        lines.iter().all(|l| l.chars().count() <= 80),
+        "{}",
+        run.show()
+    );
+    // JSON always has the figures.
+    let run = sup(
+        &lab.host,
+        &["-n", "5", "--interval", "10", "--json", addrs::GW],
+    );
+    let summary = json_lines(&run).pop().unwrap();
+    for key in ["p50_ms", "p90_ms", "p99_ms", "jitter_ms"] {
+        assert!(
+            summary[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {summary}"
+        );
+    }
 }

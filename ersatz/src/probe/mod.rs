@@ -54,6 +54,7 @@
 //! ```
 
 mod engine;
+pub mod histogram;
 mod statistics;
 
 use std::fmt::Debug;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::histogram::Histogram;
+
 /// The counts and round-trip times of a run of probes, whatever their kind.
 ///
 /// `sent` counts every probe the engine tried to send (an ARP failure
@@ -24,6 +26,10 @@ pub struct Statistics {
     total: Duration,
     /// Sum of the squared round-trip times, in ns², for the deviation.
     squares: u128,
+    /// Every round-trip time, in logarithmic buckets (for percentiles).
+    histogram: Histogram,
+    /// RFC 3550's interarrival jitter over the round-trip times, in ns.
+    jitter: f64,
 }
 
 impl Statistics {
@@ -57,8 +63,39 @@ impl Statistics {
         Some(Duration::from_nanos(variance.sqrt().round() as u64))
     }
 
-    /// Counts an answer received in time.
-    pub(crate) fn add(&mut self, rtt: Duration) {
+    /// The `p`-th percentile of the round-trip times (0 to 100), within
+    /// [`super::histogram::ERROR_BOUND`] of the sample of that rank and never
+    /// outside the minimum and maximum.
+    pub fn percentile(&self, p: f64) -> Option<Duration> {
+        let (min, max) = (self.min?, self.max?);
+        match p {
+            p if p <= 0.0 => Some(min),
+            p if p >= 100.0 => Some(max),
+            p => Some(self.histogram.percentile(p)?.clamp(min, max)),
+        }
+    }
+
+    /// The jitter of the round-trip times as RFC 3550 (6.4.1) defines it
+    /// for transit times: a running mean of the absolute difference of
+    /// consecutive ones, each new difference weighing 1/16.
+    pub fn jitter(&self) -> Option<Duration> {
+        (self.received > 1).then(|| Duration::from_nanos(self.jitter.round() as u64))
+    }
+
+    /// The round-trip times' histogram.
+    pub fn histogram(&self) -> &Histogram {
+        &self.histogram
+    }
+
+    /// Counts an answer received in time with round-trip time `rtt` (the
+    /// engine does it for its runs; a plan keeping its own figures, such as
+    /// a trace's per hop, does it too).
+    pub fn add(&mut self, rtt: Duration) {
+        if let Some(previous) = self.last {
+            let d = rtt.abs_diff(previous).as_nanos() as f64;
+            self.jitter += (d - self.jitter) / 16.0;
+        }
+        self.histogram.add(rtt);
         self.received += 1;
         self.total += rtt;
         self.last = Some(rtt);
@@ -89,6 +126,32 @@ mod tests {
         let mut one = Statistics::default();
         one.add(Duration::from_micros(41));
         assert_eq!(one.stdev(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn jitter_as_rfc_3550() {
+        let mut s = Statistics::default();
+        s.add(Duration::from_micros(100));
+        assert_eq!(s.jitter(), None);
+        s.add(Duration::from_micros(116));
+        // |116 - 100| / 16 = 1 us.
+        assert_eq!(s.jitter(), Some(Duration::from_micros(1)));
+        s.add(Duration::from_micros(100));
+        // 1 + (16 - 1) / 16 = 1.9375 us.
+        assert_eq!(s.jitter(), Some(Duration::from_nanos(1_938)));
+    }
+
+    #[test]
+    fn percentiles_stay_within_min_and_max() {
+        let mut s = Statistics::default();
+        assert_eq!(s.percentile(50.0), None);
+        for us in [40, 41, 42, 43, 1000] {
+            s.add(Duration::from_micros(us));
+        }
+        assert_eq!(s.percentile(100.0), Some(Duration::from_micros(1000)));
+        assert_eq!(s.percentile(0.0), Some(Duration::from_micros(40)));
+        let p50 = s.percentile(50.0).unwrap().as_nanos() as f64;
+        assert!((p50 - 42_000.0).abs() / 42_000.0 <= super::super::histogram::ERROR_BOUND);
     }
 
     #[test]
