@@ -108,6 +108,12 @@ pub struct Args {
     #[arg(long, conflicts_with = "trace")]
     pub histogram: bool,
 
+    /// Write every frame sent and received (past the capture filter) to
+    /// this pcap file as the run goes, with capture timestamps (ns), for
+    /// Wireshark and tcpdump -r; finished at the end and on Ctrl+C.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the
     /// start and summary objects (the summary with elapsed_ms).

@@ -24,7 +24,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             route.next_hop, route.nic.description
         )));
     }
-    let setup = setup::open(route, false)?;
+    let setup = setup::open(route, false, args.pcap.as_ref())?;
     let nic = setup.interface.nic();
     if args.json {
         out!(

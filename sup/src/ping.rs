@@ -19,7 +19,7 @@ use crate::setup;
 pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
     let verbose = args.verbose;
     let route = setup::route(target, verbose)?;
-    let setup = setup::open(route, verbose)?;
+    let setup = setup::open(route, verbose, args.pcap.as_ref())?;
     let interface = &setup.interface;
     let options = Options {
         size: usize::from(args.size),

@@ -1,9 +1,11 @@
 //! What every mode does before its first probe: find the route, open the
 //! NIC, wire Ctrl+C.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use ersatz::capture::{self, Recorder};
 use ersatz::{ipv4, netinfo, Interface};
 
 use crate::out::{err, Failure};
@@ -16,6 +18,25 @@ pub struct Setup {
     /// The engine's stop flag: set by Ctrl+C, and when stdout is gone
     /// (nobody reads the rest).
     pub halt: Arc<AtomicBool>,
+    /// `--pcap`: the file the frames go to.
+    pcap: Option<PathBuf>,
+}
+
+impl Drop for Setup {
+    /// Finishes the `--pcap` file; says on stderr what went wrong with it.
+    fn drop(&mut self) {
+        let Some(path) = &self.pcap else {
+            return;
+        };
+        let path = path.display();
+        match self.interface.finish_recording() {
+            Some(Err(e)) => err!("--pcap {path}: {e}"),
+            Some(Ok(_)) if self.interface.stats().own == 0 => err!(
+                "--pcap {path}: the capture showed none of our own frames; the file holds only what came in"
+            ),
+            _ => {}
+        }
+    }
 }
 
 impl Setup {
@@ -49,11 +70,31 @@ pub fn route(target: ipv4::Addr, verbose: bool) -> Result<netinfo::Route, Failur
     Ok(route)
 }
 
-/// Opens the route's NIC and wires Ctrl+C to it. With `verbose_arp`, first
-/// learns the next hop's MAC with our own ARP and says so on stderr.
-pub fn open(route: netinfo::Route, verbose_arp: bool) -> Result<Setup, Failure> {
+/// Opens the route's NIC, starts `--pcap`'s file (`pcap`) before anything
+/// is sent, and wires Ctrl+C to it. With `verbose_arp`, first learns the
+/// next hop's MAC with our own ARP and says so on stderr.
+pub fn open(
+    route: netinfo::Route,
+    verbose_arp: bool,
+    pcap: Option<&PathBuf>,
+) -> Result<Setup, Failure> {
     let next_hop = route.next_hop;
+    // A file that cannot be written fails before the NIC is even opened.
+    let recorder = match pcap {
+        Some(path) => Some(
+            Recorder::create(path, capture::snaplen(route.nic.mtu)).map_err(|e| {
+                Failure(format!(
+                    "cannot write the capture file {}: {e}",
+                    path.display()
+                ))
+            })?,
+        ),
+        None => None,
+    };
     let interface = Arc::new(Interface::open_route(route)?);
+    if let Some(recorder) = recorder {
+        interface.record(recorder);
+    }
     if verbose_arp {
         // Before Ctrl+C is wired to the interface: this wait is at most 3 s.
         match interface.resolve(next_hop) {
@@ -82,5 +123,6 @@ pub fn open(route: netinfo::Route, verbose_arp: bool) -> Result<Setup, Failure> 
         interface,
         stop,
         halt,
+        pcap: pcap.cloned(),
     })
 }

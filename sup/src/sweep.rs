@@ -52,7 +52,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             count(|r| *r == Reach::Local),
         );
     }
-    let setup = setup::open(planned.route.clone(), false)?;
+    let setup = setup::open(planned.route.clone(), false, args.pcap.as_ref())?;
     let mut options = Options {
         timeout: Duration::from_millis(u64::from(args.timeout_ms(500))),
         retries: args.retries.unwrap_or(1),

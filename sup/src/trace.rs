@@ -23,7 +23,7 @@ const NAME_WAIT: Duration = Duration::from_secs(1);
 /// Traces the route to `target` (called `name`, if it was a name).
 pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
     let route = setup::route(target, args.verbose)?;
-    let setup = setup::open(route, args.verbose)?;
+    let setup = setup::open(route, args.verbose, args.pcap.as_ref())?;
     let max_hops = args.max_hops.unwrap_or(30);
     let report = args.report;
     let options = Options {

@@ -19,11 +19,13 @@
 #[cfg(test)]
 pub(crate) mod memory;
 mod pcap;
+mod record;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use pcap::open_link;
 pub use pcap::{filter_for, library, snaplen, Error, BUSY, NAP_MAX, NAP_MIN, READ_TIMEOUT};
+pub use record::Recorder;
 
 /// A capture time: wall-clock time since the UNIX epoch, as the capture
 /// library stamps frames (nanoseconds where it offers them, else microseconds).

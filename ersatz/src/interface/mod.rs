@@ -34,7 +34,7 @@ mod listeners;
 mod reassembly;
 mod send;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -134,6 +134,19 @@ struct Shared {
     interrupts: AtomicU64,
     failure: Mutex<Option<String>>,
     reassembly: Mutex<reassembly::Reassembly>,
+    /// Frames go to a pcap file ([`Interface::record`]); the flag spares
+    /// the lock when they do not.
+    recording: AtomicBool,
+    recorder: Mutex<Recording>,
+}
+
+/// The recorder, or how recording ended.
+#[derive(Default)]
+enum Recording {
+    #[default]
+    Off,
+    On(capture::Recorder),
+    Failed(std::io::Error),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -160,6 +173,9 @@ impl Shared {
     /// What the capture thread does with each frame.
     fn on_frame(&self, bytes: &[u8], timestamp: Timestamp) {
         self.count(Stat::Captured, 1);
+        if self.recording.load(Ordering::Relaxed) {
+            self.record(bytes, timestamp);
+        }
         let Ok(frame) = parse::run(bytes, ethernet::Frame::parse) else {
             self.count(Stat::Malformed, 1);
             return;
@@ -210,6 +226,18 @@ impl Shared {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Writes a captured frame to the pcap file; on a write error, stops
+    /// recording and keeps the error for [`Interface::finish_recording`].
+    fn record(&self, bytes: &[u8], timestamp: Timestamp) {
+        let mut recording = lock(&self.recorder);
+        if let Recording::On(recorder) = &mut *recording {
+            if let Err(e) = recorder.record(bytes, timestamp) {
+                self.recording.store(false, Ordering::Relaxed);
+                *recording = Recording::Failed(e);
+            }
         }
     }
 
@@ -345,6 +373,8 @@ impl Interface {
             interrupts: AtomicU64::new(0),
             failure: Mutex::new(None),
             reassembly: Mutex::default(),
+            recording: AtomicBool::new(false),
+            recorder: Mutex::default(),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -549,6 +579,29 @@ impl Interface {
         self.shared.arp_changed.notify_all();
     }
 
+    /// From now on, writes every frame the capture hands over to
+    /// `recorder`'s pcap file, with its capture timestamp: what we receive
+    /// (past the capture filter) and our own frames as the capture sees
+    /// them leave (on Linux it does; where the capture shows none,
+    /// [`Stats::own`] stays 0 and the file holds only what was received).
+    /// Replaces a recorder already running (which is dropped unfinished).
+    pub fn record(&self, recorder: capture::Recorder) {
+        *lock(&self.shared.recorder) = Recording::On(recorder);
+        self.shared.recording.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops recording and finishes the file: how many frames it holds, or
+    /// the first error writing it. `None` if nothing was being recorded.
+    /// (Dropping the Interface finishes it too.)
+    pub fn finish_recording(&self) -> Option<std::io::Result<u64>> {
+        self.shared.recording.store(false, Ordering::Relaxed);
+        match std::mem::take(&mut *lock(&self.shared.recorder)) {
+            Recording::Off => None,
+            Recording::On(recorder) => Some(recorder.finish()),
+            Recording::Failed(e) => Some(Err(e)),
+        }
+    }
+
     /// The capture thread's counters.
     pub fn stats(&self) -> Stats {
         let s = |i: Stat| self.shared.stats[i as usize].load(Ordering::Relaxed);
@@ -581,6 +634,8 @@ impl Drop for Interface {
         };
         stop.stop();
         let rx = self.thread.take().and_then(|t| t.join().ok());
+        // Every frame the capture handed over is in the file.
+        let _ = self.finish_recording();
         let closer = std::thread::Builder::new()
             .name("ersatz close".into())
             .spawn(move || drop((rx, stop)));
