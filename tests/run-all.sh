@@ -18,6 +18,8 @@ command -v ping >/dev/null || need_pkgs+=(iputils-ping)
 [ -e /usr/include/pcap.h ] || need_pkgs+=(libpcap-dev)
 # tests/tests/trace.rs silences a router with an nftables rule.
 command -v nft >/dev/null || need_pkgs+=(nftables)
+# tests/tests/respond.rs asks the virtual host with iputils' arping.
+command -v arping >/dev/null || need_pkgs+=(iputils-arping)
 # Windows under Wine. wine64 alone runs 64-bit .exes: no i386 architecture,
 # no wine32. Wine's wpcap.dll forwards to the host's libpcap (libpcap0.8).
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_pkgs+=(gcc-mingw-w64-x86-64)

@@ -19,6 +19,7 @@
 //! | probe kinds on the engine: echo requests and ping.exe's session ([`ping`]), ARP requests ([`arping`]) | [`ping`], [`arping`] | all of the above, not each other | through the engine |
 //! | many targets: blocks and ranges, ARP then echo on-link, echo routed, one result per target | [`sweep`] | all of the above (its kind is made of ping's and arping's) | through the engine |
 //! | the route to a target: TTL-limited echo requests, every hop at once, tracert's trace and mtr's report | [`trace`] | wire, netinfo, capture, interface, probe, ping (its payload) | through the engine |
+//! | a virtual host answering ARP and ping for an address the OS does not own | [`respond`] | wire, netinfo, interface | raw frames |
 //!
 //! ## Wire formats
 //!
@@ -94,6 +95,7 @@ pub mod interface;
 pub mod netinfo;
 pub mod ping;
 pub mod probe;
+pub mod respond;
 pub mod sweep;
 pub mod trace;
 pub mod wire;

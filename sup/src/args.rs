@@ -43,11 +43,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
     pub timeout_ms: Option<u32>,
 
-    /// Time To Live, 1 to 255.
-    #[arg(short = 'i', long = "ttl", value_name = "TTL", default_value_t = 128,
+    /// Time To Live, 1 to 255 (default 128, like Windows; with --respond,
+    /// of the replies: 64).
+    #[arg(short = 'i', long = "ttl", value_name = "TTL",
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u8).range(1..))]
-    pub ttl: u8,
+    pub ttl_given: Option<u8>,
 
     /// Set Don't Fragment flag in packet.
     #[arg(short = 'f')]
@@ -77,14 +78,14 @@ pub struct Args {
     /// our own ARP requests, one per --interval, and print each answer with
     /// the MAC that gave it; a second MAC answering is marked (DUP!) and
     /// counted as an address conflict. Works when the host drops every ping.
-    #[arg(long, conflicts_with_all = ["flood", "size", "ttl", "dont_fragment"])]
+    #[arg(long, conflicts_with_all = ["flood", "size", "ttl_given", "dont_fragment"])]
     pub arp: bool,
 
     /// Trace the route to the target, like tracert: every hop probed at
     /// once (three echo requests each, TTL 1 up), answers matched by the
     /// request each router quotes; a silent hop costs at most one -w (and
     /// less once hops beyond it answered). -w is 4000 by default, -l 32.
-    #[arg(long, conflicts_with_all = ["arp", "flood", "dont_fragment", "ttl"])]
+    #[arg(long, conflicts_with_all = ["arp", "flood", "dont_fragment", "ttl_given"])]
     pub trace: bool,
 
     /// With --trace: do not look up the hops' names.
@@ -114,6 +115,23 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,
 
+    /// Answer ARP and ping for TARGET, an address on the local network the
+    /// system does not own, from raw frames (a virtual host), until Ctrl+C:
+    /// announced with a gratuitous ARP; refused if another station answers
+    /// for it. -i sets the replies' TTL (64), --rate the most replies a
+    /// second (1000).
+    #[arg(long, conflicts_with_all = ["arp", "flood", "trace", "histogram", "forever"])]
+    pub respond: bool,
+
+    /// With --respond: answer as this MAC (02-00-5E-10-00-01 or
+    /// 02:00:5e:10:00:01) instead of the NIC's, capturing in promiscuous mode.
+    #[arg(long, value_name = "MAC", requires = "respond", value_parser = parse_mac)]
+    pub mac: Option<ersatz::ethernet::Addr>,
+
+    /// With --respond: no line (or JSON object) per answered request.
+    #[arg(short = 'q', requires = "respond")]
+    pub quiet: bool,
+
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the
     /// start and summary objects (the summary with elapsed_ms).
@@ -142,7 +160,8 @@ pub struct Args {
 
     /// Sweep: probes per second, 1 to 100000 (default: bursts of up to 512
     /// at 2000/s, then 150/s, which a home router's neighbour table
-    /// survives; README.md says why).
+    /// survives; README.md says why). With --respond: replies per second
+    /// at most (default 1000); requests beyond are not answered.
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate: Option<u32>,
@@ -176,8 +195,29 @@ impl Args {
         self.interval_ms.unwrap_or(1000)
     }
 
+    /// The TTL of echo requests (`-i`, default 128).
+    pub fn ttl(&self) -> u8 {
+        self.ttl_given.unwrap_or(128)
+    }
+
     /// Whether an option only a sweep has was given.
     pub fn sweep_options(&self) -> bool {
-        self.alive_only || self.unreachable_only || self.retries.is_some() || self.rate.is_some()
+        self.alive_only
+            || self.unreachable_only
+            || self.retries.is_some()
+            || (self.rate.is_some() && !self.respond)
     }
+}
+
+/// `--mac`: a MAC in either spelling, unicast.
+fn parse_mac(text: &str) -> Result<ersatz::ethernet::Addr, String> {
+    let mac: ersatz::ethernet::Addr = text
+        .parse()
+        .map_err(|_| format!("{text} is not a MAC address (like 02-00-5E-10-00-01)"))?;
+    if mac.is_multicast() {
+        return Err(format!(
+            "{text} is a multicast MAC: a host answers with a unicast one"
+        ));
+    }
+    Ok(mac)
 }

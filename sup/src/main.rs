@@ -4,7 +4,8 @@
 //!
 //! One file per mode, each with its own text and JSON output: `ping.rs`
 //! (echo, and `--flood`), `arp.rs` (`--arp`), `sweep.rs` (many targets),
-//! `trace.rs` (`--trace`, with `names.rs` for its reverse lookups). What they share: `out.rs`
+//! `trace.rs` (`--trace`, with `names.rs` for its reverse lookups),
+//! `respond.rs` (`--respond`). What they share: `out.rs`
 //! (writing without panics), `target.rs` (names and addresses), `setup.rs`
 //! (route, NIC, Ctrl+C), `report.rs` (times, the statistics block).
 
@@ -14,6 +15,7 @@ mod names;
 mod out;
 mod ping;
 mod report;
+mod respond;
 mod setup;
 mod sweep;
 mod target;
@@ -52,7 +54,9 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
     let text = args.targets.first().map_or("", String::as_str);
     let (target, name) = target::resolve(text)?;
     target::one_host(target)?;
-    if args.arp {
+    if args.respond {
+        respond::run(args, target)
+    } else if args.arp {
         arp::run(args, target, name.as_deref())
     } else if args.trace {
         trace::run(args, target, name.as_deref())

@@ -23,7 +23,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     let interface = &setup.interface;
     let options = Options {
         size: usize::from(args.size),
-        ttl: args.ttl,
+        ttl: args.ttl(),
         dont_fragment: args.dont_fragment,
         timeout: Duration::from_millis(u64::from(args.timeout_ms(4000))),
         interval: Duration::from_millis(u64::from(args.interval_ms())),
@@ -33,7 +33,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         out!(
             "{}",
             json!({"type": "start", "target": target.to_string(), "name": name,
-                "bytes": args.size, "ttl": args.ttl, "identifier": options.identifier,
+                "bytes": args.size, "ttl": args.ttl(), "identifier": options.identifier,
                 "nic": interface.nic().description, "source": interface.nic().addr.to_string()})
         );
     } else {

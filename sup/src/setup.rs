@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ersatz::capture::{self, Recorder};
+use ersatz::interface::Opening;
 use ersatz::{ipv4, netinfo, Interface};
 
 use crate::out::{err, Failure};
@@ -78,6 +79,16 @@ pub fn open(
     verbose_arp: bool,
     pcap: Option<&PathBuf>,
 ) -> Result<Setup, Failure> {
+    open_with(route, verbose_arp, pcap, &Opening::default())
+}
+
+/// [`open`], the NIC opened as `how` says (promiscuous, more let through).
+pub fn open_with(
+    route: netinfo::Route,
+    verbose_arp: bool,
+    pcap: Option<&PathBuf>,
+    how: &Opening,
+) -> Result<Setup, Failure> {
     let next_hop = route.next_hop;
     // A file that cannot be written fails before the NIC is even opened.
     let recorder = match pcap {
@@ -91,7 +102,7 @@ pub fn open(
         ),
         None => None,
     };
-    let interface = Arc::new(Interface::open_route(route)?);
+    let interface = Arc::new(Interface::open_route_with(route, how)?);
     if let Some(recorder) = recorder {
         interface.record(recorder);
     }

@@ -59,7 +59,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         arp_only: args.arp,
         echo: ping::Options {
             size: usize::from(args.size),
-            ttl: args.ttl,
+            ttl: args.ttl(),
             dont_fragment: args.dont_fragment,
             ..ping::Options::default()
         },

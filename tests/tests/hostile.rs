@@ -162,9 +162,19 @@ impl Hostile {
     /// Stops it and returns its counters.
     fn stop(mut self) -> Stats {
         drop(self.stdin.take());
+        self.stats(Duration::from_secs(10))
+    }
+
+    /// Waits at most `within` for it to stop by itself (its --seconds) and
+    /// returns its counters.
+    fn stop_when_done(self, within: Duration) -> Stats {
+        self.stats(within)
+    }
+
+    fn stats(mut self, within: Duration) -> Stats {
         let line = self
             .lines
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(within)
             .unwrap_or_else(|e| panic!("`{}` printed no STATS: {e}", self.command));
         let stats: Stats = line
             .strip_prefix("STATS ")
@@ -1154,4 +1164,68 @@ fn edge_values_work() {
     let run = sup(&lab.host, &["-n", "2", "-w", "1", "--interval", "10", r]);
     assert!(matches!(run.code, 0 | 1), "{}", run.show());
     assert!(run.stdout.contains("Packets: Sent = 2,"), "{}", run.show());
+}
+
+/// VmRSS of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_ping_flood_into_the_responder_is_answered_within_its_rate() {
+    // 100,000 echo requests in 2 s into `sup --respond` (1,000 replies a
+    // second at most): it answers at most its rate (and its burst), counts
+    // the rest, and its CPU and memory stay bounded.
+    const VIRTUAL: &str = "10.77.1.50";
+    let lab = Lab::new();
+    let sup = Background::start(
+        &lab.host,
+        // -q: 2,000 answers' lines would fill the pipe nobody reads yet.
+        &["--respond", "--json", "-q", "--rate", "1000", VIRTUAL],
+    );
+    std::thread::sleep(Duration::from_millis(900));
+    let rss0 = rss_kb(sup.pid());
+    let (before, t0) = (sample_threads(sup.pid()), Instant::now());
+    let hostile = Hostile::start(
+        &lab,
+        "ping-flood",
+        &["--host-ip", VIRTUAL, "--rate", "50000", "--seconds", "2"],
+    );
+    let stats = hostile.stop_when_done(Duration::from_secs(10));
+    let (after, t1) = (sample_threads(sup.pid()), Instant::now());
+    let rss1 = rss_kb(sup.pid());
+    let seconds = (t1 - t0).as_secs_f64();
+    let (threads, total) = cpu_between(&before, &after, seconds);
+    sup.interrupt();
+    let run = sup.wait(BOUND);
+    run.expect_code(0);
+    let summary: Value = serde_json::from_str(run.lines().last().unwrap()).unwrap();
+    let (echo, over) = (
+        summary["echo"].as_f64().unwrap(),
+        summary["over_rate"].as_f64().unwrap(),
+    );
+    let sent = stat(&stats, "sent");
+    println!(
+        "ping flood: {sent:.0} requests in {:.1} s; answered {echo}, over the rate {over}; \
+         sup's CPU {total:.1}% of one core ({}), RSS {rss0} -> {rss1} kB",
+        stat(&stats, "seconds"),
+        show_cpu(&threads)
+    );
+    assert!(sent >= 90_000.0, "{stats:?}");
+    // The rate over the flood (and the wait around it), plus its burst.
+    assert!(echo <= 1000.0 * seconds + 100.0, "{echo} in {seconds:.1} s");
+    assert!(echo >= 500.0, "it answered at all: {echo}");
+    // Everything else it saw was counted, not answered.
+    assert!(echo + over >= sent * 0.9, "{echo} + {over} of {sent}");
+    // Bounded: well under two cores, and no growth with the requests.
+    assert!(total < 150.0, "{total:.1}% of one core");
+    assert!(rss1 < rss0 + 8_000, "RSS {rss0} -> {rss1} kB");
 }

@@ -597,6 +597,57 @@ fn sup_exe_traces_like_linux_sup() {
     }
 }
 
+/// `sup.exe --respond`: a virtual host the neighbour's kernel pings, under
+/// Wine, through Wine's IPHLPAPI and wpcap.dll.
+#[test]
+fn sup_exe_answers_a_kernel_ping() {
+    let (lab, wine) = lab_with_wine();
+    let running = wine.spawn(
+        &windows_exe("sup.exe"),
+        &["--respond", "10.77.1.50"],
+        &[],
+        BOUND,
+    );
+    // Bounded: until the neighbour's kernel gets an answer (Wine's start,
+    // then the responder's 0.5 s check for a conflict).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab
+        .neighbour
+        .sh_status("ping -n -q -c 1 -W 1 10.77.1.50 >/dev/null")
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "sup.exe --respond did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ping = lab.neighbour.sh("ping -n -c 3 -i 0.2 -W 1 10.77.1.50");
+    assert!(ping.contains("3 packets transmitted, 3 received"), "{ping}");
+    let pid = running.pid().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -INT {pid}");
+    let out = running.wait(Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(
+        text.contains(
+            "Answering ARP and ping for 10.77.1.50 [02-E5-A7-01-00-02] on lab0 (Ctrl+C to stop):"
+        ),
+        "{}",
+        show(&out)
+    );
+    let answered = text
+        .lines()
+        .filter(|l| l.starts_with("Answered echo request from 10.77.1.3: seq="))
+        .count();
+    assert!(answered >= 4, "{}", show(&out));
+}
+
 /// `sup.exe -v`: the NIC, route and next hop's MAC it reports are what
 /// `ip` says in the same namespace, with the adapter's GUID as its name.
 #[test]

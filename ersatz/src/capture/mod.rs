@@ -58,6 +58,19 @@ impl Timestamp {
     }
 }
 
+/// How to open a NIC's capture beyond the defaults (no promiscuous mode;
+/// ARP and the ICMP to or from our address).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Opening {
+    /// Capture frames to any MAC, not only ours (a responder answering as
+    /// another MAC needs it).
+    pub promiscuous: bool,
+    /// More for the capture filter to let through: a BPF expression, OR'ed
+    /// with the default one (e.g. `tcp and host 10.0.0.9 and port 443`).
+    pub filter: Option<String>,
+}
+
 /// The outcome of one receive.
 pub(crate) enum Next<'a> {
     /// A frame and the time it was captured.

@@ -90,9 +90,13 @@ pub fn library() -> Result<&'static rawsock::Library, Error> {
         .map_err(Clone::clone)
 }
 
-/// The BPF filter of the capture handle: ARP, and ICMP to or from `nic`.
-pub fn filter_for(nic: &NIC) -> String {
-    format!("arp or (icmp and host {})", nic.addr)
+/// The BPF filter of the capture handle: ARP, and ICMP to or from `nic`
+/// (and what `also` lets through too).
+pub fn filter_for(nic: &NIC, also: Option<&str>) -> String {
+    match also {
+        Some(also) => format!("arp or (icmp and host {}) or ({also})", nic.addr),
+        None => format!("arp or (icmp and host {})", nic.addr),
+    }
 }
 
 struct Sending(rawsock::Interface);
@@ -291,8 +295,8 @@ pub fn snaplen(mtu: u32) -> u32 {
     mtu.clamp(576, 65_535 - 18) + 18
 }
 
-/// Opens the NIC's two handles.
-pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
+/// Opens the NIC's two handles, the capturing one as `how` says.
+pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> {
     let device = nic.device.as_str();
     let wrap = |e| Error::from_rawsock(device, e);
     let library = library()?;
@@ -300,6 +304,7 @@ pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
         .snaplen(snaplen(nic.mtu))
         .immediate(true)
         .read_timeout(READ_TIMEOUT)
+        .promisc(how.promiscuous)
         .require_ethernet(true);
     let open = |filter: &str| -> Result<rawsock::Interface, Error> {
         let mut handle = library.open_interface_with(device, &config).map_err(wrap)?;
@@ -311,7 +316,7 @@ pub(crate) fn open_link(nic: &NIC) -> Result<Link, Error> {
     let (rx, tx) = std::thread::scope(|s| {
         // The sending handle never reads: let nothing pile up in its buffer.
         let tx = s.spawn(|| open("less 1"));
-        let rx = open(&filter_for(nic));
+        let rx = open(&filter_for(nic, how.filter.as_deref()));
         let tx = tx.join().unwrap_or_else(|_| {
             Err(Error::Library {
                 device: device.to_string(),

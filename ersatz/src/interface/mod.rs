@@ -119,6 +119,8 @@ pub struct Stats {
 
 struct Shared {
     nic: NIC,
+    /// More addresses whose packets are offered to the listeners.
+    also_for: Vec<ipv4::Addr>,
     /// The next hop for the destination the interface was opened for, if not the gateway.
     route: Option<(ipv4::Addr, ipv4::Addr)>,
     tx: Box<dyn capture::Transmit>,
@@ -213,7 +215,9 @@ impl Shared {
                     });
                 }
             }
-            ethernet::Payload::IPv4(packet) if packet.dst == self.nic.addr => {
+            ethernet::Payload::IPv4(packet)
+                if packet.dst == self.nic.addr || self.also_for.contains(&packet.dst) =>
+            {
                 if packet.is_fragment() {
                     let whole = lock(&self.reassembly).add(&packet, Instant::now());
                     if let Some(whole) = whole {
@@ -283,6 +287,18 @@ impl Shared {
     }
 }
 
+/// How to open an [`Interface`] beyond the defaults
+/// ([`Interface::open_route_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Opening {
+    /// The capture: promiscuous mode, more for its filter.
+    pub capture: capture::Opening,
+    /// Addresses besides the NIC's whose IPv4 packets are offered to the
+    /// listeners (an address a responder answers for).
+    pub also_for: Vec<ipv4::Addr>,
+}
+
 /// A NIC opened for raw frames, with its capture thread. `Send + Sync`:
 /// share it (e.g. in an `Arc`) and send and expect from several threads.
 ///
@@ -339,13 +355,25 @@ impl Interface {
     /// resolving anything yet: the next hop's MAC is asked for on the first
     /// send (and an [`Error::ArpTimeout`] then concerns that send only).
     pub fn open_route(route: netinfo::Route) -> Result<Self, Error> {
+        Self::open_route_with(route, &Opening::default())
+    }
+
+    /// [`Interface::open_route`], opened as `how` says: promiscuous, more
+    /// let through the capture filter, packets to more addresses than the
+    /// NIC's offered to the listeners (a responder answering for one).
+    pub fn open_route_with(route: netinfo::Route, how: &Opening) -> Result<Self, Error> {
         let hop = Some((route.destination, route.next_hop));
-        let link = capture::open_link(&route.nic)?;
-        Ok(Self::with_link(route.nic, hop, link))
+        let link = capture::open_link(&route.nic, &how.capture)?;
+        Ok(Self::with_link_for(
+            route.nic,
+            hop,
+            link,
+            how.also_for.clone(),
+        ))
     }
 
     fn open_and_resolve(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>) -> Result<Self, Error> {
-        let link = capture::open_link(&nic)?;
+        let link = capture::open_link(&nic, &capture::Opening::default())?;
         let interface = Self::with_link(nic, route, link);
         let first_hop = match route {
             Some((_, hop)) => Some(hop),
@@ -359,8 +387,19 @@ impl Interface {
 
     /// Starts the capture thread on an opened link.
     pub(crate) fn with_link(nic: NIC, route: Option<(ipv4::Addr, ipv4::Addr)>, link: Link) -> Self {
+        Self::with_link_for(nic, route, link, Vec::new())
+    }
+
+    /// [`Interface::with_link`], offering packets to `also_for` too.
+    pub(crate) fn with_link_for(
+        nic: NIC,
+        route: Option<(ipv4::Addr, ipv4::Addr)>,
+        link: Link,
+        also_for: Vec<ipv4::Addr>,
+    ) -> Self {
         let Link { tx, mut rx, stop } = link;
         let shared = Arc::new(Shared {
+            also_for,
             nic,
             route,
             tx,
@@ -559,6 +598,14 @@ impl Interface {
         mac: ethernet::Addr,
     ) -> Result<Sent, Error> {
         send::send_packet(&self.shared, packet, send::Hop::Mac(mac))
+    }
+
+    /// Sends a whole frame as it is (its source MAC and everything else
+    /// the caller's): for a responder answering as an address, and a MAC,
+    /// that are not the NIC's. No capture timestamp is kept for it.
+    pub fn send_frame(&self, frame: &[u8]) -> Result<(), Error> {
+        self.shared.check_alive()?;
+        self.shared.tx.send(frame).map_err(Error::Send)
     }
 
     /// Sends our own ARP request for `target` (broadcast "who has `target`?

@@ -19,6 +19,8 @@
 //! - `malformed`: every kind of broken frame, `--rate` frames a second;
 //! - `flood`: unrelated UDP and ARP noise, `--rate` frames a second (0: as
 //!   fast as it goes);
+//! - `ping-flood`: echo requests to `--host-ip` (a virtual host's address,
+//!   at `--host-mac`) from the gateway's, `--rate` a second;
 //! - `respond`: not hostile, the target itself, answering late: run in the
 //!   remote's namespace (on `lab0`, `--gw-mac` the gateway's MAC there), it
 //!   answers the host's echo requests after `--delay-ms`, so that forged

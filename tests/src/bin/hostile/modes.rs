@@ -95,6 +95,7 @@ pub enum Mode {
     Malformed,
     Flood,
     Respond,
+    PingFlood,
 }
 
 /// The command line.
@@ -140,6 +141,7 @@ impl Config {
             Some("malformed") => Mode::Malformed,
             Some("flood") => Mode::Flood,
             Some("respond") => Mode::Respond,
+            Some("ping-flood") => Mode::PingFlood,
             other => {
                 return Err(format!(
                     "mode echo, arp, malformed, flood or respond, not {other:?}"
@@ -314,7 +316,7 @@ pub fn run(config: Config) -> Result<(), String> {
         },
     };
     let sniffer = match config.mode {
-        Mode::Flood => None,
+        Mode::Flood | Mode::PingFlood => None,
         _ => Some(open(true)?),
     };
     let until = Until::new(config.seconds);
@@ -326,6 +328,7 @@ pub fn run(config: Config) -> Result<(), String> {
         (Mode::Arp, Some(s)) => arp(&config, s, &injector, &until, &mut stats)?,
         (Mode::Malformed, Some(s)) => malformed(&config, s, &injector, &until, &mut stats)?,
         (Mode::Respond, Some(s)) => respond(&config, s, &injector, &until, &mut stats)?,
+        (Mode::PingFlood, _) => ping_flood(&config, &injector, &until, &mut stats),
         _ => flood(&config, &injector, &until, &mut stats),
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -1130,6 +1133,50 @@ fn flood(config: &Config, injector: &Injector, until: &Until, stats: &mut Stats)
     }
     stats.set("sent", sent as f64);
     stats.set("calls", calls as f64);
+}
+
+// ---------------------------------------------------------------------------
+// ping-flood: echo requests to a responder
+
+/// Echo requests from the gateway's address to `--host-ip` (a responder's
+/// address) at `--host-mac`, numbered from 1, 56 bytes of payload, at
+/// `--rate` a second (0: as fast as it goes), in batches: what a flood
+/// into a virtual host looks like. Sniffs nothing.
+fn ping_flood(config: &Config, injector: &Injector, until: &Until, stats: &mut Stats) {
+    const BATCH: u64 = 64;
+    let payload: Vec<u8> = (0..56u8).collect();
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while !until.over() {
+        if config.rate > 0 {
+            let due = started.elapsed().as_secs_f64() * config.rate as f64;
+            if sent as f64 >= due {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+        }
+        let frames: Vec<Vec<u8>> = (sent..sent + BATCH)
+            .map(|n| {
+                let message =
+                    frames::echo(frames::ICMP_ECHO_REQUEST, 0x5005, (n + 1) as u16, &payload);
+                let ip =
+                    frames::Ipv4::new(config.gw_ip, config.host_ip, frames::PROTO_ICMP, n as u16);
+                frames::ethernet(
+                    config.host_mac,
+                    config.gw_mac,
+                    frames::ETHERTYPE_IPV4,
+                    &ip.packet(&message),
+                )
+            })
+            .collect();
+        let batch: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let n = injector.send_batch(&batch) as u64;
+        sent += n;
+        if n < BATCH {
+            stats.add("refused", (BATCH - n) as f64);
+        }
+    }
+    stats.set("sent", sent as f64);
 }
 
 // ---------------------------------------------------------------------------
