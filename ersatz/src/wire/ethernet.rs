@@ -16,7 +16,7 @@ use derive_try_from_primitive::TryFromPrimitive;
 use super::blob::Blob;
 use super::parse::{self, within};
 use super::serialize::{self, put};
-use super::{arp, icmp, ipv4};
+use super::{arp, ipv4};
 
 /// The context of frame parse errors.
 const FRAME: &str = "Ethernet frame";
@@ -247,19 +247,8 @@ impl<'a> Frame<'a> {
                     };
                 }
                 let end = &rest[rest.len()..];
-                if packet.carries_icmp() {
-                    let (_, message) = within(
-                        FRAME,
-                        i,
-                        within(packet.what(), body, icmp::View::parse(packet.payload())),
-                    )?;
-                    Ok((end, frame!(ipv4::Payload::ICMP(message.to_packet()))))
-                } else {
-                    Ok((
-                        end,
-                        frame!(ipv4::Payload::Unknown(Blob::from(packet.payload()))),
-                    ))
-                }
+                let (_, payload) = within(FRAME, i, packet.parse_payload())?;
+                Ok((end, frame!(payload)))
             }
             Some(EtherType::ARP) => {
                 let (rest, packet) = within(FRAME, i, arp::Packet::parse(body))?;

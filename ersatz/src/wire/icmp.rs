@@ -580,6 +580,48 @@ impl Quote<'_> {
             _ => None,
         }
     }
+
+    /// The first quoted bytes of a TCP or UDP datagram: `None` for another
+    /// protocol, for a fragment other than the first (it does not start
+    /// with the header), or for fewer than `n` quoted bytes.
+    fn transport_head(&self, n: usize) -> Option<&[u8]> {
+        let protocol = self.packet.protocol;
+        if !matches!(protocol, ipv4::Protocol::TCP | ipv4::Protocol::UDP)
+            || u16::from(self.packet.fragment_offset) != 0
+        {
+            return None;
+        }
+        let ipv4::Payload::Unknown(bytes) = &self.packet.payload else {
+            return None;
+        };
+        bytes.get(..n)
+    }
+
+    /// If the quoted datagram was TCP or UDP: its protocol, source port and
+    /// destination port (the first 4 bytes after the quoted IPv4 header, which
+    /// RFC 792's 8 quoted bytes always hold). How a prober knows which of its
+    /// probes a port unreachable or a time exceeded answers. `None` for other
+    /// protocols, a later fragment, or a quote too short.
+    pub fn ports(&self) -> Option<(ipv4::Protocol, u16, u16)> {
+        let head = self.transport_head(4)?;
+        let (src, dst) = head.split_at(2);
+        Some((
+            self.packet.protocol,
+            u16::from_be_bytes([src[0], src[1]]),
+            u16::from_be_bytes([dst[0], dst[1]]),
+        ))
+    }
+
+    /// If the quoted datagram was a TCP segment: its sequence number (bytes
+    /// 4 to 8 after the quoted IPv4 header). `None` otherwise, or for a quote
+    /// too short.
+    pub fn tcp_seq(&self) -> Option<u32> {
+        if self.packet.protocol != ipv4::Protocol::TCP {
+            return None;
+        }
+        let head = self.transport_head(8)?;
+        Some(u32::from_be_bytes([head[4], head[5], head[6], head[7]]))
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ pub mod icmp;
 pub mod ipv4;
 pub mod parse;
 pub mod serialize;
+pub mod tcp;
+pub mod udp;
 
 /// Real frames captured in the namespace lab (see `tests/fixtures/README.md`),
 /// for the tests at the bottom of each protocol file.
