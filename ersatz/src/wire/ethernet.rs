@@ -408,6 +408,7 @@ mod tests {
                     | "time_exceeded.pcap"
                     | "padded_request.pcap"
                     | "padded_reply.pcap"
+                    | "port_unreachable.pcap"
             );
             assert_eq!(plain.is_some(), expected, "{name}");
             if let Some(done) = plain {
@@ -424,7 +425,7 @@ mod tests {
         /// short or extended.
         #[test]
         fn plain_path_agrees_with_the_general_one(
-            which in 0usize..10,
+            which in 0usize..17,
             edits in proptest::collection::vec((0usize..42, 0u8..8, proptest::option::of(proptest::num::u8::ANY)), 0..4),
             cut in 0usize..120,
             extra in proptest::collection::vec(proptest::num::u8::ANY, 0..8),

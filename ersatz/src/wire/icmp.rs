@@ -680,7 +680,7 @@ mod tests {
             assert_eq!(view.to_packet(), packet, "{name}");
             seen += 1;
         }
-        assert_eq!(seen, 6, "echo request and reply, two errors, two padded");
+        assert_eq!(seen, 7, "echo request and reply, three errors, two padded");
         let short = [8u8, 0, 0, 0];
         assert_eq!(
             run(&short, View::parse).unwrap_err(),
@@ -692,17 +692,17 @@ mod tests {
     fn echo_request_and_reply() {
         let req = icmp(fixtures::echo_request());
         let echo = Echo {
-            identifier: 0x1150,
+            identifier: 0x5bf0,
             sequence_number: 1,
         };
         assert_eq!(req.typ, Type::EchoRequest);
         assert_eq!(req.header, Header::EchoRequest(echo));
-        assert_eq!((req.checksum, req.checksum_ok), (0x9287, true));
+        assert_eq!((req.checksum, req.checksum_ok), (0x319e, true));
         assert_eq!(req.payload.len(), 56);
         let reply = icmp(fixtures::echo_reply());
         assert_eq!(reply.typ, Type::EchoReply);
         assert_eq!(reply.header, Header::EchoReply(echo));
-        assert_eq!((reply.checksum, reply.checksum_ok), (0x9a87, true));
+        assert_eq!((reply.checksum, reply.checksum_ok), (0x399e, true));
         assert_eq!(reply.payload, req.payload);
         assert_eq!(reply.original(), None);
         // The kernel's reply is what we would build as the reply.
@@ -730,13 +730,13 @@ mod tests {
         assert_eq!(quote.packet.dst, ipv4::Addr([10, 99, 0, 1]));
         assert_eq!(
             (quote.packet.ttl, quote.packet.identification),
-            (64, 0xe160)
+            (64, 0xbccb)
         );
         assert!(quote.packet.checksum_ok);
         assert_eq!(
             quote.echo_request(),
             Some(Echo {
-                identifier: 0x1158,
+                identifier: 0x5bf8,
                 sequence_number: 1
             })
         );
@@ -756,7 +756,57 @@ mod tests {
         let quote = p.original().unwrap();
         assert_eq!(quote.packet.ttl, 1);
         assert_eq!(quote.packet.dst, ipv4::Addr([10, 77, 2, 2]));
-        assert_eq!(quote.echo_request().map(|e| e.identifier), Some(0x1160));
+        assert_eq!(quote.echo_request().map(|e| e.identifier), Some(0x5c00));
+    }
+
+    #[test]
+    fn port_unreachable_quotes_our_udp_ports() {
+        let p = icmp(fixtures::port_unreachable());
+        assert_eq!(
+            p.header,
+            Header::DestinationUnreachable {
+                code: UnreachableCode::Port,
+                unused: 0,
+                next_hop_mtu: 0
+            }
+        );
+        assert_eq!((p.checksum, p.checksum_ok), (0x14c7, true));
+        let quote = p.original().expect("quotes the datagram");
+        assert_eq!(quote.packet.protocol, ipv4::Protocol::UDP);
+        assert_eq!(quote.ports(), Some((ipv4::Protocol::UDP, 60152, 33434)));
+        assert_eq!((quote.tcp_seq(), quote.echo_request()), (None, None));
+        // RFC 792's minimum quote (header + 8 bytes) still holds the ports;
+        // 3 bytes do not.
+        let short = Quote {
+            packet: ipv4::Packet::parse_quoted(&p.payload[..28]).unwrap().1,
+        };
+        assert_eq!(short.ports(), quote.ports());
+        let shorter = Quote {
+            packet: ipv4::Packet::parse_quoted(&p.payload[..23]).unwrap().1,
+        };
+        assert_eq!(shorter.ports(), None);
+        // An echo request's quote has no ports.
+        let echo = icmp(fixtures::dest_unreachable());
+        assert_eq!(echo.original().unwrap().ports(), None);
+    }
+
+    #[test]
+    fn quoted_tcp_has_ports_and_sequence() {
+        // The captured SYN, as a router would quote it (header + 8 bytes).
+        let syn = &fixtures::tcp_syn()[14..];
+        let quote = Quote {
+            packet: ipv4::Packet::parse_quoted(&syn[..28]).unwrap().1,
+        };
+        assert_eq!(quote.ports(), Some((ipv4::Protocol::TCP, 33980, 7777)));
+        assert_eq!(quote.tcp_seq(), Some(0x8df5_8561));
+        let cut = Quote {
+            packet: ipv4::Packet::parse_quoted(&syn[..27]).unwrap().1,
+        };
+        assert_eq!((cut.ports().is_some(), cut.tcp_seq()), (true, None));
+        // A later fragment does not start with the header.
+        let mut later = quote.clone();
+        later.packet.fragment_offset = ux::u13::new(1);
+        assert_eq!((later.ports(), later.tcp_seq()), (None, None));
     }
 
     #[test]
@@ -782,7 +832,7 @@ mod tests {
         frame[60] ^= 0x01; // one bit of the payload
         let p = icmp(&frame);
         assert!(!p.checksum_ok);
-        assert_eq!(p.checksum, 0x9a87);
+        assert_eq!(p.checksum, 0x399e);
     }
 
     #[test]

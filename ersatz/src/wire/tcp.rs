@@ -878,3 +878,405 @@ impl<'a> View<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fixtures;
+    use crate::wire::parse::run;
+
+    const HOST: ipv4::Addr = ipv4::Addr([10, 77, 1, 2]);
+    const REMOTE: ipv4::Addr = ipv4::Addr([10, 77, 2, 2]);
+
+    /// The segment of a captured frame (IPv4 without options), with the
+    /// packet's addresses.
+    fn segment(frame: &[u8]) -> (Packet<'_>, ipv4::Addr, ipv4::Addr) {
+        let ip = &frame[14..];
+        let len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let src = ipv4::Addr([ip[12], ip[13], ip[14], ip[15]]);
+        let dst = ipv4::Addr([ip[16], ip[17], ip[18], ip[19]]);
+        let p = run(&ip[20..len], |i| Packet::parse(i, src, dst)).expect("fixture parses");
+        (p, src, dst)
+    }
+
+    /// Every TCP capture: the view reads what the packet holds, and the
+    /// segment written back is the captured one, byte for byte.
+    #[test]
+    fn captures_reserialize_exactly_and_views_agree() {
+        let mut seen = 0;
+        for (name, frame) in fixtures::all() {
+            if frame[23] != 6 {
+                continue;
+            }
+            let (p, src, dst) = segment(frame);
+            assert!(p.checksum_ok, "{name}");
+            let bytes = &frame[34..];
+            assert_eq!(p.to_vec(src, dst).unwrap(), bytes, "{name}");
+            let mut buf = [0u8; 128];
+            assert_eq!(
+                p.to_slice(&mut buf, src, dst).ok(),
+                Some(bytes.len()),
+                "{name}"
+            );
+            assert_eq!(&buf[..bytes.len()], bytes, "{name}");
+            let (rest, v) = View::parse(bytes, src, dst).expect("view");
+            assert!(rest.is_empty());
+            assert_eq!(
+                (v.src_port(), v.dst_port(), v.seq(), v.ack()),
+                (p.src_port, p.dst_port, p.seq, p.ack),
+                "{name}"
+            );
+            assert_eq!(
+                (v.data_offset(), v.reserved(), v.flags(), v.window()),
+                (p.data_offset, p.reserved, p.flags, p.window),
+                "{name}"
+            );
+            assert_eq!(
+                (v.checksum(), v.checksum_ok(), v.urgent()),
+                (p.checksum, p.checksum_ok, p.urgent),
+                "{name}"
+            );
+            assert_eq!(v.options(), &p.options[..], "{name}");
+            assert_eq!(v.payload(), &p.payload[..], "{name}");
+            assert!(v.options_iter().eq(p.options_iter()), "{name}");
+            assert_eq!(v.to_packet(), p, "{name}");
+            // The IPv4 packet carries it as its payload.
+            let (_, ip) = ipv4::Packet::parse(&frame[14..]).unwrap();
+            assert_eq!(ip.payload, Payload::TCP(p.clone()), "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, 4, "SYN, SYN-ACK, FIN with data, RST");
+    }
+
+    use ipv4::Payload;
+
+    #[test]
+    fn syn_has_linux_options() {
+        let (p, src, dst) = segment(fixtures::tcp_syn());
+        assert_eq!((src, dst), (HOST, REMOTE));
+        assert_eq!((p.src_port, p.dst_port), (33980, 7777));
+        assert_eq!((p.seq, p.ack), (0x8df5_8561, 0));
+        assert_eq!((u8::from(p.data_offset), u8::from(p.reserved)), (10, 0));
+        assert_eq!(p.flags, Flags::SYN);
+        assert_eq!(p.flags.to_string(), "SYN");
+        assert_eq!((p.window, p.urgent), (64240, 0));
+        assert_eq!((p.checksum, p.checksum_ok), (0xe319, true));
+        assert!(p.payload.is_empty());
+        assert_eq!(
+            p.options_iter().collect::<Vec<_>>(),
+            [
+                TcpOption::MaxSegmentSize(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps {
+                    value: 2_095_652_599,
+                    echo: 0
+                },
+                TcpOption::NoOperation,
+                TcpOption::WindowScale(10),
+            ]
+        );
+        assert!(p.padding().is_empty());
+        // The options written from their values are the kernel's bytes.
+        let list: Vec<_> = p.options_iter().collect();
+        assert_eq!(options(&list), &p.options[..]);
+        assert_eq!(OptionBytes::new(&list).as_deref(), Some(&p.options[..]));
+        // And the whole SYN built from the captured values is the capture.
+        let built = Packet::new(
+            33980,
+            7777,
+            0x8df5_8561,
+            0,
+            Flags::SYN,
+            64240,
+            Blob::from(options(&list)),
+            Blob::empty(),
+        );
+        assert_eq!(built.to_vec(src, dst).unwrap(), &fixtures::tcp_syn()[34..]);
+    }
+
+    #[test]
+    fn syn_ack_echoes_the_timestamp() {
+        let (p, src, dst) = segment(fixtures::tcp_syn_ack());
+        assert_eq!((src, dst), (REMOTE, HOST));
+        assert_eq!((p.src_port, p.dst_port), (7777, 33980));
+        assert_eq!((p.seq, p.ack), (0x2f3a_10d4, 0x8df5_8562));
+        assert_eq!(p.flags, Flags::SYN | Flags::ACK);
+        assert_eq!(format!("{:?}", p.flags), "SYN|ACK");
+        assert_eq!((p.window, p.checksum), (65160, 0xbafb));
+        assert!(p.options_iter().any(|o| o
+            == TcpOption::Timestamps {
+                value: 3_856_531_080,
+                echo: 2_095_652_599
+            }));
+    }
+
+    #[test]
+    fn fin_carries_the_data() {
+        let (p, _, _) = segment(fixtures::tcp_fin_data());
+        assert_eq!((p.seq, p.ack), (0x2f3a_10d5, 0x8df5_8562));
+        assert_eq!(u8::from(p.data_offset), 8);
+        assert_eq!(p.flags, Flags::FIN | Flags::PSH | Flags::ACK);
+        assert_eq!(p.flags.to_string(), "FIN|PSH|ACK");
+        assert!(p.flags.contains(Flags::FIN | Flags::ACK));
+        assert!(!p.flags.contains(Flags::SYN));
+        assert_eq!((p.window, p.checksum), (64, 0x332d));
+        assert_eq!(&p.payload[..], b"ersatz tcp fixture: data with the FIN\n");
+        assert_eq!(
+            p.options_iter().collect::<Vec<_>>(),
+            [
+                TcpOption::NoOperation,
+                TcpOption::NoOperation,
+                TcpOption::Timestamps {
+                    value: 3_856_531_080,
+                    echo: 2_095_652_599
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn rst_for_a_closed_port() {
+        let (p, _, _) = segment(fixtures::tcp_rst());
+        assert_eq!((p.src_port, p.dst_port), (7778, 57910));
+        assert_eq!((p.seq, p.ack), (0, 0x9255_22c7));
+        assert_eq!(u8::from(p.data_offset), 5);
+        assert_eq!(p.flags, Flags::RST | Flags::ACK);
+        assert_eq!((p.window, p.checksum, p.checksum_ok), (0, 0xe27d, true));
+        assert!(p.options.is_empty() && p.payload.is_empty());
+        assert_eq!(p.options_iter().count(), 0);
+    }
+
+    #[test]
+    fn damaged_segment_is_detected_not_hidden() {
+        let frame = fixtures::tcp_fin_data();
+        let mut bytes = frame[34..].to_vec();
+        *bytes.last_mut().unwrap() ^= 1;
+        let (_, p) = Packet::parse(&bytes, REMOTE, HOST).unwrap();
+        assert!(!p.checksum_ok);
+        assert_eq!(p.checksum, 0x332d);
+        // The pseudo-header counts: the same bytes from another address fail.
+        let (_, p) = Packet::parse(&frame[34..], REMOTE, ipv4::Addr([10, 77, 1, 3])).unwrap();
+        assert!(!p.checksum_ok);
+        // Written back, the checksum is right again.
+        let (_, again) = Packet::parse(&bytes, REMOTE, HOST).unwrap();
+        let fixed = again.to_vec(REMOTE, HOST).unwrap();
+        let (_, p) = Packet::parse(&fixed, REMOTE, HOST).unwrap();
+        assert!(p.checksum_ok);
+    }
+
+    #[test]
+    fn impossible_headers_are_errors() {
+        let good = &fixtures::tcp_syn()[34..];
+        let err = |bytes: &[u8]| {
+            run(bytes, |i| Packet::parse(i, HOST, REMOTE))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&good[..12]),
+            "TCP segment: needs 20 bytes, has 12 (at byte 0)"
+        );
+        let mut b = good.to_vec();
+        b[12] = 0x40;
+        assert_eq!(
+            err(&b),
+            "TCP segment: data offset is below 5 words (at byte 0)"
+        );
+        assert_eq!(
+            err(&good[..30]),
+            "TCP segment > options: needs 40 bytes, has 30 (at byte 0)"
+        );
+        let long = vec![0x50u8; 65536];
+        assert_eq!(
+            err(&long),
+            "TCP segment: longer than 65,535 bytes (at byte 0)"
+        );
+        // Inside a frame, the contexts and the position add up.
+        let mut frame = fixtures::tcp_rst().to_vec();
+        frame.truncate(14 + 20 + 12);
+        frame[16..18].copy_from_slice(&32u16.to_be_bytes());
+        let failure = run(&frame, crate::ethernet::Frame::parse).unwrap_err();
+        assert_eq!(
+            failure.to_string(),
+            "Ethernet frame > IPv4 packet > TCP segment: needs 20 bytes, has 12 (at byte 34)"
+        );
+        // A view fails the same way.
+        for bytes in [&good[..12], &b[..], &good[..30]] {
+            assert_eq!(
+                run(bytes, |i| View::parse(i, HOST, REMOTE)
+                    .map(|(r, _)| (r, ()))),
+                run(bytes, |i| Packet::parse(i, HOST, REMOTE)
+                    .map(|(r, _)| (r, ())))
+            );
+        }
+    }
+
+    #[test]
+    fn flags_are_a_set_of_nine_bits() {
+        assert_eq!(Flags::default(), Flags::empty());
+        assert_eq!(Flags::empty().to_string(), "-");
+        assert_eq!(Flags::from_bits(0xffff).bits(), 0x1ff);
+        assert_eq!(
+            Flags::from_bits(0x1ff).to_string(),
+            "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR|NS"
+        );
+        let mut f = Flags::SYN;
+        f |= Flags::ACK;
+        assert_eq!(f.bits(), 0x12);
+        assert_eq!(f & Flags::ACK, Flags::ACK);
+        assert_eq!(f & Flags::RST, Flags::empty());
+        assert!(f.contains(Flags::empty()));
+        // Written where the wire has them, next to data offset and reserved.
+        let mut p = Packet::new(
+            1,
+            2,
+            3,
+            4,
+            Flags::NS | Flags::FIN,
+            5,
+            Blob::empty(),
+            Blob::empty(),
+        );
+        p.reserved = u3::new(0b101);
+        let bytes = p.to_vec(HOST, REMOTE).unwrap();
+        assert_eq!(&bytes[12..14], &[0x5b, 0x01]);
+        let (_, back) = Packet::parse(&bytes, HOST, REMOTE).unwrap();
+        assert_eq!(
+            (back.flags, back.reserved),
+            (Flags::NS | Flags::FIN, u3::new(5))
+        );
+    }
+
+    #[test]
+    fn options_padding_and_malformed_lists() {
+        let list = [
+            TcpOption::MaxSegmentSize(536),
+            TcpOption::Sack {
+                blocks: [(1, 2), (3, 4), (0, 0), (0, 0)],
+                count: 2,
+            },
+            TcpOption::Unknown {
+                kind: 30,
+                data: Blob::from(&[9u8, 9][..]),
+            },
+            TcpOption::EndOfList,
+        ];
+        let bytes = options(&list);
+        assert_eq!(bytes.len(), 4 + 18 + 4 + 1 + 1);
+        assert_eq!(&bytes[..6], &[2, 4, 2, 24, 5, 18]);
+        assert_eq!(&bytes[22..], &[30, 4, 9, 9, 0, 0]);
+        let p = Packet::new(
+            1,
+            2,
+            0,
+            0,
+            Flags::SYN,
+            0,
+            Blob::from(bytes.clone()),
+            Blob::empty(),
+        );
+        assert_eq!(u8::from(p.data_offset), 12);
+        assert_eq!(p.options_iter().collect::<Vec<_>>(), list);
+        assert_eq!(p.padding(), &[0]);
+        assert_eq!(OptionBytes::new(&list).as_deref(), Some(&bytes[..]));
+        // Too many for a header: no stack bytes, and serializing refuses.
+        let many = vec![TcpOption::Timestamps { value: 1, echo: 2 }; 5];
+        assert_eq!(OptionBytes::new(&many), None);
+        let too_long = Packet::new(
+            1,
+            2,
+            0,
+            0,
+            Flags::SYN,
+            0,
+            options(&many).into(),
+            Blob::empty(),
+        );
+        assert!(matches!(
+            too_long.to_vec(HOST, REMOTE),
+            Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG))
+        ));
+        // Lengths that are impossible end the list with what is left.
+        for (raw, expected) in [
+            (
+                &[2u8, 4, 1][..],
+                vec![TcpOption::Malformed(Blob::from(&[2u8, 4, 1][..]))],
+            ),
+            (
+                &[1, 2, 3, 4],
+                vec![
+                    TcpOption::NoOperation,
+                    TcpOption::Malformed(Blob::from(&[2u8, 3, 4][..])),
+                ],
+            ),
+            (
+                &[30, 1, 0, 0],
+                vec![TcpOption::Malformed(Blob::from(&[30u8, 1, 0, 0][..]))],
+            ),
+            (
+                &[1, 1, 1, 30],
+                vec![TcpOption::NoOperation; 3]
+                    .into_iter()
+                    .chain([TcpOption::Malformed(Blob::from(&[30u8][..]))])
+                    .collect(),
+            ),
+            (
+                &[5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 11],
+                vec![
+                    TcpOption::Sack {
+                        blocks: [(1, 2), (0, 0), (0, 0), (0, 0)],
+                        count: 1,
+                    },
+                    TcpOption::Malformed(Blob::from(&[5u8, 11][..])),
+                ],
+            ),
+            (
+                &[8, 10, 0, 0],
+                vec![TcpOption::Malformed(Blob::from(&[8u8, 10, 0, 0][..]))],
+            ),
+            (
+                &[4, 3, 0, 0],
+                vec![TcpOption::Malformed(Blob::from(&[4u8, 3, 0, 0][..]))],
+            ),
+            (&[0, 7, 7, 7], vec![TcpOption::EndOfList]),
+        ] {
+            let got: Vec<_> = Options::new(raw).collect();
+            assert_eq!(got, expected, "{raw:?}");
+            // Written back, the bytes up to the padding are the raw ones.
+            assert_eq!(
+                &options(&got)[..raw.len() - padding_after(raw)],
+                &raw[..raw.len() - padding_after(raw)]
+            );
+        }
+        // An owned packet reads its options the same way.
+        let owned = p.clone().into_owned();
+        assert!(owned.options_iter().eq(p.options_iter()));
+    }
+
+    fn padding_after(raw: &[u8]) -> usize {
+        padding_start(raw).map_or(0, |at| raw.len() - at)
+    }
+
+    #[test]
+    fn odd_options_are_padded_and_summed_as_padded() {
+        // 3 bytes of options: one zero byte of padding follows them, and the
+        // payload's words stay aligned in the checksum.
+        let p = Packet::new(
+            1000,
+            80,
+            7,
+            0,
+            Flags::SYN,
+            1024,
+            Blob::from(&[3u8, 3, 7][..]),
+            Blob::from(&b"abc"[..]),
+        );
+        assert_eq!(u8::from(p.data_offset), 6);
+        let bytes = p.to_vec(HOST, REMOTE).unwrap();
+        assert_eq!(bytes.len(), 24 + 3);
+        assert_eq!(&bytes[20..24], &[3, 3, 7, 0]);
+        let (_, back) = Packet::parse(&bytes, HOST, REMOTE).unwrap();
+        assert!(back.checksum_ok);
+        assert_eq!(back.options_iter().next(), Some(TcpOption::WindowScale(7)));
+    }
+}

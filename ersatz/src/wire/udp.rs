@@ -294,3 +294,177 @@ impl<'a> View<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::fixtures;
+    use crate::wire::parse::run;
+
+    const HOST: ipv4::Addr = ipv4::Addr([10, 77, 1, 2]);
+    const GW: ipv4::Addr = ipv4::Addr([10, 77, 1, 1]);
+    const REMOTE: ipv4::Addr = ipv4::Addr([10, 77, 2, 2]);
+
+    fn datagram(frame: &[u8], src: ipv4::Addr, dst: ipv4::Addr) -> Packet<'_> {
+        let ip = &frame[14..];
+        let len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        run(&ip[20..len], |i| Packet::parse(i, src, dst)).expect("fixture parses")
+    }
+
+    #[test]
+    fn kernel_datagram() {
+        let frame = fixtures::udp_datagram();
+        let p = datagram(frame, HOST, REMOTE);
+        assert_eq!((p.src_port, p.dst_port, p.length), (60152, 33434, 27));
+        assert_eq!((p.checksum, p.checksum_ok), (0x2d9a, true));
+        assert_eq!(&p.payload[..], b"ersatz udp fixture\n");
+        assert_eq!(p.to_vec(HOST, REMOTE).unwrap(), &frame[34..]);
+        // Built from its values, it is the kernel's datagram.
+        let built = Packet::new(60152, 33434, Blob::from(&b"ersatz udp fixture\n"[..]));
+        assert_eq!(built.to_vec(HOST, REMOTE).unwrap(), &frame[34..]);
+        let (_, ip) = ipv4::Packet::parse(&frame[14..]).unwrap();
+        assert_eq!(ip.payload, ipv4::Payload::UDP(p));
+    }
+
+    #[test]
+    fn zero_checksum_means_none_and_stays_none() {
+        let frame = fixtures::udp_zero_checksum();
+        let p = datagram(frame, HOST, GW);
+        assert_eq!((p.src_port, p.dst_port, p.length), (40000, 33435, 40));
+        assert_eq!((p.checksum, p.checksum_ok), (NO_CHECKSUM, true));
+        assert_eq!(&p.payload[..], b"ersatz udp fixture, no checksum\n");
+        // Not verified: from any address, and with its data changed.
+        let mut bytes = frame[34..].to_vec();
+        bytes[12] ^= 0xff;
+        let (_, damaged) = Packet::parse(&bytes, REMOTE, REMOTE).unwrap();
+        assert!(damaged.checksum_ok);
+        // Written back without one.
+        assert_eq!(p.to_vec(HOST, GW).unwrap(), &frame[34..]);
+        assert_eq!(
+            ipv4::Packet::parse(&frame[14..])
+                .unwrap()
+                .1
+                .to_vec()
+                .unwrap(),
+            &frame[14..]
+        );
+    }
+
+    #[test]
+    fn a_checksum_computing_to_zero_goes_out_as_ffff() {
+        // Find a payload whose checksum computes to 0: the word at the end
+        // makes the sum whatever it needs to be.
+        let mut payload = vec![0u8, 0];
+        let zero = Packet::new(1, 2, Blob::from(payload.clone()));
+        let bytes = zero.to_vec(HOST, REMOTE).unwrap();
+        let sum = u16::from_be_bytes([bytes[6], bytes[7]]);
+        // Adding the current checksum to the data brings the sum to ffff:
+        // the checksum then computes to zero.
+        payload.copy_from_slice(&sum.to_be_bytes());
+        let p = Packet::new(1, 2, Blob::from(payload));
+        let bytes = p.to_vec(HOST, REMOTE).unwrap();
+        assert_eq!(&bytes[6..8], &[0xff, 0xff]);
+        let (_, back) = Packet::parse(&bytes, HOST, REMOTE).unwrap();
+        assert!(back.checksum_ok);
+        assert_eq!(back.to_vec(HOST, REMOTE).unwrap(), bytes);
+    }
+
+    #[test]
+    fn length_bounds_the_datagram() {
+        let frame = fixtures::udp_datagram();
+        let mut bytes = frame[34..].to_vec();
+        bytes.extend_from_slice(&[0xee; 5]);
+        let (rest, p) = Packet::parse(&bytes, HOST, REMOTE).unwrap();
+        assert_eq!(rest, &[0xee; 5]);
+        assert!(p.checksum_ok);
+        assert_eq!(p.len(), 27);
+        let (view_rest, view) = View::parse(&bytes, HOST, REMOTE).unwrap();
+        assert_eq!(view_rest, rest);
+        assert_eq!(
+            (
+                view.src_port(),
+                view.dst_port(),
+                view.length(),
+                view.checksum()
+            ),
+            (p.src_port, p.dst_port, p.length, p.checksum)
+        );
+        assert_eq!((view.checksum_ok(), view.payload()), (true, &p.payload[..]));
+        assert_eq!(view.to_packet(), p);
+        // In an IPv4 packet, a datagram shorter than the payload is kept raw,
+        // every byte of it.
+        let mut ip = frame[14..].to_vec();
+        ip.extend_from_slice(&[0xee; 5]);
+        let total = ip.len() as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[10..12].fill(0);
+        let sum = crate::wire::checksum::of(&ip[..20]);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        let (_, packet) = ipv4::Packet::parse(&ip).unwrap();
+        assert_eq!(
+            packet.payload,
+            ipv4::Payload::Unknown(Blob::from(&ip[20..]))
+        );
+        assert_eq!(packet.to_vec().unwrap(), ip);
+    }
+
+    #[test]
+    fn impossible_lengths_are_errors() {
+        let good = &fixtures::udp_datagram()[34..];
+        let err = |bytes: &[u8]| {
+            run(bytes, |i| Packet::parse(i, HOST, REMOTE))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(&good[..7]),
+            "UDP datagram: needs 8 bytes, has 7 (at byte 0)"
+        );
+        let mut b = good.to_vec();
+        b[4..6].copy_from_slice(&7u16.to_be_bytes());
+        assert_eq!(err(&b), "UDP datagram: length is below 8 bytes (at byte 0)");
+        b[4..6].copy_from_slice(&28u16.to_be_bytes());
+        assert_eq!(
+            err(&b),
+            "UDP datagram: length runs past the end of the input (at byte 0)"
+        );
+        for bytes in [&good[..7], &b[..]] {
+            assert_eq!(
+                run(bytes, |i| View::parse(i, HOST, REMOTE)
+                    .map(|(r, _)| (r, ()))),
+                run(bytes, |i| Packet::parse(i, HOST, REMOTE)
+                    .map(|(r, _)| (r, ())))
+            );
+        }
+        let mut frame = fixtures::udp_datagram().to_vec();
+        frame[38..40].copy_from_slice(&0u16.to_be_bytes());
+        assert_eq!(
+            run(&frame, crate::ethernet::Frame::parse)
+                .unwrap_err()
+                .to_string(),
+            "Ethernet frame > IPv4 packet > UDP datagram: length is below 8 bytes (at byte 34)"
+        );
+    }
+
+    #[test]
+    fn damaged_datagram_is_detected_not_hidden() {
+        let frame = fixtures::udp_datagram();
+        let mut bytes = frame[34..].to_vec();
+        bytes[10] ^= 4;
+        let (_, p) = Packet::parse(&bytes, HOST, REMOTE).unwrap();
+        assert!(!p.checksum_ok);
+        let (_, p) = Packet::parse(&frame[34..], HOST, GW).unwrap();
+        assert!(!p.checksum_ok, "the pseudo-header counts");
+        assert!(matches!(
+            Packet::new(1, 2, Blob::from(vec![0u8; 65528])).to_vec(HOST, REMOTE),
+            Err(GenError::CustomError(serialize::PACKET_TOO_LONG))
+        ));
+        assert_eq!(
+            Packet::new(1, 2, Blob::from(vec![0u8; 65527]))
+                .to_vec(HOST, REMOTE)
+                .map(|v| v.len())
+                .ok(),
+            Some(65535)
+        );
+    }
+}

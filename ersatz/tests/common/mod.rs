@@ -73,7 +73,7 @@ pub fn fixture_dir() -> PathBuf {
 }
 
 /// The one-frame fixtures (everything but `session.pcap`).
-pub const FIXTURES: [&str; 10] = [
+pub const FIXTURES: [&str; 17] = [
     "arp_request",
     "arp_reply",
     "echo_request",
@@ -84,6 +84,13 @@ pub const FIXTURES: [&str; 10] = [
     "ipv4_options_reply",
     "padded_request",
     "padded_reply",
+    "tcp_syn",
+    "tcp_syn_ack",
+    "tcp_fin_data",
+    "tcp_rst",
+    "udp_datagram",
+    "port_unreachable",
+    "udp_zero_checksum",
 ];
 
 /// The single frame of `fixtures/NAME.pcap`.
@@ -93,7 +100,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
     frames.pop().unwrap()
 }
 
-/// Every frame of every `*.pcap` in the fixture directory (the session's 12
+/// Every frame of every `*.pcap` in the fixture directory (the session's 24
 /// frames included), with `file#index` names.
 pub fn all_fixture_frames() -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
@@ -103,8 +110,8 @@ pub fn all_fixture_frames() -> Vec<(String, Vec<u8>)> {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 11,
-        "expected the 11 fixture pcaps, found {files:?}"
+        files.len() >= 18,
+        "expected the 18 fixture pcaps, found {files:?}"
     );
     let mut out = Vec::new();
     for file in files {
