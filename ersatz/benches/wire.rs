@@ -30,9 +30,9 @@ const DST_MAC: [u8; 6] = [0x02, 0xe5, 0xa7, 0x01, 0x00, 0x02];
 const SRC_MAC: [u8; 6] = [0x02, 0xe5, 0xa7, 0x01, 0x00, 0x01];
 const SRC_IP: [u8; 4] = [10, 77, 2, 2];
 const DST_IP: [u8; 4] = [10, 77, 1, 2];
-const IP_ID: u16 = 0x39da;
+const IP_ID: u16 = 0x565c;
 const TTL: u8 = 63;
-const ECHO_ID: u16 = 0x1150;
+const ECHO_ID: u16 = 0x5bf0;
 const ECHO_SEQ: u16 = 1;
 
 /// The 56 echo data bytes, after Ethernet (14), IPv4 (20) and ICMP (8) heads.

@@ -1,8 +1,8 @@
 //! # ersatz: packet-level networking for pingers
 //!
-//! `ersatz` builds and reads every byte of Ethernet, ARP, IPv4 and ICMP itself,
-//! so that a program such as `sup` can ping without the operating system's ICMP
-//! stack.
+//! `ersatz` builds and reads every byte of Ethernet, ARP, IPv4, ICMP, TCP and
+//! UDP itself, so that a program such as `sup` can ping without the operating
+//! system's ICMP stack.
 //!
 //! The crate is layered, wire <- netinfo <- capture <- interface <- probe <-
 //! the probe kinds (ping, arping) <- sweep, trace: a layer's code may use the
@@ -11,7 +11,7 @@
 //!
 //! | layer | modules | may use | does I/O |
 //! |---|---|---|---|
-//! | wire formats | [`wire`]: [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`parse`], [`blob`] | nothing else in the crate | no |
+//! | wire formats | [`wire`]: [`ethernet`], [`arp`], [`ipv4`], [`icmp`], [`tcp`], [`udp`], [`parse`], [`blob`] | nothing else in the crate | no |
 //! | host network info: the route to a target, its NIC, address, MAC, gateway | [`netinfo`] | wire | reads the OS's tables |
 //! | capture backend: Npcap's `wpcap.dll` / libpcap through our patched `rawsock`; the capture [`Timestamp`](capture::Timestamp) and the link (send, receive, stop) an interface is built on | [`capture`] | wire, netinfo | raw frames |
 //! | a NIC opened for raw frames: capture thread, own ARP, listeners filed by topic, `send_ipv4`, `send_arp_request` | [`interface`] ([`Interface`]) | wire, netinfo, capture | raw frames |
@@ -25,16 +25,20 @@
 //!
 //! Every protocol type has `parse(input) -> parse::Result<Self>` (built on
 //! [`nom`]) and `serialize(&self) -> impl cookie_factory::SerializeFn<W>`
-//! (built on [`cookie_factory`]). Parsing a valid frame does not allocate: the
-//! payloads borrow from the input ([`Blob`]); call `into_owned()` to keep a
-//! packet beyond the buffer's life. Lengths and checksums are computed when
+//! (built on [`cookie_factory`]); TCP and UDP, whose checksums cover the
+//! IPv4 addresses (the pseudo-header), take the source and destination
+//! address too: `parse(input, src, dst)`, `serialize(&self, src, dst)`.
+//! Parsing a valid frame does not allocate: the payloads borrow from the
+//! input ([`Blob`]); call `into_owned()` to keep a packet beyond the
+//! buffer's life. Lengths and checksums are computed when
 //! serializing; on parsing, checksums are verified and the verdict is exposed
 //! (`checksum_ok`), never silently accepted or rejected.
 //!
 //! Where a receiver only needs to decide whether a frame is for it, the
-//! checked views ([`ethernet::View`], [`ipv4::View`], [`icmp::View`]) do the
-//! same checks and checksum verification without building a value: fields
-//! are read from the buffer when asked, and `to_packet()` builds the value
+//! checked views ([`ethernet::View`], [`ipv4::View`], [`icmp::View`],
+//! [`tcp::View`], [`udp::View`]) do the same checks and checksum
+//! verification without building a value: fields are read from the buffer
+//! when asked, and `to_packet()` builds the value
 //! later (a packet's `parse` is exactly its view's `parse` and `to_packet`).
 //!
 //! ```
@@ -80,7 +84,8 @@
 //! which byte. Any value that `parse` returns can be serialized again, and for
 //! frames whose checksums are correct, re-serializing gives back the exact
 //! input bytes (unknown EtherTypes, IP protocols, ICMP types and codes keep
-//! their raw bytes; Ethernet padding is kept apart from the payload). This is
+//! their raw bytes, TCP options too; Ethernet padding is kept apart from the
+//! payload). This is
 //! tested with property tests over random and mutated frames, real captures, a
 //! differential check against `etherparse`, and a `cargo fuzz` target.
 //! A panic on any input is a bug: please report it with the bytes.
@@ -102,4 +107,4 @@ pub mod wire;
 
 pub use interface::Interface;
 pub use wire::blob::Blob;
-pub use wire::{arp, blob, ethernet, icmp, ipv4, parse};
+pub use wire::{arp, blob, ethernet, icmp, ipv4, parse, tcp, udp};

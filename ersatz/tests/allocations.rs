@@ -7,7 +7,7 @@
 //! running beside these, do not disturb the counts.
 
 use ersatz::wire::parse;
-use ersatz::{ethernet, icmp, ipv4};
+use ersatz::{ethernet, icmp, ipv4, tcp, udp};
 
 /// How many allocations `f` made on this thread, and what it returned.
 fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
@@ -35,6 +35,7 @@ fn captures() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn parsing_valid_frames_does_not_allocate() {
+    let (mut tcp_seen, mut udp_seen) = (0, 0);
     for (name, bytes) in captures() {
         let (n, frame) = allocations(|| ethernet::Frame::parse(&bytes));
         let (_, frame) = frame.unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -51,8 +52,83 @@ fn parsing_valid_frames_does_not_allocate() {
                 assert!(ok, "{name}");
                 assert_eq!(n, 0, "{name}: icmp::Packet::parse allocated");
             }
+            let at = 14 + packet.header_len();
+            let (src, dst) = (packet.src, packet.dst);
+            match &packet.payload {
+                ipv4::Payload::TCP(segment) => {
+                    let bytes = &bytes[at..at + segment.len()];
+                    let (n, ok) = allocations(|| tcp::Packet::parse(bytes, src, dst).is_ok());
+                    assert!(ok, "{name}");
+                    assert_eq!(n, 0, "{name}: tcp::Packet::parse allocated");
+                    let (n, ok) = allocations(|| tcp::View::parse(bytes, src, dst).is_ok());
+                    assert!(ok, "{name}");
+                    assert_eq!(n, 0, "{name}: tcp::View::parse allocated");
+                    let (n, options) = allocations(|| segment.options_iter().count());
+                    assert_eq!(options, segment.options_iter().count());
+                    assert_eq!(n, 0, "{name}: reading the options allocated");
+                    tcp_seen += 1;
+                }
+                ipv4::Payload::UDP(datagram) => {
+                    let bytes = &bytes[at..at + datagram.len()];
+                    let (n, ok) = allocations(|| udp::Packet::parse(bytes, src, dst).is_ok());
+                    assert!(ok, "{name}");
+                    assert_eq!(n, 0, "{name}: udp::Packet::parse allocated");
+                    let (n, ok) = allocations(|| udp::View::parse(bytes, src, dst).is_ok());
+                    assert!(ok, "{name}");
+                    assert_eq!(n, 0, "{name}: udp::View::parse allocated");
+                    udp_seen += 1;
+                }
+                _ => {}
+            }
         }
     }
+    assert_eq!((tcp_seen, udp_seen), (4, 2), "the TCP and UDP captures");
+}
+
+/// Building a SYN (options from their values, on the stack) and writing it
+/// into a slice allocates nothing either.
+#[test]
+fn building_a_syn_does_not_allocate() {
+    let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    let mut buf = [0u8; 128];
+    // `as_packet` draws identifications from a generator made (and seeded,
+    // which allocates) on a thread's first packet: make it first.
+    let _ = ipv4::Payload::Unknown(ersatz::Blob::empty()).as_packet(src, dst);
+    let (n, written) = allocations(|| {
+        let options = tcp::OptionBytes::new(&[
+            tcp::TcpOption::MaxSegmentSize(1460),
+            tcp::TcpOption::SackPermitted,
+            tcp::TcpOption::Timestamps { value: 1, echo: 0 },
+            tcp::TcpOption::NoOperation,
+            tcp::TcpOption::WindowScale(7),
+        ])
+        .expect("20 bytes fit");
+        let syn = tcp::Packet::new(
+            40000,
+            80,
+            1,
+            0,
+            tcp::Flags::SYN,
+            64240,
+            ersatz::Blob::from(&options[..]),
+            ersatz::Blob::empty(),
+        );
+        let frame = ethernet::Frame::new(
+            ethernet::Addr([2, 0, 0, 0, 0, 2]),
+            ethernet::Addr([2, 0, 0, 0, 0, 1]),
+            syn.into_ipv4_payload()
+                .as_packet(src, dst)
+                .as_ethernet_payload(),
+        );
+        frame.to_slice(&mut buf)
+    });
+    assert_eq!(written.ok(), Some(74));
+    assert_eq!(n, 0, "building a SYN allocated {n} times");
+    let (_, parsed) = ethernet::Frame::parse(&buf[..74]).expect("parses");
+    let ethernet::Payload::IPv4(ip) = &parsed.payload else {
+        panic!("not IPv4")
+    };
+    assert!(matches!(&ip.payload, ipv4::Payload::TCP(t) if t.checksum_ok));
 }
 
 #[test]

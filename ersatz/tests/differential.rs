@@ -8,13 +8,14 @@ mod common;
 use std::fmt::Debug;
 
 use common::*;
-use ersatz::{arp, ethernet, icmp, ipv4};
+use ersatz::{arp, ethernet, icmp, ipv4, tcp, udp};
 use etherparse::checksum::Sum16BitWords;
 use etherparse::icmpv4::{DestUnreachableHeader, ParameterProblemHeader};
 use etherparse::{
     ArpPacketSlice, Ethernet2Slice, Icmpv4Slice, Icmpv4Type, IpDscp, IpEcn, IpFragOffset,
     IpHeaders, IpNumber, Ipv4Header, Ipv4HeaderSlice, Ipv4Options, Ipv4Slice, LinkSlice, NetSlice,
-    PacketBuilder, SlicedPacket, TransportSlice,
+    PacketBuilder, SlicedPacket, TcpHeader, TcpOptionElement, TcpOptionReadError, TcpSlice,
+    TransportSlice, UdpHeader, UdpSlice,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -71,12 +72,24 @@ fn etherparse_accepts(bytes: &[u8]) -> Option<bool> {
                 return Some(false);
             };
             let payload = ip.payload();
-            if payload.ip_number != IpNumber::ICMP || payload.fragmented {
+            if payload.fragmented {
                 return Some(true);
             }
-            // etherparse also insists that a timestamp (code 0) is exactly 20
-            // bytes; ersatz keeps any length. Both need the 8-byte head.
-            Some(payload.payload.len() >= 8)
+            match payload.ip_number {
+                // etherparse also insists that a timestamp (code 0) is
+                // exactly 20 bytes; ersatz keeps any length. Both need the
+                // 8-byte head.
+                IpNumber::ICMP => Some(payload.payload.len() >= 8),
+                IpNumber::TCP => Some(TcpSlice::from_slice(payload.payload).is_ok()),
+                // etherparse takes a length of 0 to mean "the rest" (as for
+                // IPv6 jumbograms); RFC 768 has no such length, ersatz
+                // refuses it as below 8.
+                IpNumber::UDP => Some(
+                    UdpSlice::from_slice(payload.payload).is_ok()
+                        && payload.payload[4..6] != [0, 0],
+                ),
+                _ => Some(true),
+            }
         }
         0x0806 => Some(ArpPacketSlice::from_slice(body).is_ok_and(|a| {
             let a = a.to_packet();
@@ -187,13 +200,156 @@ fn compare_ipv4(body: &[u8], p: &ipv4::Packet<'_>) -> Result<usize, TestCaseErro
     };
     let payload = s.payload().payload;
     match &p.payload {
-        ipv4::Payload::Unknown(b) => prop_assert_eq!(payload, &b[..]),
+        ipv4::Payload::Unknown(b) => {
+            prop_assert_eq!(payload, &b[..]);
+            // Kept raw while whole: only a UDP datagram shorter than the
+            // payload (or a protocol ersatz does not parse).
+            if !p.is_fragment() && p.protocol == ipv4::Protocol::UDP {
+                let length = usize::from(u16::from_be_bytes([payload[4], payload[5]]));
+                prop_assert!(length < payload.len(), "a whole UDP datagram kept raw");
+            }
+            prop_assert!(
+                p.is_fragment()
+                    || !matches!(p.protocol, ipv4::Protocol::ICMP | ipv4::Protocol::TCP),
+                "a whole ICMP or TCP payload kept raw"
+            );
+        }
         ipv4::Payload::ICMP(m) => {
             prop_assert!(!p.is_fragment());
             compare_icmp(payload, m)?;
         }
+        ipv4::Payload::TCP(t) => {
+            prop_assert!(!p.is_fragment());
+            compare_tcp(payload, t, p.src, p.dst)?;
+        }
+        ipv4::Payload::UDP(u) => {
+            prop_assert!(!p.is_fragment());
+            compare_udp(payload, u, p.src, p.dst)?;
+        }
     }
     Ok(total_len)
+}
+
+/// Compares the TCP segment `bytes` with what ersatz read from them.
+fn compare_tcp(
+    bytes: &[u8],
+    t: &tcp::Packet<'_>,
+    src: ipv4::Addr,
+    dst: ipv4::Addr,
+) -> Result<(), TestCaseError> {
+    let s = TcpSlice::from_slice(bytes).map_err(fail)?;
+    prop_assert_eq!(s.source_port(), t.src_port);
+    prop_assert_eq!(s.destination_port(), t.dst_port);
+    prop_assert_eq!(s.sequence_number(), t.seq);
+    prop_assert_eq!(s.acknowledgment_number(), t.ack);
+    prop_assert_eq!(s.data_offset(), u8::from(t.data_offset));
+    prop_assert_eq!((bytes[12] >> 1) & 7, u8::from(t.reserved), "reserved bits");
+    let f = t.flags;
+    for (name, theirs, ours) in [
+        ("FIN", s.fin(), tcp::Flags::FIN),
+        ("SYN", s.syn(), tcp::Flags::SYN),
+        ("RST", s.rst(), tcp::Flags::RST),
+        ("PSH", s.psh(), tcp::Flags::PSH),
+        ("ACK", s.ack(), tcp::Flags::ACK),
+        ("URG", s.urg(), tcp::Flags::URG),
+        ("ECE", s.ece(), tcp::Flags::ECE),
+        ("CWR", s.cwr(), tcp::Flags::CWR),
+        ("NS", s.ns(), tcp::Flags::NS),
+    ] {
+        prop_assert_eq!(theirs, f.contains(ours), "{} in {}", name, f);
+    }
+    prop_assert_eq!(s.window_size(), t.window);
+    prop_assert_eq!(s.checksum(), t.checksum);
+    prop_assert_eq!(s.urgent_pointer(), t.urgent);
+    prop_assert_eq!(s.options(), &t.options[..]);
+    prop_assert_eq!(s.payload(), &t.payload[..]);
+    let computed = s.calc_checksum_ipv4(src.0, dst.0).map_err(fail)?;
+    prop_assert!(
+        verdict_ok(t.checksum_ok, t.checksum, computed),
+        "TCP checksum_ok {} (stored {:04x}, etherparse computes {:04x})",
+        t.checksum_ok,
+        t.checksum,
+        computed
+    );
+    compare_tcp_options(s.options(), t)
+}
+
+/// etherparse's typed options are ersatz's, up to where etherparse stops:
+/// at the End of Option List (which it does not yield), or at an error
+/// (an unknown kind, which ersatz keeps as `Unknown`, or a bad length,
+/// where ersatz stops with `Malformed`).
+fn compare_tcp_options(raw: &[u8], t: &tcp::Packet<'_>) -> Result<(), TestCaseError> {
+    use tcp::TcpOption as O;
+    let mut ours = t.options_iter();
+    for theirs in etherparse::TcpOptionsIterator::from_slice(raw) {
+        let mine = ours.next();
+        match (theirs, mine) {
+            (Ok(TcpOptionElement::Noop), Some(O::NoOperation)) => {}
+            (Ok(TcpOptionElement::MaximumSegmentSize(a)), Some(O::MaxSegmentSize(b))) => {
+                prop_assert_eq!(a, b)
+            }
+            (Ok(TcpOptionElement::WindowScale(a)), Some(O::WindowScale(b))) => {
+                prop_assert_eq!(a, b)
+            }
+            (Ok(TcpOptionElement::SelectiveAcknowledgementPermitted), Some(O::SackPermitted)) => {}
+            (
+                Ok(TcpOptionElement::SelectiveAcknowledgement(first, rest)),
+                Some(O::Sack { blocks, count }),
+            ) => {
+                let theirs: Vec<(u32, u32)> = std::iter::once(first)
+                    .chain(rest.into_iter().flatten())
+                    .collect();
+                prop_assert_eq!(&theirs[..], &blocks[..usize::from(count)]);
+            }
+            (Ok(TcpOptionElement::Timestamp(v, e)), Some(O::Timestamps { value, echo })) => {
+                prop_assert_eq!((v, e), (value, echo))
+            }
+            (Err(TcpOptionReadError::UnknownId(kind)), Some(O::Unknown { kind: k, .. })) => {
+                prop_assert_eq!(kind, k);
+                return Ok(());
+            }
+            (Err(_), Some(O::Malformed(_))) => return Ok(()),
+            (theirs, mine) => return Err(fail(("different options", theirs, mine, raw))),
+        }
+    }
+    // etherparse stopped at the end, or at an End of Option List.
+    prop_assert!(
+        matches!(ours.next(), None | Some(O::EndOfList)),
+        "ersatz reads more options than etherparse: {:?}",
+        raw
+    );
+    Ok(())
+}
+
+/// Compares the UDP datagram at the start of `bytes` with what ersatz read.
+fn compare_udp(
+    bytes: &[u8],
+    u: &udp::Packet<'_>,
+    src: ipv4::Addr,
+    dst: ipv4::Addr,
+) -> Result<(), TestCaseError> {
+    let s = UdpSlice::from_slice(bytes).map_err(fail)?;
+    prop_assert_eq!(s.source_port(), u.src_port);
+    prop_assert_eq!(s.destination_port(), u.dst_port);
+    prop_assert_eq!(s.length(), u.length);
+    prop_assert_eq!(s.checksum(), u.checksum);
+    prop_assert_eq!(s.payload(), &u.payload[..]);
+    if u.checksum == udp::NO_CHECKSUM {
+        prop_assert!(u.checksum_ok, "no checksum is not a wrong one");
+    } else {
+        let computed = s
+            .to_header()
+            .calc_checksum_ipv4_raw(src.0, dst.0, s.payload())
+            .map_err(fail)?;
+        prop_assert!(
+            verdict_ok(u.checksum_ok, u.checksum, computed),
+            "UDP checksum_ok {} (stored {:04x}, etherparse computes {:04x})",
+            u.checksum_ok,
+            u.checksum,
+            computed
+        );
+    }
+    Ok(())
 }
 
 fn is_timestamp(bytes: &[u8]) -> bool {
@@ -346,15 +502,31 @@ fn etherparse_decodes_frames_built_by_ersatz() {
             let mut header = bytes[14..14 + usize::from(u8::from(p.ihl)) * 4].to_vec();
             header[10..12].fill(0);
             prop_assert_eq!(p.checksum, ep_checksum(&header));
-            if let ipv4::Payload::ICMP(m) = &p.payload {
-                let at = 14 + header.len();
-                let message = &bytes[at..at + m.len()];
-                let raw = Icmpv4Type::Unknown {
-                    type_u8: message[0],
-                    code_u8: message[1],
-                    bytes5to8: message[4..8].try_into().unwrap(),
-                };
-                prop_assert_eq!(m.checksum, raw.calc_checksum(&message[8..]));
+            let at = 14 + header.len();
+            match &p.payload {
+                ipv4::Payload::ICMP(m) => {
+                    let message = &bytes[at..at + m.len()];
+                    let raw = Icmpv4Type::Unknown {
+                        type_u8: message[0],
+                        code_u8: message[1],
+                        bytes5to8: message[4..8].try_into().unwrap(),
+                    };
+                    prop_assert_eq!(m.checksum, raw.calc_checksum(&message[8..]));
+                }
+                ipv4::Payload::TCP(t) => {
+                    let s = TcpSlice::from_slice(&bytes[at..at + t.len()]).map_err(fail)?;
+                    let computed = s.calc_checksum_ipv4(p.src.0, p.dst.0).map_err(fail)?;
+                    prop_assert_eq!(t.checksum, computed);
+                }
+                ipv4::Payload::UDP(u) if u.checksum != udp::NO_CHECKSUM => {
+                    let s = UdpSlice::from_slice(&bytes[at..at + u.len()]).map_err(fail)?;
+                    let computed = s
+                        .to_header()
+                        .calc_checksum_ipv4_raw(p.src.0, p.dst.0, s.payload())
+                        .map_err(fail)?;
+                    prop_assert_eq!(u.checksum, computed);
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -588,6 +760,230 @@ fn etherparse_echo_request_builder_matches_ersatz() {
             let (_, parsed) = ethernet::Frame::parse(&bytes).map_err(fail)?;
             prop_assert!(all_checksums_ok(&parsed));
             prop_assert_eq!(&parsed, &as_parsed(&frame));
+            Ok(())
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------
+// TCP and UDP built by etherparse, read by ersatz (and the other way round).
+
+/// Options etherparse can write: what a kernel puts in a SYN, in any order.
+fn arb_ep_tcp_options() -> BoxedStrategy<Vec<TcpOptionElement>> {
+    let option = prop_oneof![
+        Just(TcpOptionElement::Noop),
+        any::<u16>().prop_map(TcpOptionElement::MaximumSegmentSize),
+        any::<u8>().prop_map(TcpOptionElement::WindowScale),
+        Just(TcpOptionElement::SelectiveAcknowledgementPermitted),
+        (any::<(u32, u32)>(), any::<[Option<(u32, u32)>; 3]>()).prop_map(|(first, rest)| {
+            // etherparse writes the blocks up to the first missing one.
+            let mut rest = rest;
+            if let Some(gap) = rest.iter().position(Option::is_none) {
+                rest[gap..].fill(None);
+            }
+            TcpOptionElement::SelectiveAcknowledgement(first, rest)
+        }),
+        (any::<u32>(), any::<u32>()).prop_map(|(v, e)| TcpOptionElement::Timestamp(v, e)),
+    ];
+    vec(option, 0..5)
+        .prop_map(|mut list| {
+            let len = |l: &[TcpOptionElement]| -> usize {
+                l.iter()
+                    .map(|o| match o {
+                        TcpOptionElement::Noop => 1,
+                        TcpOptionElement::MaximumSegmentSize(_) => 4,
+                        TcpOptionElement::WindowScale(_) => 3,
+                        TcpOptionElement::SelectiveAcknowledgementPermitted => 2,
+                        TcpOptionElement::SelectiveAcknowledgement(_, r) => {
+                            10 + 8 * r.iter().flatten().count()
+                        }
+                        TcpOptionElement::Timestamp(..) => 10,
+                    })
+                    .sum()
+            };
+            while len(&list) > 40 {
+                list.pop();
+            }
+            list
+        })
+        .boxed()
+}
+
+/// The same option, in ersatz's words.
+fn ersatz_option(o: &TcpOptionElement) -> tcp::TcpOption<'static> {
+    use tcp::TcpOption as O;
+    match *o {
+        TcpOptionElement::Noop => O::NoOperation,
+        TcpOptionElement::MaximumSegmentSize(m) => O::MaxSegmentSize(m),
+        TcpOptionElement::WindowScale(s) => O::WindowScale(s),
+        TcpOptionElement::SelectiveAcknowledgementPermitted => O::SackPermitted,
+        TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+            let mut blocks = [(0, 0); 4];
+            blocks[0] = first;
+            let mut count = 1;
+            for (slot, block) in blocks[1..].iter_mut().zip(rest.iter().flatten()) {
+                *slot = *block;
+                count += 1;
+            }
+            O::Sack { blocks, count }
+        }
+        TcpOptionElement::Timestamp(value, echo) => O::Timestamps { value, echo },
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EpTcp {
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u16,
+    window: u16,
+    urgent: u16,
+    options: Vec<TcpOptionElement>,
+    payload: Vec<u8>,
+}
+
+fn arb_ep_tcp() -> BoxedStrategy<EpTcp> {
+    (
+        (any::<[u8; 4]>(), any::<[u8; 4]>(), any::<(u16, u16)>()),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            0u16..0x200,
+            any::<u16>(),
+            any::<u16>(),
+        ),
+        arb_ep_tcp_options(),
+        arb_bytes(1400),
+    )
+        .prop_map(
+            |((src, dst, ports), (seq, ack, flags, window, urgent), options, payload)| EpTcp {
+                src,
+                dst,
+                ports,
+                seq,
+                ack,
+                flags,
+                window,
+                urgent,
+                options,
+                payload,
+            },
+        )
+        .boxed()
+}
+
+#[test]
+fn ersatz_reads_tcp_built_by_etherparse() {
+    check(3000, arb_ep_tcp(), |e| {
+        let mut header = TcpHeader::new(e.ports.0, e.ports.1, e.seq, e.window);
+        let bit = |b: u16| e.flags & b != 0;
+        header.acknowledgment_number = e.ack;
+        (header.fin, header.syn, header.rst, header.psh) = (bit(1), bit(2), bit(4), bit(8));
+        (header.ack, header.urg, header.ece, header.cwr) =
+            (bit(0x10), bit(0x20), bit(0x40), bit(0x80));
+        header.ns = bit(0x100);
+        header.urgent_pointer = e.urgent;
+        header.set_options(&e.options).map_err(fail)?;
+        let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(e.src, e.dst, 64)
+            .tcp_header(header);
+        let mut bytes = Vec::with_capacity(builder.size(e.payload.len()));
+        builder.write(&mut bytes, &e.payload).map_err(fail)?;
+
+        let (_, f) =
+            ethernet::Frame::parse(&bytes).map_err(|x| fail(x.map(|x| x.locate(&bytes))))?;
+        let ethernet::Payload::IPv4(p) = &f.payload else {
+            return Err(fail(("not IPv4", &f.payload)));
+        };
+        let ipv4::Payload::TCP(t) = &p.payload else {
+            return Err(fail(("not TCP", &p.payload)));
+        };
+        prop_assert!(t.checksum_ok, "etherparse's TCP checksum rejected");
+        prop_assert_eq!((t.src_port, t.dst_port), e.ports);
+        prop_assert_eq!(
+            (t.seq, t.ack, t.window, t.urgent),
+            (e.seq, e.ack, e.window, e.urgent)
+        );
+        prop_assert_eq!(t.flags.bits(), e.flags);
+        prop_assert_eq!(&t.payload[..], &e.payload[..]);
+        // The typed options are etherparse's, then End of Option List
+        // padding, if any.
+        let ours: Vec<_> = t.options_iter().collect();
+        let theirs: Vec<_> = e.options.iter().map(ersatz_option).collect();
+        prop_assert_eq!(&ours[..theirs.len()], &theirs[..]);
+        prop_assert!(ours[theirs.len()..]
+            .iter()
+            .all(|o| *o == tcp::TcpOption::EndOfList));
+        compare_tcp(&bytes[34..], t, p.src, p.dst)?;
+        prop_assert_eq!(Hex(f.to_vec().map_err(fail)?), Hex(bytes.clone()));
+
+        // ersatz builds the same segment from the same fields.
+        let mut options = tcp::options(&theirs);
+        options.resize(t.options.len(), 0);
+        let mut ours = tcp::Packet::new(
+            e.ports.0,
+            e.ports.1,
+            e.seq,
+            e.ack,
+            tcp::Flags::from_bits(e.flags),
+            e.window,
+            options.into(),
+            e.payload.clone().into(),
+        );
+        ours.urgent = e.urgent;
+        let built = ours.to_vec(p.src, p.dst).map_err(fail)?;
+        prop_assert_eq!(Hex(built), Hex(bytes[34..].to_vec()));
+        Ok(())
+    });
+}
+
+#[test]
+fn ersatz_reads_udp_built_by_etherparse() {
+    check(
+        3000,
+        (
+            any::<[u8; 4]>(),
+            any::<[u8; 4]>(),
+            any::<(u16, u16)>(),
+            arb_bytes(1400),
+        ),
+        |(src, dst, ports, payload)| {
+            let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4(src, dst, 64)
+                .udp(ports.0, ports.1);
+            let mut bytes = Vec::with_capacity(builder.size(payload.len()));
+            builder.write(&mut bytes, &payload).map_err(fail)?;
+            let (_, f) =
+                ethernet::Frame::parse(&bytes).map_err(|x| fail(x.map(|x| x.locate(&bytes))))?;
+            let ethernet::Payload::IPv4(p) = &f.payload else {
+                return Err(fail(("not IPv4", &f.payload)));
+            };
+            let ipv4::Payload::UDP(u) = &p.payload else {
+                return Err(fail(("not UDP", &p.payload)));
+            };
+            prop_assert!(u.checksum_ok, "etherparse's UDP checksum rejected");
+            prop_assert_ne!(u.checksum, udp::NO_CHECKSUM);
+            prop_assert_eq!((u.src_port, u.dst_port), ports);
+            prop_assert_eq!(usize::from(u.length), 8 + payload.len());
+            prop_assert_eq!(&u.payload[..], &payload[..]);
+            compare_udp(&bytes[34..], u, p.src, p.dst)?;
+            prop_assert_eq!(Hex(f.to_vec().map_err(fail)?), Hex(bytes.clone()));
+            // ersatz builds the same datagram, and etherparse's header
+            // (computed by it) is the one ersatz writes.
+            let built = udp::Packet::new(ports.0, ports.1, payload.clone().into())
+                .to_vec(p.src, p.dst)
+                .map_err(fail)?;
+            prop_assert_eq!(Hex(built.clone()), Hex(bytes[34..].to_vec()));
+            let (header, _) = UdpHeader::from_slice(&built).map_err(fail)?;
+            prop_assert_eq!(
+                header.checksum,
+                header
+                    .calc_checksum_ipv4_raw(src, dst, &payload)
+                    .map_err(fail)?
+            );
             Ok(())
         },
     );

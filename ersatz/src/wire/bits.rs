@@ -1,5 +1,6 @@
 //! Bit fields: the `ux` integers of the headers (IPv4's 4-bit version, 6-bit
-//! DSCP, 13-bit fragment offset, ...) written through `bitvec`.
+//! DSCP, 13-bit fragment offset, TCP's 4-bit data offset and 9 flag bits,
+//! ...) written through `bitvec`.
 //!
 //! One `paste` macro implements [`BitField`] for every width the headers use,
 //! and [`Bits`] is a fixed-size, stack-allocated bit buffer: packing a header's
@@ -66,7 +67,7 @@ macro_rules! bit_fields {
     };
 }
 
-bit_fields!(2 => u8, 3 => u8, 4 => u8, 6 => u8, 13 => u16);
+bit_fields!(2 => u8, 3 => u8, 4 => u8, 6 => u8, 9 => u16, 13 => u16);
 
 /// `N` bytes (at most 8) viewed as bits, most significant bit first
 /// (network order).
@@ -151,7 +152,7 @@ impl<const N: usize> Bits<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ux::{u13, u2, u3, u4, u6};
+    use ux::{u13, u2, u3, u4, u6, u9};
 
     #[test]
     fn ipv4_first_word_layout() {
@@ -214,6 +215,10 @@ mod tests {
             for at in [0, 3] {
                 check::<u13>(bytes, at);
             }
+            // TCP's flags: the 9 bits after data offset and reserved.
+            for at in [0, 7] {
+                check::<u9>(bytes, at);
+            }
             // And a value written by `put` reads back.
             let mut w = Bits::<2>::default();
             w.put(0, u3::from_u16_masked(value >> 13))
@@ -231,5 +236,6 @@ mod tests {
         assert_eq!(u4::from_u16_masked(0xffff), u4::new(15));
         assert_eq!(u13::from_u16_masked(0xffff), u13::new(0x1fff));
         assert_eq!(u2::from_u16_masked(6), u2::new(2));
+        assert_eq!(u9::from_u16_masked(0xffff), u9::new(0x1ff));
     }
 }

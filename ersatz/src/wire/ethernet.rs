@@ -16,7 +16,7 @@ use derive_try_from_primitive::TryFromPrimitive;
 use super::blob::Blob;
 use super::parse::{self, within};
 use super::serialize::{self, put};
-use super::{arp, icmp, ipv4};
+use super::{arp, ipv4};
 
 /// The context of frame parse errors.
 const FRAME: &str = "Ethernet frame";
@@ -247,19 +247,8 @@ impl<'a> Frame<'a> {
                     };
                 }
                 let end = &rest[rest.len()..];
-                if packet.carries_icmp() {
-                    let (_, message) = within(
-                        FRAME,
-                        i,
-                        within(packet.what(), body, icmp::View::parse(packet.payload())),
-                    )?;
-                    Ok((end, frame!(ipv4::Payload::ICMP(message.to_packet()))))
-                } else {
-                    Ok((
-                        end,
-                        frame!(ipv4::Payload::Unknown(Blob::from(packet.payload()))),
-                    ))
-                }
+                let (_, payload) = within(FRAME, i, packet.parse_payload())?;
+                Ok((end, frame!(payload)))
             }
             Some(EtherType::ARP) => {
                 let (rest, packet) = within(FRAME, i, arp::Packet::parse(body))?;
@@ -419,6 +408,7 @@ mod tests {
                     | "time_exceeded.pcap"
                     | "padded_request.pcap"
                     | "padded_reply.pcap"
+                    | "port_unreachable.pcap"
             );
             assert_eq!(plain.is_some(), expected, "{name}");
             if let Some(done) = plain {
@@ -435,7 +425,7 @@ mod tests {
         /// short or extended.
         #[test]
         fn plain_path_agrees_with_the_general_one(
-            which in 0usize..10,
+            which in 0usize..17,
             edits in proptest::collection::vec((0usize..42, 0u8..8, proptest::option::of(proptest::num::u8::ANY)), 0..4),
             cut in 0usize..120,
             extra in proptest::collection::vec(proptest::num::u8::ANY, 0..8),

@@ -580,6 +580,48 @@ impl Quote<'_> {
             _ => None,
         }
     }
+
+    /// The first quoted bytes of a TCP or UDP datagram: `None` for another
+    /// protocol, for a fragment other than the first (it does not start
+    /// with the header), or for fewer than `n` quoted bytes.
+    fn transport_head(&self, n: usize) -> Option<&[u8]> {
+        let protocol = self.packet.protocol;
+        if !matches!(protocol, ipv4::Protocol::TCP | ipv4::Protocol::UDP)
+            || u16::from(self.packet.fragment_offset) != 0
+        {
+            return None;
+        }
+        let ipv4::Payload::Unknown(bytes) = &self.packet.payload else {
+            return None;
+        };
+        bytes.get(..n)
+    }
+
+    /// If the quoted datagram was TCP or UDP: its protocol, source port and
+    /// destination port (the first 4 bytes after the quoted IPv4 header, which
+    /// RFC 792's 8 quoted bytes always hold). How a prober knows which of its
+    /// probes a port unreachable or a time exceeded answers. `None` for other
+    /// protocols, a later fragment, or a quote too short.
+    pub fn ports(&self) -> Option<(ipv4::Protocol, u16, u16)> {
+        let head = self.transport_head(4)?;
+        let (src, dst) = head.split_at(2);
+        Some((
+            self.packet.protocol,
+            u16::from_be_bytes([src[0], src[1]]),
+            u16::from_be_bytes([dst[0], dst[1]]),
+        ))
+    }
+
+    /// If the quoted datagram was a TCP segment: its sequence number (bytes
+    /// 4 to 8 after the quoted IPv4 header). `None` otherwise, or for a quote
+    /// too short.
+    pub fn tcp_seq(&self) -> Option<u32> {
+        if self.packet.protocol != ipv4::Protocol::TCP {
+            return None;
+        }
+        let head = self.transport_head(8)?;
+        Some(u32::from_be_bytes([head[4], head[5], head[6], head[7]]))
+    }
 }
 
 #[cfg(test)]
@@ -638,7 +680,7 @@ mod tests {
             assert_eq!(view.to_packet(), packet, "{name}");
             seen += 1;
         }
-        assert_eq!(seen, 6, "echo request and reply, two errors, two padded");
+        assert_eq!(seen, 7, "echo request and reply, three errors, two padded");
         let short = [8u8, 0, 0, 0];
         assert_eq!(
             run(&short, View::parse).unwrap_err(),
@@ -650,17 +692,17 @@ mod tests {
     fn echo_request_and_reply() {
         let req = icmp(fixtures::echo_request());
         let echo = Echo {
-            identifier: 0x1150,
+            identifier: 0x5bf0,
             sequence_number: 1,
         };
         assert_eq!(req.typ, Type::EchoRequest);
         assert_eq!(req.header, Header::EchoRequest(echo));
-        assert_eq!((req.checksum, req.checksum_ok), (0x9287, true));
+        assert_eq!((req.checksum, req.checksum_ok), (0x319e, true));
         assert_eq!(req.payload.len(), 56);
         let reply = icmp(fixtures::echo_reply());
         assert_eq!(reply.typ, Type::EchoReply);
         assert_eq!(reply.header, Header::EchoReply(echo));
-        assert_eq!((reply.checksum, reply.checksum_ok), (0x9a87, true));
+        assert_eq!((reply.checksum, reply.checksum_ok), (0x399e, true));
         assert_eq!(reply.payload, req.payload);
         assert_eq!(reply.original(), None);
         // The kernel's reply is what we would build as the reply.
@@ -688,13 +730,13 @@ mod tests {
         assert_eq!(quote.packet.dst, ipv4::Addr([10, 99, 0, 1]));
         assert_eq!(
             (quote.packet.ttl, quote.packet.identification),
-            (64, 0xe160)
+            (64, 0xbccb)
         );
         assert!(quote.packet.checksum_ok);
         assert_eq!(
             quote.echo_request(),
             Some(Echo {
-                identifier: 0x1158,
+                identifier: 0x5bf8,
                 sequence_number: 1
             })
         );
@@ -714,7 +756,57 @@ mod tests {
         let quote = p.original().unwrap();
         assert_eq!(quote.packet.ttl, 1);
         assert_eq!(quote.packet.dst, ipv4::Addr([10, 77, 2, 2]));
-        assert_eq!(quote.echo_request().map(|e| e.identifier), Some(0x1160));
+        assert_eq!(quote.echo_request().map(|e| e.identifier), Some(0x5c00));
+    }
+
+    #[test]
+    fn port_unreachable_quotes_our_udp_ports() {
+        let p = icmp(fixtures::port_unreachable());
+        assert_eq!(
+            p.header,
+            Header::DestinationUnreachable {
+                code: UnreachableCode::Port,
+                unused: 0,
+                next_hop_mtu: 0
+            }
+        );
+        assert_eq!((p.checksum, p.checksum_ok), (0x14c7, true));
+        let quote = p.original().expect("quotes the datagram");
+        assert_eq!(quote.packet.protocol, ipv4::Protocol::UDP);
+        assert_eq!(quote.ports(), Some((ipv4::Protocol::UDP, 60152, 33434)));
+        assert_eq!((quote.tcp_seq(), quote.echo_request()), (None, None));
+        // RFC 792's minimum quote (header + 8 bytes) still holds the ports;
+        // 3 bytes do not.
+        let short = Quote {
+            packet: ipv4::Packet::parse_quoted(&p.payload[..28]).unwrap().1,
+        };
+        assert_eq!(short.ports(), quote.ports());
+        let shorter = Quote {
+            packet: ipv4::Packet::parse_quoted(&p.payload[..23]).unwrap().1,
+        };
+        assert_eq!(shorter.ports(), None);
+        // An echo request's quote has no ports.
+        let echo = icmp(fixtures::dest_unreachable());
+        assert_eq!(echo.original().unwrap().ports(), None);
+    }
+
+    #[test]
+    fn quoted_tcp_has_ports_and_sequence() {
+        // The captured SYN, as a router would quote it (header + 8 bytes).
+        let syn = &fixtures::tcp_syn()[14..];
+        let quote = Quote {
+            packet: ipv4::Packet::parse_quoted(&syn[..28]).unwrap().1,
+        };
+        assert_eq!(quote.ports(), Some((ipv4::Protocol::TCP, 33980, 7777)));
+        assert_eq!(quote.tcp_seq(), Some(0x8df5_8561));
+        let cut = Quote {
+            packet: ipv4::Packet::parse_quoted(&syn[..27]).unwrap().1,
+        };
+        assert_eq!((cut.ports().is_some(), cut.tcp_seq()), (true, None));
+        // A later fragment does not start with the header.
+        let mut later = quote.clone();
+        later.packet.fragment_offset = ux::u13::new(1);
+        assert_eq!((later.ports(), later.tcp_seq()), (None, None));
     }
 
     #[test]
@@ -740,7 +832,7 @@ mod tests {
         frame[60] ^= 0x01; // one bit of the payload
         let p = icmp(&frame);
         assert!(!p.checksum_ok);
-        assert_eq!(p.checksum, 0x9a87);
+        assert_eq!(p.checksum, 0x399e);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::blob::Blob;
 use super::checksum::{self, Checksum};
 use super::parse::{self, invalid, within};
 use super::serialize::{self, put};
-use super::{ethernet, icmp};
+use super::{ethernet, icmp, tcp, udp};
 
 /// An IPv4 address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -178,7 +178,12 @@ pub const MAX_OPTIONS_LEN: usize = 40;
 pub enum Payload<'a> {
     /// An ICMP message.
     ICMP(icmp::Packet<'a>),
-    /// Any other protocol, a fragment, or a quote: the raw bytes.
+    /// A TCP segment.
+    TCP(tcp::Packet<'a>),
+    /// A UDP datagram.
+    UDP(udp::Packet<'a>),
+    /// Any other protocol, a fragment, a quote, or a UDP datagram whose
+    /// length leaves bytes of the payload over: the raw bytes.
     Unknown(Blob<'a>),
 }
 
@@ -187,6 +192,8 @@ impl<'a> Payload<'a> {
     pub fn len(&self) -> usize {
         match self {
             Payload::ICMP(p) => p.len(),
+            Payload::TCP(p) => p.len(),
+            Payload::UDP(p) => p.len(),
             Payload::Unknown(b) => b.len(),
         }
     }
@@ -200,6 +207,8 @@ impl<'a> Payload<'a> {
     pub fn protocol(&self) -> Protocol {
         match self {
             Payload::ICMP(_) => Protocol::ICMP,
+            Payload::TCP(_) => Protocol::TCP,
+            Payload::UDP(_) => Protocol::UDP,
             Payload::Unknown(_) => Protocol::Reserved,
         }
     }
@@ -233,19 +242,33 @@ impl<'a> Payload<'a> {
     pub fn into_owned(self) -> Payload<'static> {
         match self {
             Payload::ICMP(p) => Payload::ICMP(p.into_owned()),
+            Payload::TCP(p) => Payload::TCP(p.into_owned()),
+            Payload::UDP(p) => Payload::UDP(p.into_owned()),
             Payload::Unknown(b) => Payload::Unknown(b.into_owned()),
         }
     }
 
-    /// Writes the payload.
-    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out))
+    /// Writes the payload of a packet from `src` to `dst` (TCP and UDP sum
+    /// the addresses into their checksums).
+    pub fn serialize<'s, W: Write + 's>(
+        &'s self,
+        src: Addr,
+        dst: Addr,
+    ) -> impl SerializeFn<W> + 's {
+        serialize::in_place(move |out| self.write_to(out, src, dst))
     }
 
     #[inline(always)]
-    fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+    fn write_to<W: Write>(
+        &self,
+        out: &mut WriteContext<W>,
+        src: Addr,
+        dst: Addr,
+    ) -> Result<(), GenError> {
         match self {
             Payload::ICMP(p) => p.write_to(out),
+            Payload::TCP(p) => p.write_to(out, src, dst),
+            Payload::UDP(p) => p.write_to(out, src, dst),
             Payload::Unknown(b) => put(out, b),
         }
     }
@@ -333,8 +356,10 @@ impl<'a> Packet<'a> {
     }
 
     /// Parses a packet. The total length bounds it: what follows is returned
-    /// as the remaining input. ICMP payloads are parsed (unless fragmented);
-    /// other protocols are kept raw.
+    /// as the remaining input. ICMP, TCP and UDP payloads are parsed (unless
+    /// fragmented; TCP and UDP checksums with this packet's addresses);
+    /// other protocols are kept raw, and so is a UDP datagram whose length
+    /// leaves bytes of the payload over (so that every byte is kept).
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         if let Some((rest, view, message)) = View::plain_icmp(i) {
@@ -372,7 +397,7 @@ impl<'a> Packet<'a> {
     #[inline(always)]
     pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
         self.head()?.write(out)?;
-        self.payload.write_to(out)
+        self.payload.write_to(out, self.src, self.dst)
     }
 
     /// The header as it goes on the wire: IHL, total length and checksum
@@ -448,7 +473,7 @@ impl<'a> Packet<'a> {
         if self.len() > usize::from(u16::MAX) {
             return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
         }
-        let payload = serialize::to_vec(self.payload.serialize())?;
+        let payload = serialize::to_vec(self.payload.serialize(self.src, self.dst))?;
         if payload.is_empty() {
             // Over the MTU with its header alone: nothing to cut.
             return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
@@ -821,15 +846,55 @@ impl<'a> View<'a> {
     }
 
     /// The packet as a value, exactly what [`Packet::parse`] (or, for a
-    /// quote, [`Packet::parse_quoted`]) gives: its ICMP payload parsed, an
-    /// error there reported inside this packet's context.
+    /// quote, [`Packet::parse_quoted`]) gives: its ICMP, TCP or UDP payload
+    /// parsed, an error there reported inside this packet's context.
     #[inline(always)]
     pub fn to_packet(&self) -> std::result::Result<Packet<'a>, nom::Err<parse::Error<'a>>> {
         if self.carries_icmp() {
             let (_, message) = within(self.what(), self.start, icmp::View::parse(self.payload))?;
             Ok(self.with_payload(Payload::ICMP(message.to_packet())))
         } else {
-            Ok(self.with_payload(Payload::Unknown(Blob::from(self.payload))))
+            let (_, payload) = self.parse_payload()?;
+            Ok(self.with_payload(payload))
+        }
+    }
+
+    /// The payload as [`Packet::parse`] gives it, an error in it reported
+    /// inside this packet's context. The rest is empty.
+    #[inline]
+    pub(crate) fn parse_payload(&self) -> parse::Result<'a, Payload<'a>> {
+        let end = &self.payload[self.payload.len()..];
+        if self.quoted || self.is_fragment() {
+            return Ok((end, Payload::Unknown(Blob::from(self.payload))));
+        }
+        let (src, dst) = (self.src(), self.dst());
+        match self.protocol() {
+            Protocol::ICMP => {
+                let (_, message) =
+                    within(self.what(), self.start, icmp::View::parse(self.payload))?;
+                Ok((end, Payload::ICMP(message.to_packet())))
+            }
+            Protocol::TCP => {
+                let (_, segment) = within(
+                    self.what(),
+                    self.start,
+                    tcp::View::parse(self.payload, src, dst),
+                )?;
+                Ok((end, Payload::TCP(segment.to_packet())))
+            }
+            Protocol::UDP => {
+                let (rest, datagram) = within(
+                    self.what(),
+                    self.start,
+                    udp::View::parse(self.payload, src, dst),
+                )?;
+                if rest.is_empty() {
+                    Ok((end, Payload::UDP(datagram.to_packet())))
+                } else {
+                    Ok((end, Payload::Unknown(Blob::from(self.payload))))
+                }
+            }
+            _ => Ok((end, Payload::Unknown(Blob::from(self.payload)))),
         }
     }
 
@@ -912,7 +977,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(quotes, 2, "the unreachable and time-exceeded captures");
+        assert_eq!(
+            quotes, 3,
+            "the net and port unreachable and time-exceeded captures"
+        );
         let mut bad = fixtures::echo_request()[14..].to_vec();
         bad[0] = 0x55;
         assert_eq!(
@@ -928,13 +996,13 @@ mod tests {
         assert_eq!(u8::from(p.ihl), 5);
         assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (0, 0));
         assert_eq!(p.length, 84);
-        assert_eq!(p.identification, 0x5e55);
+        assert_eq!(p.identification, 0x0141);
         assert_eq!(p.flags, DONT_FRAGMENT);
         assert!(p.dont_fragment() && !p.is_fragment());
         assert_eq!(u16::from(p.fragment_offset), 0);
         assert_eq!(p.ttl, 64);
         assert_eq!(p.protocol, Protocol::ICMP);
-        assert_eq!((p.checksum, p.checksum_ok), (0xc4b6, true));
+        assert_eq!((p.checksum, p.checksum_ok), (0x21cb, true));
         assert_eq!(p.src, Addr([10, 77, 1, 2]));
         assert_eq!(p.dst, "10.77.2.2".parse().unwrap());
         assert!(p.options.is_empty());
@@ -944,15 +1012,15 @@ mod tests {
     #[test]
     fn reply_from_behind_the_gateway_has_ttl_63() {
         let p = ip(fixtures::echo_reply());
-        assert_eq!((p.ttl, p.flags, p.identification), (63, u3::new(0), 0x39da));
-        assert_eq!((p.checksum, p.checksum_ok), (0x2a32, true));
+        assert_eq!((p.ttl, p.flags, p.identification), (63, u3::new(0), 0x565c));
+        assert_eq!((p.checksum, p.checksum_ok), (0x0db0, true));
     }
 
     #[test]
     fn error_message_header_has_dscp_cs6() {
         let p = ip(fixtures::dest_unreachable());
         assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (48, 0));
-        assert_eq!((p.length, p.checksum, p.checksum_ok), (112, 0x08e8, true));
+        assert_eq!((p.length, p.checksum, p.checksum_ok), (112, 0x199b, true));
     }
 
     #[test]
@@ -990,7 +1058,7 @@ mod tests {
         let p = ip(&frame);
         assert_eq!(p.ttl, 200);
         assert!(!p.checksum_ok);
-        assert_eq!(p.checksum, 0x2a32);
+        assert_eq!(p.checksum, 0x0db0);
     }
 
     #[test]

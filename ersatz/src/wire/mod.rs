@@ -51,6 +51,8 @@ pub mod icmp;
 pub mod ipv4;
 pub mod parse;
 pub mod serialize;
+pub mod tcp;
+pub mod udp;
 
 /// Real frames captured in the namespace lab (see `tests/fixtures/README.md`),
 /// for the tests at the bottom of each protocol file.
@@ -82,6 +84,13 @@ pub(crate) mod fixtures {
         options_reply = "ipv4_options_reply.pcap";
         padded_request = "padded_request.pcap";
         padded_reply = "padded_reply.pcap";
+        tcp_syn = "tcp_syn.pcap";
+        tcp_syn_ack = "tcp_syn_ack.pcap";
+        tcp_fin_data = "tcp_fin_data.pcap";
+        tcp_rst = "tcp_rst.pcap";
+        udp_datagram = "udp_datagram.pcap";
+        port_unreachable = "port_unreachable.pcap";
+        udp_zero_checksum = "udp_zero_checksum.pcap";
     }
 
     /// The one frame of a classic pcap file: after the 24-byte file header

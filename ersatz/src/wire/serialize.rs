@@ -4,9 +4,10 @@
 use cookie_factory::{GenError, SerializeFn, WriteContext};
 use std::io::Write;
 
-/// `GenError::CustomError` code: IPv4 options longer than 40 bytes.
+/// `GenError::CustomError` code: IPv4 or TCP options longer than 40 bytes.
 pub const OPTIONS_TOO_LONG: u32 = 1;
-/// `GenError::CustomError` code: an IPv4 packet longer than 65,535 bytes.
+/// `GenError::CustomError` code: an IPv4 packet, TCP segment or UDP
+/// datagram longer than 65,535 bytes.
 pub const PACKET_TOO_LONG: u32 = 2;
 
 /// Serializes with `f` into a new vector.

@@ -10,7 +10,7 @@ pub mod pcap;
 use std::fmt;
 use std::path::PathBuf;
 
-use ersatz::{arp, ethernet, icmp, ipv4, Blob};
+use ersatz::{arp, ethernet, icmp, ipv4, tcp, udp, Blob};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -73,7 +73,7 @@ pub fn fixture_dir() -> PathBuf {
 }
 
 /// The one-frame fixtures (everything but `session.pcap`).
-pub const FIXTURES: [&str; 10] = [
+pub const FIXTURES: [&str; 17] = [
     "arp_request",
     "arp_reply",
     "echo_request",
@@ -84,6 +84,13 @@ pub const FIXTURES: [&str; 10] = [
     "ipv4_options_reply",
     "padded_request",
     "padded_reply",
+    "tcp_syn",
+    "tcp_syn_ack",
+    "tcp_fin_data",
+    "tcp_rst",
+    "udp_datagram",
+    "port_unreachable",
+    "udp_zero_checksum",
 ];
 
 /// The single frame of `fixtures/NAME.pcap`.
@@ -93,7 +100,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
     frames.pop().unwrap()
 }
 
-/// Every frame of every `*.pcap` in the fixture directory (the session's 12
+/// Every frame of every `*.pcap` in the fixture directory (the session's 24
 /// frames included), with `file#index` names.
 pub fn all_fixture_frames() -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
@@ -103,8 +110,8 @@ pub fn all_fixture_frames() -> Vec<(String, Vec<u8>)> {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 11,
-        "expected the 11 fixture pcaps, found {files:?}"
+        files.len() >= 18,
+        "expected the 18 fixture pcaps, found {files:?}"
     );
     let mut out = Vec::new();
     for file in files {
@@ -147,13 +154,55 @@ pub fn fix_checksums(frame: &mut [u8]) {
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     let fragment = ip[6] & 0x20 != 0 || u16::from_be_bytes([ip[6] & 0x1f, ip[7]]) != 0;
-    if ip[9] != 1 || fragment || total > ip.len() || total < hl + 8 {
+    if fragment || total > ip.len() || total < hl + 8 {
         return;
     }
-    let icmp = &mut ip[hl..total];
-    icmp[2..4].fill(0);
-    let sum = inet_checksum(icmp);
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let (src, dst) = (
+        [ip[12], ip[13], ip[14], ip[15]],
+        [ip[16], ip[17], ip[18], ip[19]],
+    );
+    let protocol = ip[9];
+    let body = &mut ip[hl..total];
+    match protocol {
+        1 => {
+            body[2..4].fill(0);
+            let sum = inet_checksum(body);
+            body[2..4].copy_from_slice(&sum.to_be_bytes());
+        }
+        6 if body.len() >= 20 => {
+            body[16..18].fill(0);
+            let sum = transport_checksum(src, dst, 6, body);
+            body[16..18].copy_from_slice(&sum.to_be_bytes());
+        }
+        17 => {
+            let len = usize::from(u16::from_be_bytes([body[4], body[5]]));
+            // A datagram without a checksum stays without one.
+            if len < 8 || len > body.len() || body[6..8] == [0, 0] {
+                return;
+            }
+            let datagram = &mut body[..len];
+            datagram[6..8].fill(0);
+            let sum = match transport_checksum(src, dst, 17, datagram) {
+                0 => 0xffff,
+                s => s,
+            };
+            datagram[6..8].copy_from_slice(&sum.to_be_bytes());
+        }
+        _ => {}
+    }
+}
+
+/// The TCP or UDP checksum of `segment` (its checksum field zeroed) sent
+/// from `src` to `dst`: the IPv4 pseudo-header and the segment, by the
+/// `internet-checksum` crate.
+pub fn transport_checksum(src: [u8; 4], dst: [u8; 4], protocol: u8, segment: &[u8]) -> u16 {
+    let mut pseudo = Vec::with_capacity(12 + segment.len());
+    pseudo.extend_from_slice(&src);
+    pseudo.extend_from_slice(&dst);
+    pseudo.extend_from_slice(&[0, protocol]);
+    pseudo.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+    pseudo.extend_from_slice(segment);
+    inet_checksum(&pseudo)
 }
 
 // ---------------------------------------------------------------------------
@@ -227,6 +276,47 @@ pub fn reference_icmp(p: &icmp::Packet<'_>) -> Vec<u8> {
     out
 }
 
+/// A TCP segment's bytes, sent from `src` to `dst`.
+pub fn reference_tcp(p: &tcp::Packet<'_>, src: ipv4::Addr, dst: ipv4::Addr) -> Vec<u8> {
+    let options = padded_options(&p.options);
+    let offset = ((20 + options.len()) / 4) as u16;
+    let word = offset << 12 | u16::from(u8::from(p.reserved)) << 9 | p.flags.bits();
+    let mut out = Vec::new();
+    out.extend_from_slice(&p.src_port.to_be_bytes());
+    out.extend_from_slice(&p.dst_port.to_be_bytes());
+    out.extend_from_slice(&p.seq.to_be_bytes());
+    out.extend_from_slice(&p.ack.to_be_bytes());
+    out.extend_from_slice(&word.to_be_bytes());
+    out.extend_from_slice(&p.window.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&p.urgent.to_be_bytes());
+    out.extend_from_slice(&options);
+    out.extend_from_slice(&p.payload);
+    let sum = transport_checksum(src.0, dst.0, 6, &out);
+    out[16..18].copy_from_slice(&sum.to_be_bytes());
+    out
+}
+
+/// A UDP datagram's bytes, sent from `src` to `dst`: no checksum if its
+/// field is 0, else the computed one (`ffff` for zero).
+pub fn reference_udp(p: &udp::Packet<'_>, src: ipv4::Addr, dst: ipv4::Addr) -> Vec<u8> {
+    let len = u16::try_from(8 + p.payload.len()).expect("datagram too long for the reference");
+    let mut out = Vec::new();
+    out.extend_from_slice(&p.src_port.to_be_bytes());
+    out.extend_from_slice(&p.dst_port.to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&p.payload);
+    if p.checksum != 0 {
+        let sum = match transport_checksum(src.0, dst.0, 17, &out) {
+            0 => 0xffff,
+            s => s,
+        };
+        out[6..8].copy_from_slice(&sum.to_be_bytes());
+    }
+    out
+}
+
 /// Options zero-padded to a whole number of 32-bit words.
 pub fn padded_options(options: &[u8]) -> Vec<u8> {
     let mut o = options.to_vec();
@@ -239,6 +329,8 @@ pub fn reference_ipv4(p: &ipv4::Packet<'_>) -> Vec<u8> {
     let options = padded_options(&p.options);
     let payload = match &p.payload {
         ipv4::Payload::ICMP(m) => reference_icmp(m),
+        ipv4::Payload::TCP(t) => reference_tcp(t, p.src, p.dst),
+        ipv4::Payload::UDP(u) => reference_udp(u, p.src, p.dst),
         ipv4::Payload::Unknown(b) => b.to_vec(),
     };
     let hl = 20 + options.len();
@@ -310,13 +402,51 @@ pub fn as_parsed(f: &ethernet::Frame<'_>) -> ethernet::Frame<'static> {
         p.checksum = u16::from_be_bytes([bytes[10], bytes[11]]);
         p.checksum_ok = true;
         p.options = Blob::from(options);
-        if let ipv4::Payload::ICMP(m) = &mut p.payload {
-            let bytes = reference_icmp(m);
-            m.checksum = u16::from_be_bytes([bytes[2], bytes[3]]);
-            m.checksum_ok = true;
+        let (src, dst) = (p.src, p.dst);
+        match &mut p.payload {
+            ipv4::Payload::ICMP(m) => {
+                let bytes = reference_icmp(m);
+                m.checksum = u16::from_be_bytes([bytes[2], bytes[3]]);
+                m.checksum_ok = true;
+            }
+            ipv4::Payload::TCP(t) => *t = tcp_as_parsed(t, src, dst),
+            ipv4::Payload::UDP(u) => *u = udp_as_parsed(u, src, dst),
+            ipv4::Payload::Unknown(_) => {}
         }
     }
     f
+}
+
+/// What parsing the bytes of `t` (sent from `src` to `dst`) must give.
+pub fn tcp_as_parsed(
+    t: &tcp::Packet<'_>,
+    src: ipv4::Addr,
+    dst: ipv4::Addr,
+) -> tcp::Packet<'static> {
+    let bytes = reference_tcp(t, src, dst);
+    let options = padded_options(&t.options);
+    tcp::Packet {
+        data_offset: u4::new(((20 + options.len()) / 4) as u8),
+        checksum: u16::from_be_bytes([bytes[16], bytes[17]]),
+        checksum_ok: true,
+        options: Blob::from(options),
+        ..t.clone().into_owned()
+    }
+}
+
+/// What parsing the bytes of `u` (sent from `src` to `dst`) must give.
+pub fn udp_as_parsed(
+    u: &udp::Packet<'_>,
+    src: ipv4::Addr,
+    dst: ipv4::Addr,
+) -> udp::Packet<'static> {
+    let bytes = reference_udp(u, src, dst);
+    udp::Packet {
+        length: u16::from_be_bytes([bytes[4], bytes[5]]),
+        checksum: u16::from_be_bytes([bytes[6], bytes[7]]),
+        checksum_ok: true,
+        ..u.clone().into_owned()
+    }
 }
 
 /// `f` with every checksum field zeroed and marked correct: for comparing
@@ -326,9 +456,20 @@ pub fn without_checksums(f: &ethernet::Frame<'_>) -> ethernet::Frame<'static> {
     if let ethernet::Payload::IPv4(p) = &mut f.payload {
         p.checksum = 0;
         p.checksum_ok = true;
-        if let ipv4::Payload::ICMP(m) = &mut p.payload {
-            m.checksum = 0;
-            m.checksum_ok = true;
+        match &mut p.payload {
+            ipv4::Payload::ICMP(m) => {
+                m.checksum = 0;
+                m.checksum_ok = true;
+            }
+            ipv4::Payload::TCP(t) => {
+                t.checksum = 0;
+                t.checksum_ok = true;
+            }
+            ipv4::Payload::UDP(u) => {
+                u.checksum = 0;
+                u.checksum_ok = true;
+            }
+            ipv4::Payload::Unknown(_) => {}
         }
     }
     f
@@ -341,6 +482,8 @@ pub fn all_checksums_ok(f: &ethernet::Frame<'_>) -> bool {
             p.checksum_ok
                 && match &p.payload {
                     ipv4::Payload::ICMP(m) => m.checksum_ok,
+                    ipv4::Payload::TCP(t) => t.checksum_ok,
+                    ipv4::Payload::UDP(u) => u.checksum_ok,
                     ipv4::Payload::Unknown(_) => true,
                 }
         }
@@ -353,9 +496,12 @@ pub fn checksum_fields(f: &ethernet::Frame<'_>) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     if let ethernet::Payload::IPv4(p) = &f.payload {
         out.push(14 + 10..14 + 12);
-        if let ipv4::Payload::ICMP(_) = &p.payload {
-            let at = 14 + usize::from(u8::from(p.ihl)) * 4;
-            out.push(at + 2..at + 4);
+        let at = 14 + usize::from(u8::from(p.ihl)) * 4;
+        match &p.payload {
+            ipv4::Payload::ICMP(_) => out.push(at + 2..at + 4),
+            ipv4::Payload::TCP(_) => out.push(at + 16..at + 18),
+            ipv4::Payload::UDP(_) => out.push(at + 6..at + 8),
+            ipv4::Payload::Unknown(_) => {}
         }
     }
     out
@@ -404,14 +550,46 @@ pub fn exercise(bytes: &[u8]) {
             }
             Err(e) => check_error(s, e),
         }
+        let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+        match tcp::Packet::parse(s, src, dst) {
+            Ok((rest, t)) => {
+                assert!(rest.is_empty(), "tcp::Packet::parse left bytes");
+                exercise_tcp(&t, src, dst);
+            }
+            Err(e) => check_error(s, e),
+        }
+        match udp::Packet::parse(s, src, dst) {
+            Ok((_, u)) => {
+                u.to_vec(src, dst)
+                    .expect("a parsed UDP datagram serializes");
+            }
+            Err(e) => check_error(s, e),
+        }
     }
+}
+
+fn exercise_tcp(t: &tcp::Packet<'_>, src: ipv4::Addr, dst: ipv4::Addr) {
+    t.to_vec(src, dst).expect("a parsed TCP segment serializes");
+    let options: Vec<_> = t.options_iter().collect();
+    assert!(options.len() <= t.options.len(), "more options than bytes");
+    // The typed options written back are the raw ones, up to the padding
+    // after an End of Option List (which `options` writes as zeros).
+    let again = tcp::options(&options);
+    let kept = t.options.len() - t.padding().len();
+    assert_eq!(
+        &again[..kept.min(again.len())],
+        &t.options[..kept.min(again.len())]
+    );
+    let _ = t.clone().into_owned().options_iter().count();
 }
 
 fn exercise_ipv4(p: &ipv4::Packet<'_>) {
     let _ = p.to_vec().expect("a parsed IPv4 packet serializes");
     let _ = (p.is_fragment(), p.dont_fragment(), p.header_len(), p.len());
-    if let ipv4::Payload::ICMP(m) = &p.payload {
-        exercise_icmp(m);
+    match &p.payload {
+        ipv4::Payload::ICMP(m) => exercise_icmp(m),
+        ipv4::Payload::TCP(t) => exercise_tcp(t, p.src, p.dst),
+        _ => {}
     }
 }
 
@@ -419,7 +597,7 @@ fn exercise_icmp(m: &icmp::Packet<'_>) {
     let _ = m.to_vec().expect("a parsed ICMP message serializes");
     if let Some(q) = m.original() {
         assert!(m.header.is_error(), "original() of a non-error message");
-        let _ = q.echo_request();
+        let _ = (q.echo_request(), q.ports(), q.tcp_seq());
         let _ = q.packet.to_vec();
     }
 }
@@ -705,33 +883,151 @@ pub struct Built {
     pub quoted_echo: Option<icmp::Echo>,
 }
 
-/// A random IPv4 packet: ICMP (unless fragmented) or another protocol with raw
-/// bytes. Protocol 51 (AH) is left out: etherparse would parse it as a header.
+/// Typed TCP options: every kind, in random order, at most 40 bytes once
+/// written.
+pub fn arb_tcp_option_list() -> BoxedStrategy<Vec<tcp::TcpOption<'static>>> {
+    use tcp::TcpOption as O;
+    let option = prop_oneof![
+        2 => Just(O::NoOperation),
+        2 => any::<u16>().prop_map(O::MaxSegmentSize),
+        2 => any::<u8>().prop_map(O::WindowScale),
+        2 => Just(O::SackPermitted),
+        1 => (any::<[(u32, u32); 4]>(), 1u8..=4).prop_map(|(mut blocks, count)| {
+            for b in blocks.iter_mut().skip(usize::from(count)) {
+                *b = (0, 0);
+            }
+            O::Sack { blocks, count }
+        }),
+        2 => (any::<u32>(), any::<u32>()).prop_map(|(value, echo)| O::Timestamps { value, echo }),
+        1 => (
+            prop::sample::select(vec![6u8, 7, 9, 19, 28, 29, 30, 34, 253, 254, 255]),
+            vec(any::<u8>(), 0..8)
+        )
+            .prop_map(|(kind, data)| O::Unknown { kind, data: Blob::from(data) }),
+    ];
+    (vec(option, 0..8), any::<bool>())
+        .prop_map(|(mut list, eol)| {
+            // Keep what fits in 40 bytes (with an End of Option List).
+            while tcp::options(&list).len() > 36 {
+                list.pop();
+            }
+            if eol {
+                list.push(O::EndOfList);
+            }
+            list
+        })
+        .boxed()
+}
+
+/// A random TCP segment: every field, options typed (as a kernel sends
+/// them) or random bytes of a whole number of words, a payload of 0 to
+/// 1,400 bytes (odd lengths too). Computed fields are left at zero.
+pub fn arb_tcp() -> BoxedStrategy<tcp::Packet<'static>> {
+    (
+        (any::<u16>(), any::<u16>(), any::<u32>(), any::<u32>()),
+        (
+            prop_oneof![6 => Just(0u8), 1 => 0u8..8],
+            0u16..0x200,
+            any::<u16>(),
+            any::<u16>(),
+        ),
+        prop_oneof![
+            3 => arb_tcp_option_list().prop_map(|l| tcp::options(&l)),
+            1 => arb_options(),
+        ],
+        arb_bytes(1400),
+    )
+        .prop_map(
+            |(
+                (src_port, dst_port, seq, ack),
+                (reserved, flags, window, urgent),
+                options,
+                payload,
+            )| {
+                let mut t = tcp::Packet::new(
+                    src_port,
+                    dst_port,
+                    seq,
+                    ack,
+                    tcp::Flags::from_bits(flags),
+                    window,
+                    Blob::from(options),
+                    Blob::from(payload),
+                );
+                t.reserved = ux::u3::new(reserved);
+                t.urgent = urgent;
+                t.data_offset = u4::new(0);
+                t
+            },
+        )
+        .boxed()
+}
+
+/// A random UDP datagram: ports, a payload of 0 to 1,400 bytes, mostly
+/// with a checksum, sometimes without (field 0).
+pub fn arb_udp() -> BoxedStrategy<udp::Packet<'static>> {
+    (
+        any::<u16>(),
+        any::<u16>(),
+        arb_bytes(1400),
+        prop::bool::weighted(0.8),
+    )
+        .prop_map(|(src_port, dst_port, payload, with_checksum)| {
+            let mut u = udp::Packet::new(src_port, dst_port, Blob::from(payload));
+            u.length = 0;
+            if !with_checksum {
+                u.checksum = udp::NO_CHECKSUM;
+            }
+            u
+        })
+        .boxed()
+}
+
+/// A random IPv4 packet: ICMP, TCP or UDP (unless fragmented) or another
+/// protocol with raw bytes. Protocol 51 (AH) is left out: etherparse would
+/// parse it as a header.
 pub fn arb_ipv4() -> BoxedStrategy<(ipv4::Packet<'static>, Option<icmp::Echo>)> {
     (
         arb_ip_fields(),
-        prop::bool::weighted(0.8),
+        prop_oneof![5 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
         arb_icmp(),
         any::<u8>(),
         arb_bytes(1500),
+        (arb_tcp(), arb_udp()),
     )
-        .prop_map(|(fields, want_icmp, (m, echo), proto, raw)| {
-            if want_icmp && !fields.is_fragment() {
-                (
-                    fields.packet(ipv4::Protocol::ICMP, m.as_ipv4_payload()),
-                    echo,
-                )
-            } else {
-                // A fragment may carry any protocol; a whole packet anything
-                // but ICMP (which would be parsed as a message).
-                let proto = match proto {
-                    1 if !fields.is_fragment() => 6,
-                    51 => 17,
-                    p => p,
-                };
-                let payload = ipv4::Payload::Unknown(Blob::from(raw));
-                (fields.packet(ipv4::Protocol::from(proto), payload), None)
+        .prop_map(|(fields, kind, (m, echo), proto, raw, (t, u))| {
+            if !fields.is_fragment() {
+                match kind {
+                    0 => {
+                        return (
+                            fields.packet(ipv4::Protocol::ICMP, m.as_ipv4_payload()),
+                            echo,
+                        )
+                    }
+                    1 => {
+                        return (
+                            fields.packet(ipv4::Protocol::TCP, t.into_ipv4_payload()),
+                            None,
+                        )
+                    }
+                    2 => {
+                        return (
+                            fields.packet(ipv4::Protocol::UDP, u.into_ipv4_payload()),
+                            None,
+                        )
+                    }
+                    _ => {}
+                }
             }
+            // A fragment may carry any protocol; a whole packet anything
+            // but ICMP, TCP and UDP (which would be parsed).
+            let proto = match proto {
+                1 | 6 | 17 if !fields.is_fragment() => 253,
+                51 => 50,
+                p => p,
+            };
+            let payload = ipv4::Payload::Unknown(Blob::from(raw));
+            (fields.packet(ipv4::Protocol::from(proto), payload), None)
         })
         .boxed()
 }
