@@ -18,6 +18,8 @@ command -v ping >/dev/null || need_pkgs+=(iputils-ping)
 [ -e /usr/include/pcap.h ] || need_pkgs+=(libpcap-dev)
 # tests/tests/trace.rs silences a router with an nftables rule.
 command -v nft >/dev/null || need_pkgs+=(nftables)
+# The labs turn veth checksum offload off (TCP and UDP tests).
+command -v ethtool >/dev/null || need_pkgs+=(ethtool)
 # tests/tests/respond.rs asks the virtual host with iputils' arping.
 command -v arping >/dev/null || need_pkgs+=(iputils-arping)
 # Windows under Wine. wine64 alone runs 64-bit .exes: no i386 architecture,

@@ -99,6 +99,7 @@ pub mod capture;
 pub mod interface;
 pub mod netinfo;
 pub mod ping;
+pub mod port;
 pub mod probe;
 pub mod respond;
 pub mod sweep;

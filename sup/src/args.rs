@@ -30,11 +30,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub count: Option<u32>,
 
-    /// Send buffer size: payload bytes, 0 to 65500.
-    #[arg(short = 'l', long = "size", value_name = "size", default_value_t = 32,
+    /// Send buffer size: payload bytes, 0 to 65500 (default 32; with
+    /// --udp 0).
+    #[arg(short = 'l', long = "size", value_name = "size",
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(u16).range(0..=65500))]
-    pub size: u16,
+    pub size_given: Option<u16>,
 
     /// Timeout in milliseconds to wait for each reply (default 4000; 500 in
     /// a sweep).
@@ -78,7 +79,7 @@ pub struct Args {
     /// our own ARP requests, one per --interval, and print each answer with
     /// the MAC that gave it; a second MAC answering is marked (DUP!) and
     /// counted as an address conflict. Works when the host drops every ping.
-    #[arg(long, conflicts_with_all = ["flood", "size", "ttl_given", "dont_fragment"])]
+    #[arg(long, conflicts_with_all = ["flood", "size_given", "ttl_given", "dont_fragment"])]
     pub arp: bool,
 
     /// Trace the route to the target, like tracert: every hop probed at
@@ -131,6 +132,23 @@ pub struct Args {
     /// With --respond: no line (or JSON object) per answered request.
     #[arg(short = 'q', requires = "respond")]
     pub quiet: bool,
+
+    /// Probe TCP PORT (1 to 65535) with SYNs instead of pinging: open
+    /// (SYN-ACK, then our RST: nothing is left half open), closed (RST) or
+    /// filtered (no answer), for hosts that drop ping. Also in sweeps and
+    /// --trace.
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(1..),
+          conflicts_with_all = ["udp", "arp", "flood", "respond"])]
+    pub tcp: Option<u16>,
+
+    /// Probe UDP PORT (1 to 65535) with datagrams (-l bytes, default 0):
+    /// open (an answer), closed (ICMP port unreachable), or open|filtered
+    /// (no answer). Also in sweeps and --trace.
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(1..),
+          conflicts_with_all = ["arp", "flood", "respond"])]
+    pub udp: Option<u16>,
 
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the
@@ -195,9 +213,22 @@ impl Args {
         self.interval_ms.unwrap_or(1000)
     }
 
+    /// Payload bytes of echo requests (`-l`, default 32).
+    pub fn size(&self) -> u16 {
+        self.size_given.unwrap_or(32)
+    }
+
     /// The TTL of echo requests (`-i`, default 128).
     pub fn ttl(&self) -> u8 {
         self.ttl_given.unwrap_or(128)
+    }
+
+    /// `--tcp` or `--udp`, and the port.
+    pub fn port(&self) -> Option<(ersatz::port::Protocol, u16)> {
+        use ersatz::port::Protocol;
+        self.tcp
+            .map(|p| (Protocol::Tcp, p))
+            .or(self.udp.map(|p| (Protocol::Udp, p)))
     }
 
     /// Whether an option only a sweep has was given.

@@ -14,6 +14,7 @@ mod arp;
 mod names;
 mod out;
 mod ping;
+mod port;
 mod report;
 mod respond;
 mod setup;
@@ -60,6 +61,8 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
         arp::run(args, target, name.as_deref())
     } else if args.trace {
         trace::run(args, target, name.as_deref())
+    } else if let Some((protocol, port)) = args.port() {
+        port::run(args, target, name.as_deref(), protocol, port)
     } else {
         ping::run(args, target, name.as_deref())
     }

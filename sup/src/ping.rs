@@ -22,7 +22,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     let setup = setup::open(route, verbose, args.pcap.as_ref())?;
     let interface = &setup.interface;
     let options = Options {
-        size: usize::from(args.size),
+        size: usize::from(args.size()),
         ttl: args.ttl(),
         dont_fragment: args.dont_fragment,
         timeout: Duration::from_millis(u64::from(args.timeout_ms(4000))),
@@ -33,16 +33,16 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         out!(
             "{}",
             json!({"type": "start", "target": target.to_string(), "name": name,
-                "bytes": args.size, "ttl": args.ttl(), "identifier": options.identifier,
+                "bytes": args.size(), "ttl": args.ttl(), "identifier": options.identifier,
                 "nic": interface.nic().description, "source": interface.nic().addr.to_string()})
         );
     } else {
         match name {
             Some(name) => out!(
                 "\nPinging {name} [{target}] with {} bytes of data:",
-                args.size
+                args.size()
             ),
-            None => out!("\nPinging {target} with {} bytes of data:", args.size),
+            None => out!("\nPinging {target} with {} bytes of data:", args.size()),
         }
     }
     let mut session = Session::new(interface, target, options, verbose);

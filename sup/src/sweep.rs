@@ -58,7 +58,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         retries: args.retries.unwrap_or(1),
         arp_only: args.arp,
         echo: ping::Options {
-            size: usize::from(args.size),
+            size: usize::from(args.size()),
             ttl: args.ttl(),
             dont_fragment: args.dont_fragment,
             ..ping::Options::default()

@@ -30,7 +30,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         max_hops,
         probes: if report { 1 } else { 3 },
         timeout: Duration::from_millis(u64::from(args.timeout_ms(4000))),
-        size: usize::from(args.size),
+        size: usize::from(args.size()),
         cycles: match (report, args.forever) {
             (false, _) => Some(1),
             (true, true) => None,

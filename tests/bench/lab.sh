@@ -83,7 +83,8 @@ lab_up() {
             ip link set lab0 address $mac
             ip addr add $addr dev lab0
             ip link set lab0 up
-            ip route add default via $gw"
+            ip route add default via $gw
+            ethtool -K lab0 tx off >/dev/null"
     done
     # Bounded wait until the bridge forwards (the kernel's ping answers).
     local i

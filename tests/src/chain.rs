@@ -114,6 +114,7 @@ impl Chain {
                 ip link set lab0 up
                 ip route add default via {gw}"
             ));
+            ns.full_checksums("lab0");
         }
         let last = chain.routers.len() - 1;
         for (i, r) in chain.routers.iter().enumerate() {

@@ -92,7 +92,8 @@ impl Ns {
     }
 
     /// Makes this namespace a station: `lab0` up at `mac` and `addr`
-    /// (CIDR), default route via `gw`, no IPv6, no ICMP rate limit.
+    /// (CIDR), default route via `gw`, no IPv6, no ICMP rate limit, and
+    /// checksums computed before frames leave (see [`Ns::full_checksums`]).
     pub fn station(&self, mac: &str, addr: &str, gw: &str) {
         self.sh(&format!(
             "set -e
@@ -104,6 +105,22 @@ impl Ns {
             ip link set lab0 up
             ip route add default via {gw}"
         ));
+        self.full_checksums("lab0");
+    }
+
+    /// Has the kernel compute TCP and UDP checksums itself before frames
+    /// leave `ifname`. A veth offloads them by default: a segment crosses
+    /// the namespaces with its checksum unfinished, which the next kernel
+    /// accepts (it knows) but a capture, and so ersatz, rightly sees as
+    /// wrong. Real NICs finish them in hardware.
+    pub fn full_checksums(&self, ifname: &str) {
+        let out = self.sh_status(&format!("ethtool -K {ifname} tx off"));
+        assert!(
+            out.status.success(),
+            "ethtool -K {ifname} tx off in {} (apt-get install ethtool): {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The MAC address of `ifname` in this namespace, as `ip` prints it (`02:..`).

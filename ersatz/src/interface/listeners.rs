@@ -143,6 +143,42 @@ pub enum Topic {
     /// echo request with it, whatever the peer (a sweep of many targets
     /// under one identifier).
     Identifier(u16),
+    /// Every TCP segment or UDP datagram from this port of anyone's, and
+    /// every ICMP error quoting one of ours to it (port probes, to one
+    /// target or many).
+    Port(PortKey),
+}
+
+/// Which remote port a packet belongs to: the source port of a TCP segment
+/// or UDP datagram to us, or the destination port of the TCP segment or
+/// UDP datagram an ICMP error quotes. How port listeners are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortKey {
+    /// TCP or UDP.
+    pub protocol: ipv4::Protocol,
+    /// The remote end's port.
+    pub port: u16,
+}
+
+impl PortKey {
+    /// The key of a packet, if it has one (checksums play no part).
+    pub fn of(packet: &ipv4::Packet<'_>) -> Option<PortKey> {
+        match &packet.payload {
+            ipv4::Payload::TCP(t) => Some(PortKey {
+                protocol: ipv4::Protocol::TCP,
+                port: t.src_port,
+            }),
+            ipv4::Payload::UDP(u) => Some(PortKey {
+                protocol: ipv4::Protocol::UDP,
+                port: u.src_port,
+            }),
+            ipv4::Payload::ICMP(m) if m.header.is_error() => {
+                let (protocol, _, port) = m.original()?.ports()?;
+                Some(PortKey { protocol, port })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The capture thread's verdict on whether a listener stays.
@@ -177,6 +213,8 @@ struct Table {
     streams: HashMap<(ipv4::Addr, u16), Vec<Listener>>,
     /// Keyed by identifier (any peer, any sequence number).
     identifiers: HashMap<u16, Vec<Listener>>,
+    /// Keyed by protocol and remote port.
+    ports: HashMap<PortKey, Vec<Listener>>,
     /// ARP listeners: every ARP packet that is not our own.
     arp: HashMap<u64, ArpFilter>,
 }
@@ -188,6 +226,7 @@ enum Place {
     Echo(EchoKey, u64),
     Stream((ipv4::Addr, u16), u64),
     Identifier(u16, u64),
+    Port(PortKey, u64),
     Arp(u64),
 }
 
@@ -308,6 +347,10 @@ impl Listeners {
                     .push(listener);
                 Place::Identifier(identifier, id)
             }
+            Topic::Port(key) => {
+                table.ports.entry(key).or_default().push(listener);
+                Place::Port(key, id)
+            }
         };
         drop(table);
         Subscription {
@@ -408,6 +451,11 @@ impl Listeners {
                 left += offer_keyed(&mut table.identifiers, &key.echo.identifier, received);
             }
         }
+        if !table.ports.is_empty() {
+            if let Some(key) = PortKey::of(&received.packet) {
+                left += offer_keyed(&mut table.ports, &key, received);
+            }
+        }
         if !table.filters.is_empty() {
             left += offer_scanned(&mut table.filters, |f| f(received).is_continue());
         }
@@ -438,6 +486,7 @@ impl Listeners {
             + table.echoes.values().map(Vec::len).sum::<usize>()
             + table.streams.values().map(Vec::len).sum::<usize>()
             + table.identifiers.values().map(Vec::len).sum::<usize>()
+            + table.ports.values().map(Vec::len).sum::<usize>()
     }
 
     /// Whether no listener is waiting.
@@ -459,6 +508,7 @@ impl Listeners {
             Place::Echo(key, id) => remove_keyed(&mut table.echoes, &key, id),
             Place::Stream(key, id) => remove_keyed(&mut table.streams, &key, id),
             Place::Identifier(key, id) => remove_keyed(&mut table.identifiers, &key, id),
+            Place::Port(key, id) => remove_keyed(&mut table.ports, &key, id),
         }
     }
 }

@@ -42,7 +42,7 @@ use std::time::Instant;
 #[doc(hidden)]
 pub use listeners::Listeners;
 pub use listeners::{
-    ControlFlow, EchoKey, Expectation, Received, ReceivedArp, Subscription, Topic,
+    ControlFlow, EchoKey, Expectation, PortKey, Received, ReceivedArp, Subscription, Topic,
 };
 
 pub use arp::{ARP_INTERVAL, ARP_TRIES};

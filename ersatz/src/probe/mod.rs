@@ -185,6 +185,12 @@ pub enum Damage {
     IcmpChecksum,
     /// The payload is not the one we sent.
     Payload,
+    /// The TCP checksum is wrong.
+    TcpChecksum,
+    /// The UDP checksum is wrong.
+    UdpChecksum,
+    /// A TCP answer acknowledges another sequence number than our probe's.
+    AckNumber,
 }
 
 impl Damage {
@@ -194,6 +200,9 @@ impl Damage {
             Damage::Ipv4Checksum => "bad IPv4 header checksum",
             Damage::IcmpChecksum => "bad ICMP checksum",
             Damage::Payload => "payload differs from the request",
+            Damage::TcpChecksum => "bad TCP checksum",
+            Damage::UdpChecksum => "bad UDP checksum",
+            Damage::AckNumber => "acknowledges another sequence number",
         }
     }
 }

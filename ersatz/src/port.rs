@@ -1,0 +1,522 @@
+//! Port probes: is this TCP or UDP port of a host open, closed, or
+//! filtered? What PsPing, nping, hping3 and `nmap -sS` ask, for hosts and
+//! networks that drop ICMP echo.
+//!
+//! [`SynProbe`] sends a TCP SYN from a random source port, with the options
+//! a real stack sends (MSS from the NIC's MTU, SACK permitted, timestamps,
+//! window scale); a SYN-ACK acknowledging it says "open", an RST "closed",
+//! silence "filtered". After a SYN-ACK we send the RST ourselves, as
+//! `nmap -sS` does ([`ResetOpen`]), rather than leave it to the system,
+//! whose firewall may drop the SYN-ACK silently (Windows' does): no
+//! half-open connection is left behind. The initial sequence number of each
+//! probe is a keyed hash of its ports and peer, so an answer is checked
+//! (its acknowledgement number) on the capture thread without shared state.
+//!
+//! [`UdpProbe`] sends a datagram: an answer says "open", an ICMP port
+//! unreachable "closed", silence "open or filtered" (as nmap words it).
+//!
+//! Answers are matched by the peer, its port and our source port (one
+//! probe's key), found by a hash lookup on the capture thread
+//! ([`Topic::Port`]); a segment with a bad checksum or the wrong
+//! acknowledgement number is damaged, never counted; an RST for another
+//! port is another key, never matched. The [`Interface`] must let the
+//! probes' port through its capture filter: open it with [`opening`].
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use crate::interface::{self, PortKey, Received, Sent, Subscription, Topic};
+use crate::probe::{self, Answer, Damage, Event, IcmpError, Inbox, Outcome, Plan};
+use crate::{icmp, ipv4, ping, tcp, udp, Blob, Interface};
+
+/// TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP: a SYN.
+    Tcp,
+    /// UDP: a datagram.
+    Udp,
+}
+
+impl Protocol {
+    fn ip(self) -> ipv4::Protocol {
+        match self {
+            Protocol::Tcp => ipv4::Protocol::TCP,
+            Protocol::Udp => ipv4::Protocol::UDP,
+        }
+    }
+
+    /// `tcp` or `udp`, as BPF and people say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// How to open the [`Interface`] port probes of `protocol` to `port` run
+/// on: that port's segments (to us and our own going out) let through the
+/// capture filter.
+pub fn opening(protocol: Protocol, port: u16) -> interface::Opening {
+    let mut how = interface::Opening::default();
+    how.capture.filter = Some(format!("{} and port {port}", protocol.name()));
+    how
+}
+
+/// A probe's key: the peer, its port, our source port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortProbeKey {
+    /// The target.
+    pub peer: ipv4::Addr,
+    /// The target's port.
+    pub peer_port: u16,
+    /// Our source port.
+    pub our_port: u16,
+}
+
+/// What an answer says of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Something listens: a SYN-ACK, or a UDP answer.
+    Open,
+    /// Nothing listens: an RST, or an ICMP port unreachable.
+    Closed,
+}
+
+impl State {
+    /// `open` or `closed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Closed => "closed",
+        }
+    }
+}
+
+/// An answer to a port probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortReply {
+    /// The port's state.
+    pub state: State,
+    /// What said so: `SYN-ACK`, `RST`, `UDP reply`, `port unreachable`.
+    pub what: &'static str,
+    /// The answer's TTL.
+    pub ttl: u8,
+    /// For a SYN-ACK: the acknowledgement number (our RST's sequence number).
+    pub ack: u32,
+}
+
+/// Source ports are drawn from the range systems use for their own
+/// outgoing connections (Linux's default).
+const EPHEMERAL: std::ops::Range<u16> = 32768..61000;
+
+/// The initial sequence number of the probe with `key`: keyed by `secret`
+/// so that no one can guess it, and found again from the key alone.
+fn isn(secret: u64, key: &PortProbeKey) -> u32 {
+    let mut h = secret;
+    for word in [
+        u64::from(u32::from_be_bytes(key.peer.0)),
+        u64::from(key.peer_port) << 16 | u64::from(key.our_port),
+    ] {
+        h = (h ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    (h >> 32) as u32
+}
+
+/// Shared by both kinds: addresses, the port, what to send.
+#[derive(Debug, Clone)]
+struct Common {
+    us: ipv4::Addr,
+    port: u16,
+    ttl: u8,
+}
+
+impl Common {
+    fn key(&self, peer: ipv4::Addr, in_use: &dyn Fn(&PortProbeKey) -> bool) -> PortProbeKey {
+        let mut key = PortProbeKey {
+            peer,
+            peer_port: self.port,
+            our_port: 0,
+        };
+        for _ in 0..64 {
+            key.our_port = rand::random_range(EPHEMERAL);
+            if !in_use(&key) {
+                break;
+            }
+        }
+        key
+    }
+
+    /// An ICMP error (good checksums) quoting one of our probes: its key
+    /// and what it says. A port unreachable for UDP is the "closed" answer.
+    fn error(
+        &self,
+        r: &Received<'_>,
+        protocol: Protocol,
+    ) -> Option<(PortProbeKey, Outcome<PortReply>)> {
+        let ipv4::Payload::ICMP(m) = &r.packet.payload else {
+            return None;
+        };
+        if !m.header.is_error() || !m.checksum_ok || !r.packet.checksum_ok {
+            return None;
+        }
+        let quote = m.original()?;
+        let (quoted, our_port, peer_port) = quote.ports()?;
+        if quoted != protocol.ip() || quote.packet.src != self.us || peer_port != self.port {
+            return None;
+        }
+        let key = PortProbeKey {
+            peer: quote.packet.dst,
+            peer_port,
+            our_port,
+        };
+        let outcome = match m.header {
+            icmp::Header::DestinationUnreachable {
+                code: icmp::UnreachableCode::Port,
+                ..
+            } if protocol == Protocol::Udp => Outcome::Reply(PortReply {
+                state: State::Closed,
+                what: "port unreachable",
+                ttl: r.packet.ttl,
+                ack: 0,
+            }),
+            icmp::Header::DestinationUnreachable { code, .. } => {
+                Outcome::Error(IcmpError::Unreachable(code))
+            }
+            icmp::Header::TimeExceeded { .. } => Outcome::Error(IcmpError::TtlExpired),
+            _ => Outcome::Seen,
+        };
+        Some((key, outcome))
+    }
+}
+
+/// TCP SYNs as a [`probe::Kind`]: each job a target address.
+#[derive(Debug, Clone)]
+pub struct SynProbe {
+    common: Common,
+    secret: u64,
+    mss: u16,
+    /// The timestamps option's clock.
+    started: Instant,
+    ts_base: u32,
+}
+
+impl SynProbe {
+    /// SYNs from `nic` to `port` of each target, with IPv4 TTL `ttl`.
+    pub fn new(nic: &crate::netinfo::NIC, port: u16, ttl: u8) -> SynProbe {
+        SynProbe {
+            common: Common {
+                us: nic.addr,
+                port,
+                ttl,
+            },
+            secret: rand::random(),
+            // The MTU less the IPv4 and TCP headers, as a stack announces it.
+            mss: u16::try_from(nic.mtu.saturating_sub(40)).unwrap_or(u16::MAX),
+            started: Instant::now(),
+            ts_base: rand::random(),
+        }
+    }
+
+    /// The RST that closes what a SYN-ACK to probe `key` opened (sequence
+    /// number: the SYN-ACK's acknowledgement number).
+    pub fn reset(
+        &self,
+        interface: &Interface,
+        key: &PortProbeKey,
+        ack: u32,
+    ) -> Result<Sent, interface::Error> {
+        let rst = tcp::Packet::new(
+            key.our_port,
+            key.peer_port,
+            ack,
+            0,
+            tcp::Flags::RST,
+            0,
+            Blob::from(&[][..]),
+            Blob::from(&[][..]),
+        );
+        let mut packet = rst.into_ipv4_payload().as_packet(self.common.us, key.peer);
+        packet.ttl = self.common.ttl;
+        packet.flags = ipv4::DONT_FRAGMENT;
+        interface.send_packet(&packet)
+    }
+}
+
+impl probe::Kind for SynProbe {
+    type Job = ipv4::Addr;
+    type Key = PortProbeKey;
+    type Reply = PortReply;
+
+    fn listen(
+        &self,
+        interface: &Interface,
+        inbox: Inbox<PortProbeKey, PortReply>,
+    ) -> Vec<Subscription> {
+        let (common, secret) = (self.common.clone(), self.secret);
+        let topic = Topic::Port(PortKey {
+            protocol: ipv4::Protocol::TCP,
+            port: common.port,
+        });
+        vec![interface.subscribe(topic, move |r| {
+            match classify_tcp(r, &common, secret, &inbox) {
+                Some(answer) => inbox.deliver(answer),
+                None => ControlFlow::Continue(()),
+            }
+        })]
+    }
+
+    fn key(&mut self, target: &ipv4::Addr, in_use: &dyn Fn(&PortProbeKey) -> bool) -> PortProbeKey {
+        self.common.key(*target, in_use)
+    }
+
+    fn send(
+        &mut self,
+        interface: &Interface,
+        _: &ipv4::Addr,
+        key: &PortProbeKey,
+    ) -> Result<Sent, interface::Error> {
+        let ts = self
+            .ts_base
+            .wrapping_add(self.started.elapsed().as_millis() as u32);
+        // Linux's order: MSS, SACK permitted, timestamps, NOP, window scale.
+        let options = tcp::options(&[
+            tcp::TcpOption::MaxSegmentSize(self.mss),
+            tcp::TcpOption::SackPermitted,
+            tcp::TcpOption::Timestamps { value: ts, echo: 0 },
+            tcp::TcpOption::NoOperation,
+            tcp::TcpOption::WindowScale(7),
+        ]);
+        let syn = tcp::Packet::new(
+            key.our_port,
+            key.peer_port,
+            isn(self.secret, key),
+            0,
+            tcp::Flags::SYN,
+            64240,
+            Blob::from(options),
+            Blob::from(&[][..]),
+        );
+        let mut packet = syn.into_ipv4_payload().as_packet(self.common.us, key.peer);
+        packet.ttl = self.common.ttl;
+        packet.flags = ipv4::DONT_FRAGMENT;
+        interface.send_packet(&packet)
+    }
+}
+
+/// On the capture thread: a TCP answer from the probed port to one of our
+/// source ports, or an ICMP error quoting one of our SYNs.
+fn classify_tcp(
+    r: &Received<'_>,
+    common: &Common,
+    secret: u64,
+    inbox: &Inbox<PortProbeKey, PortReply>,
+) -> Option<Answer<PortProbeKey, PortReply>> {
+    let (key, outcome) = match &r.packet.payload {
+        ipv4::Payload::TCP(t) if t.src_port == common.port => {
+            let key = PortProbeKey {
+                peer: r.packet.src,
+                peer_port: t.src_port,
+                our_port: t.dst_port,
+            };
+            let answers =
+                t.flags.contains(tcp::Flags::ACK) && t.ack == isn(secret, &key).wrapping_add(1);
+            let state = if t.flags.contains(tcp::Flags::RST) {
+                (State::Closed, "RST")
+            } else if t.flags.contains(tcp::Flags::SYN | tcp::Flags::ACK) {
+                (State::Open, "SYN-ACK")
+            } else {
+                return None;
+            };
+            let outcome = if !r.packet.checksum_ok {
+                Outcome::Damaged(Damage::Ipv4Checksum)
+            } else if !t.checksum_ok {
+                Outcome::Damaged(Damage::TcpChecksum)
+            } else if !answers {
+                Outcome::Damaged(Damage::AckNumber)
+            } else {
+                Outcome::Reply(PortReply {
+                    state: state.0,
+                    what: state.1,
+                    ttl: r.packet.ttl,
+                    ack: t.ack,
+                })
+            };
+            (key, outcome)
+        }
+        _ => common.error(r, Protocol::Tcp)?,
+    };
+    Some(Answer {
+        key,
+        from: r.packet.src,
+        at: r.timestamp,
+        outcome,
+        frame: inbox.frame(r.frame),
+    })
+}
+
+/// UDP datagrams as a [`probe::Kind`]: each job a target address.
+#[derive(Debug, Clone)]
+pub struct UdpProbe {
+    common: Common,
+    payload: Vec<u8>,
+}
+
+impl UdpProbe {
+    /// Datagrams of `size` payload bytes (ping's alphabet) from `nic` to
+    /// `port` of each target, with IPv4 TTL `ttl`.
+    pub fn new(nic: &crate::netinfo::NIC, port: u16, size: usize, ttl: u8) -> UdpProbe {
+        UdpProbe {
+            common: Common {
+                us: nic.addr,
+                port,
+                ttl,
+            },
+            payload: ping::payload(size.min(ping::MAX_SIZE)),
+        }
+    }
+}
+
+impl probe::Kind for UdpProbe {
+    type Job = ipv4::Addr;
+    type Key = PortProbeKey;
+    type Reply = PortReply;
+
+    fn listen(
+        &self,
+        interface: &Interface,
+        inbox: Inbox<PortProbeKey, PortReply>,
+    ) -> Vec<Subscription> {
+        let common = self.common.clone();
+        let topic = Topic::Port(PortKey {
+            protocol: ipv4::Protocol::UDP,
+            port: common.port,
+        });
+        vec![
+            interface.subscribe(topic, move |r| match classify_udp(r, &common, &inbox) {
+                Some(answer) => inbox.deliver(answer),
+                None => ControlFlow::Continue(()),
+            }),
+        ]
+    }
+
+    fn key(&mut self, target: &ipv4::Addr, in_use: &dyn Fn(&PortProbeKey) -> bool) -> PortProbeKey {
+        self.common.key(*target, in_use)
+    }
+
+    fn send(
+        &mut self,
+        interface: &Interface,
+        _: &ipv4::Addr,
+        key: &PortProbeKey,
+    ) -> Result<Sent, interface::Error> {
+        let datagram = udp::Packet::new(key.our_port, key.peer_port, Blob::from(&self.payload[..]));
+        let mut packet = datagram
+            .into_ipv4_payload()
+            .as_packet(self.common.us, key.peer);
+        packet.ttl = self.common.ttl;
+        interface.send_packet(&packet)
+    }
+}
+
+/// On the capture thread: a UDP answer from the probed port to one of our
+/// source ports, or an ICMP error quoting one of our datagrams.
+fn classify_udp(
+    r: &Received<'_>,
+    common: &Common,
+    inbox: &Inbox<PortProbeKey, PortReply>,
+) -> Option<Answer<PortProbeKey, PortReply>> {
+    let (key, outcome) = match &r.packet.payload {
+        ipv4::Payload::UDP(u) if u.src_port == common.port => {
+            let key = PortProbeKey {
+                peer: r.packet.src,
+                peer_port: u.src_port,
+                our_port: u.dst_port,
+            };
+            let outcome = if !r.packet.checksum_ok {
+                Outcome::Damaged(Damage::Ipv4Checksum)
+            } else if !u.checksum_ok {
+                Outcome::Damaged(Damage::UdpChecksum)
+            } else {
+                Outcome::Reply(PortReply {
+                    state: State::Open,
+                    what: "UDP reply",
+                    ttl: r.packet.ttl,
+                    ack: 0,
+                })
+            };
+            (key, outcome)
+        }
+        _ => common.error(r, Protocol::Udp)?,
+    };
+    Some(Answer {
+        key,
+        from: r.packet.src,
+        at: r.timestamp,
+        outcome,
+        frame: inbox.frame(r.frame),
+    })
+}
+
+/// A [`Plan`] for SYN probes that sends our RST after each SYN-ACK (also a
+/// duplicate or late one) before the plan underneath hears of it.
+pub struct ResetOpen<'i, P> {
+    interface: &'i Interface,
+    kind: SynProbe,
+    plan: P,
+    /// RSTs sent, and failed to send.
+    pub resets: u32,
+    /// RSTs that could not be sent.
+    pub reset_failures: u32,
+}
+
+impl<'i, P> ResetOpen<'i, P> {
+    /// Wraps `plan`; `kind` is a clone of the engine's (for the secret and
+    /// addresses: the RST is built as the SYN was).
+    pub fn new(interface: &'i Interface, kind: SynProbe, plan: P) -> Self {
+        ResetOpen {
+            interface,
+            kind,
+            plan,
+            resets: 0,
+            reset_failures: 0,
+        }
+    }
+
+    /// The plan underneath.
+    pub fn plan(&self) -> &P {
+        &self.plan
+    }
+}
+
+impl<P: Plan<SynProbe>> Plan<SynProbe> for ResetOpen<'_, P> {
+    fn next(&mut self) -> Option<ipv4::Addr> {
+        self.plan.next()
+    }
+
+    fn event(&mut self, event: &Event<'_, SynProbe>) {
+        if let Event::Reply(a) | Event::Duplicate(a) | Event::Late(a) = event {
+            if a.reply.state == State::Open {
+                match self.kind.reset(self.interface, a.probe.key, a.reply.ack) {
+                    Ok(_) => self.resets += 1,
+                    Err(_) => self.reset_failures += 1,
+                }
+            }
+        }
+        self.plan.event(event);
+    }
+
+    fn finished(&self) -> bool {
+        self.plan.finished()
+    }
+
+    fn later(&self) -> Option<Instant> {
+        self.plan.later()
+    }
+
+    fn retry(&self, job: &ipv4::Addr) -> bool {
+        self.plan.retry(job)
+    }
+}
