@@ -520,3 +520,310 @@ impl<P: Plan<SynProbe>> Plan<SynProbe> for ResetOpen<'_, P> {
         self.plan.retry(job)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! SYN and UDP probes over the in-memory wire, against a peer that
+    //! answers each target in its own way: right, wrong (acknowledgement
+    //! number, checksum, port) and with ICMP errors. The same against real
+    //! kernels is in `tests/tests/port.rs`.
+
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::capture::memory::{nic, to_us, GW_MAC, US};
+    use crate::ethernet;
+    use crate::probe::testing::Wired;
+    use crate::probe::{jobs, End, Engine, Pace};
+
+    const PORT: u16 = 8080;
+
+    fn host(i: u8) -> ipv4::Addr {
+        ipv4::Addr([10, 9, 0, i])
+    }
+
+    fn pace() -> Pace {
+        Pace {
+            window: 16,
+            interval: Duration::ZERO,
+            timeout: Duration::from_millis(150),
+            own_frame_wait: Duration::ZERO,
+            ..Pace::default()
+        }
+    }
+
+    /// A frame to us from `from` carrying `payload`.
+    fn from(from: ipv4::Addr, payload: ipv4::Payload<'_>) -> Vec<u8> {
+        let mut packet = payload.as_packet(from, US);
+        packet.ttl = 61;
+        to_us(GW_MAC, packet.as_ethernet_payload())
+    }
+
+    /// A TCP segment from `peer:src_port` to our `dst_port`.
+    fn segment(
+        peer: ipv4::Addr,
+        src_port: u16,
+        dst_port: u16,
+        ack: u32,
+        flags: tcp::Flags,
+    ) -> Vec<u8> {
+        let t = tcp::Packet::new(
+            src_port,
+            dst_port,
+            0x1234_5678,
+            ack,
+            flags,
+            65160,
+            Blob::from(&[][..]),
+            Blob::from(&[][..]),
+        );
+        from(peer, t.into_ipv4_payload())
+    }
+
+    /// `frame` with a bit of its IPv4 payload's checksum at `at` flipped
+    /// (offsets from the start of the transport header).
+    fn broken(mut frame: Vec<u8>, at: usize) -> Vec<u8> {
+        frame[ethernet::HEADER_LEN + 20 + at] ^= 0x40;
+        frame
+    }
+
+    /// An ICMP error from `peer` quoting the packet in `request`.
+    fn quoting(peer: ipv4::Addr, header: icmp::Header, request: &ipv4::Packet<'_>) -> Vec<u8> {
+        let quote = request.to_vec().unwrap()[..28].to_vec();
+        from(
+            peer,
+            icmp::Packet::new(header, Blob::from(quote)).as_ipv4_payload(),
+        )
+    }
+
+    fn unreachable(code: icmp::UnreachableCode) -> icmp::Header {
+        icmp::Header::DestinationUnreachable {
+            code,
+            unused: 0,
+            next_hop_mtu: 0,
+        }
+    }
+
+    /// What the run said of each target, in order.
+    type Said = BTreeMap<ipv4::Addr, Vec<String>>;
+
+    fn note<K: probe::Kind<Job = ipv4::Addr, Reply = PortReply>>(
+        said: &mut Said,
+        e: &Event<'_, K>,
+    ) {
+        let (job, what) = match e {
+            Event::Reply(a) => (
+                a.probe.job,
+                format!("{} ({})", a.reply.state.name(), a.reply.what),
+            ),
+            Event::Duplicate(a) => (a.probe.job, format!("duplicate {}", a.reply.state.name())),
+            Event::Damaged { probe, damage, .. } => (probe.job, format!("damaged {damage:?}")),
+            Event::Error { probe, error, .. } => (probe.job, format!("error {error:?}")),
+            Event::Timeout { probe, .. } => (probe.job, "timeout".to_string()),
+            _ => return,
+        };
+        said.entry(*job).or_default().push(what);
+    }
+
+    #[test]
+    fn syn_probes_tell_open_closed_and_filtered_and_never_count_a_wrong_answer() {
+        // RSTs the peer got from us: (target, sequence number, our port).
+        let resets = Arc::new(Mutex::new(Vec::new()));
+        let got = resets.clone();
+        let wired = Wired::new(move |frame| {
+            let ethernet::Payload::IPv4(p) = &frame.payload else {
+                return Vec::new();
+            };
+            let ipv4::Payload::TCP(t) = &p.payload else {
+                return Vec::new();
+            };
+            if t.flags == tcp::Flags::RST {
+                got.lock().unwrap().push((p.dst, t.seq, t.src_port));
+                return Vec::new();
+            }
+            assert_eq!(t.flags, tcp::Flags::SYN);
+            assert!(t.checksum_ok && p.checksum_ok);
+            let ours = t.src_port;
+            let right = t.seq.wrapping_add(1);
+            let syn_ack = tcp::Flags::SYN | tcp::Flags::ACK;
+            let rst_ack = tcp::Flags::RST | tcp::Flags::ACK;
+            let now = Duration::ZERO;
+            match p.dst.0[3] {
+                // Open, the SYN-ACK sent twice (a retransmission).
+                1 => {
+                    let f = segment(p.dst, PORT, ours, right, syn_ack);
+                    vec![(now, f.clone()), (Duration::from_millis(5), f)]
+                }
+                2 => vec![(now, segment(p.dst, PORT, ours, right, rst_ack))],
+                // A SYN-ACK for some other SYN: wrong acknowledgement number.
+                3 => vec![(
+                    now,
+                    segment(p.dst, PORT, ours, right.wrapping_add(1), syn_ack),
+                )],
+                // Right, but damaged on the way (its checksum no longer adds up).
+                4 => vec![(now, broken(segment(p.dst, PORT, ours, right, syn_ack), 16))],
+                // An RST from another port: not this probe's answer.
+                5 => vec![(now, segment(p.dst, PORT + 1, ours, right, rst_ack))],
+                6 => {
+                    let code = icmp::UnreachableCode::CommunicationProhibited;
+                    vec![(now, quoting(p.dst, unreachable(code), p))]
+                }
+                _ => Vec::new(),
+            }
+        });
+        let interface = &wired.interface;
+        let kind = SynProbe::new(&nic(), PORT, 64);
+        let mut engine = Engine::new(interface, kind.clone(), pace(), false);
+        let mut said = Said::new();
+        let targets: Vec<_> = (1..=7).map(host).collect();
+        let mut plan = ResetOpen::new(
+            interface,
+            kind,
+            jobs(targets, |e: &Event<'_, SynProbe>| note(&mut said, e)),
+        );
+        let end = engine.run(&mut plan, &AtomicBool::new(false));
+        assert_eq!(end, End::Done);
+        let (resets_sent, failures) = (plan.resets, plan.reset_failures);
+        drop(plan);
+        wired.stop();
+        let line = |i: u8| said.get(&host(i)).cloned().unwrap_or_default().join(", ");
+        assert_eq!(line(1), "open (SYN-ACK), duplicate open");
+        assert_eq!(line(2), "closed (RST)");
+        assert_eq!(line(3), "damaged AckNumber, timeout");
+        assert_eq!(line(4), "damaged TcpChecksum, timeout");
+        assert_eq!(line(5), "timeout");
+        assert_eq!(line(6), "error Unreachable(CommunicationProhibited)");
+        assert_eq!(line(7), "timeout");
+        assert_eq!(engine.statistics().sent, 7);
+        assert_eq!(engine.statistics().received, 2);
+        // Our RST closes host 1's half-open connection, once per SYN-ACK
+        // (the peer retransmitted it: its connection was still half-open),
+        // and no one else's.
+        assert_eq!(failures, 0);
+        assert_eq!(resets_sent, 2);
+        let resets = resets.lock().unwrap();
+        assert_eq!(resets.len(), 2, "{resets:?}");
+        assert_eq!(resets[0], resets[1]);
+        assert_eq!(resets[0].0, host(1));
+    }
+
+    #[test]
+    fn the_reset_carries_the_acknowledged_sequence_number() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let got = seen.clone();
+        let wired = Wired::new(move |frame| {
+            let ethernet::Payload::IPv4(p) = &frame.payload else {
+                return Vec::new();
+            };
+            let ipv4::Payload::TCP(t) = &p.payload else {
+                return Vec::new();
+            };
+            got.lock()
+                .unwrap()
+                .push((t.flags, t.seq, t.src_port, t.dst_port));
+            if t.flags != tcp::Flags::SYN {
+                return Vec::new();
+            }
+            let ack = t.seq.wrapping_add(1);
+            vec![(
+                Duration::ZERO,
+                segment(
+                    p.dst,
+                    PORT,
+                    t.src_port,
+                    ack,
+                    tcp::Flags::SYN | tcp::Flags::ACK,
+                ),
+            )]
+        });
+        let interface = &wired.interface;
+        let kind = SynProbe::new(&nic(), PORT, 64);
+        let mut engine = Engine::new(interface, kind.clone(), pace(), false);
+        let mut plan = ResetOpen::new(
+            interface,
+            kind,
+            jobs([host(1)], |_: &Event<'_, SynProbe>| {}),
+        );
+        engine.run(&mut plan, &AtomicBool::new(false));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while seen.lock().unwrap().len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        wired.stop();
+        let seen = seen.lock().unwrap();
+        let [(syn, isn, sport, dport), (rst, seq, rsport, rdport)] = seen[..] else {
+            panic!("{seen:?}");
+        };
+        assert_eq!((syn, dport), (tcp::Flags::SYN, PORT));
+        assert!(EPHEMERAL.contains(&sport));
+        assert_eq!((rst, seq), (tcp::Flags::RST, isn.wrapping_add(1)));
+        assert_eq!((rsport, rdport), (sport, PORT));
+    }
+
+    #[test]
+    fn udp_probes_tell_open_closed_and_silence_and_never_count_a_damaged_answer() {
+        let wired = Wired::new(move |frame| {
+            let ethernet::Payload::IPv4(p) = &frame.payload else {
+                return Vec::new();
+            };
+            let ipv4::Payload::UDP(u) = &p.payload else {
+                return Vec::new();
+            };
+            assert!(u.checksum_ok && p.checksum_ok);
+            assert_eq!(&u.payload[..], &ping::payload(12)[..]);
+            let answer = |src_port| {
+                let d = udp::Packet::new(src_port, u.src_port, Blob::from(&b"pong"[..]));
+                from(p.dst, d.into_ipv4_payload())
+            };
+            let now = Duration::ZERO;
+            match p.dst.0[3] {
+                1 => vec![(now, answer(PORT))],
+                2 => vec![(
+                    now,
+                    quoting(p.dst, unreachable(icmp::UnreachableCode::Port), p),
+                )],
+                3 => vec![(now, broken(answer(PORT), 6))],
+                4 => vec![(now, answer(PORT + 1))],
+                5 => vec![(
+                    now,
+                    quoting(p.dst, unreachable(icmp::UnreachableCode::Host), p),
+                )],
+                _ => Vec::new(),
+            }
+        });
+        let kind = UdpProbe::new(&nic(), PORT, 12, 64);
+        let mut engine = Engine::new(&wired.interface, kind, pace(), false);
+        let mut said = Said::new();
+        let targets: Vec<_> = (1..=6).map(host).collect();
+        let mut plan = jobs(targets, |e: &Event<'_, UdpProbe>| note(&mut said, e));
+        assert_eq!(engine.run(&mut plan, &AtomicBool::new(false)), End::Done);
+        wired.stop();
+        let line = |i: u8| said.get(&host(i)).cloned().unwrap_or_default().join(", ");
+        assert_eq!(line(1), "open (UDP reply)");
+        assert_eq!(line(2), "closed (port unreachable)");
+        assert_eq!(line(3), "damaged UdpChecksum, timeout");
+        assert_eq!(line(4), "timeout");
+        assert_eq!(line(5), "error Unreachable(Host)");
+        assert_eq!(line(6), "timeout");
+        assert_eq!(engine.statistics().received, 2);
+    }
+
+    #[test]
+    fn the_isn_is_keyed_and_found_again_from_the_key() {
+        let key = PortProbeKey {
+            peer: host(1),
+            peer_port: 80,
+            our_port: 40000,
+        };
+        assert_eq!(isn(7, &key), isn(7, &key));
+        assert_ne!(isn(7, &key), isn(8, &key));
+        let other = PortProbeKey {
+            our_port: 40001,
+            ..key
+        };
+        assert_ne!(isn(7, &key), isn(7, &other));
+    }
+}
