@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub mod chain;
 pub mod names;
+pub mod servers;
 pub mod sup;
 
 pub mod addrs {

@@ -7,9 +7,9 @@
 //!
 //! Run `cargo build -p sup` first (see tests/sup.rs).
 
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use ersatz_e2e::servers::Servers;
 use ersatz_e2e::sup::{expect_clap_error, run_sup, Run};
 use ersatz_e2e::{addrs, Lab, Ns};
 use serde_json::Value;
@@ -18,52 +18,6 @@ const BOUND: Duration = Duration::from_secs(30);
 
 fn sup(ns: &Ns, args: &[&str]) -> Run {
     run_sup(ns, args, BOUND)
-}
-
-/// A server in the remote (Python's sockets): TCP 443 listening, UDP 7
-/// echoing; killed when dropped (and it ends by itself after a minute).
-struct Servers(Child);
-
-impl Servers {
-    fn start(lab: &Lab) -> Servers {
-        let script = "
-import socket, select
-t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(('0.0.0.0', 443)); t.listen(128)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 7))
-print('READY', flush=True)
-import time
-end = time.time() + 60
-while time.time() < end:
-    ready, _, _ = select.select([t, u], [], [], 1.0)
-    if t in ready:
-        c, _ = t.accept(); c.close()
-    if u in ready:
-        data, peer = u.recvfrom(65535); u.sendto(data, peer)
-";
-        // Not under `timeout`: killing the child must kill Python itself
-        // (an orphan holding the test's output open would hang cargo test).
-        let mut child = std::process::Command::new("ip")
-            .args(["netns", "exec", &lab.remote.name, "python3", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 in the remote");
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("its stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("READY");
-        assert_eq!(line.trim(), "READY");
-        Servers(child)
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn replies<'r>(run: &'r Run, what: &str) -> Vec<&'r str> {
@@ -84,7 +38,7 @@ fn port_line(run: &Run) -> String {
 #[test]
 fn an_open_port_is_syn_ack_then_our_rst_and_nothing_half_open() {
     let lab = Lab::new();
-    let _servers = Servers::start(&lab);
+    let _servers = Servers::start(&lab.remote);
     let dump = lab.gw.tcpdump("far0", "tcp port 443");
     let run = sup(
         &lab.host,
@@ -217,7 +171,7 @@ fn a_host_that_drops_every_ping_answers_a_syn() {
 #[test]
 fn udp_open_closed_and_open_or_filtered() {
     let lab = Lab::new();
-    let _servers = Servers::start(&lab);
+    let _servers = Servers::start(&lab.remote);
     let run = sup(
         &lab.host,
         &[
@@ -271,7 +225,7 @@ fn udp_open_closed_and_open_or_filtered() {
 #[test]
 fn json_replies_carry_port_and_state() {
     let lab = Lab::new();
-    let _servers = Servers::start(&lab);
+    let _servers = Servers::start(&lab.remote);
     let run = sup(
         &lab.host,
         &[

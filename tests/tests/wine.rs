@@ -20,6 +20,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use ersatz_e2e::chain::{self, Chain};
+use ersatz_e2e::servers::Servers;
 use ersatz_e2e::{addrs, target_dir, windows_exe, Lab, Ns, Wine};
 
 /// Bound on every Windows program run (they take well under a second).
@@ -595,6 +596,38 @@ fn sup_exe_traces_like_linux_sup() {
             );
         }
     }
+}
+
+/// `sup.exe --tcp` and `--udp` and Linux sup against the remote's
+/// kernel: an open port (SYN-ACK, our RST after it), a closed one (RST),
+/// UDP answered by an echo server and refused by a port unreachable.
+#[test]
+fn sup_exe_probes_ports_like_linux_sup() {
+    let (lab, wine) = lab_with_wine();
+    let _servers = Servers::start(&lab.remote);
+    let remote = addrs::REMOTE;
+    for (args, line) in [
+        (
+            ["--tcp", "443", "-n", "2", remote],
+            "Reply from 10.77.2.2: port 443 open (SYN-ACK) time=Tms TTL=63",
+        ),
+        (
+            ["--tcp", "81", "-n", "2", remote],
+            "Reply from 10.77.2.2: port 81 closed (RST) time=Tms TTL=63",
+        ),
+        (
+            ["--udp", "7", "-n", "2", remote],
+            "Reply from 10.77.2.2: port 7 open (UDP reply) time=Tms TTL=63",
+        ),
+        (
+            ["--udp", "9", "-n", "2", remote],
+            "Reply from 10.77.2.2: port 9 closed (port unreachable) time=Tms TTL=63",
+        ),
+    ] {
+        same_as_linux(&lab.host, &wine, &args, 0, line);
+    }
+    let half_open = lab.remote.sh("ss -Htan state syn-recv");
+    assert_eq!(half_open.trim(), "", "nothing half open");
 }
 
 /// `sup.exe --respond`: a virtual host the neighbour's kernel pings, under
