@@ -222,12 +222,7 @@ impl SynProbe {
 
     /// The RST that closes what a SYN-ACK to probe `key` opened (sequence
     /// number: the SYN-ACK's acknowledgement number).
-    pub fn reset(
-        &self,
-        interface: &Interface,
-        key: &PortProbeKey,
-        ack: u32,
-    ) -> Result<Sent, interface::Error> {
+    pub fn rst(&self, key: &PortProbeKey, ack: u32) -> ipv4::Packet<'static> {
         let rst = tcp::Packet::new(
             key.our_port,
             key.peer_port,
@@ -241,7 +236,47 @@ impl SynProbe {
         let mut packet = rst.into_ipv4_payload().as_packet(self.common.us, key.peer);
         packet.ttl = self.common.ttl;
         packet.flags = ipv4::DONT_FRAGMENT;
-        interface.send_packet(&packet)
+        packet
+    }
+
+    /// Sends [`SynProbe::rst`] (routed as the Interface routes).
+    pub fn reset(
+        &self,
+        interface: &Interface,
+        key: &PortProbeKey,
+        ack: u32,
+    ) -> Result<Sent, interface::Error> {
+        interface.send_packet(&self.rst(key, ack))
+    }
+
+    /// The SYN of probe `key`: options as Linux sends them, its sequence
+    /// number keyed by a secret (found again from the key alone).
+    pub fn segment(&self, key: &PortProbeKey) -> ipv4::Packet<'static> {
+        let ts = self
+            .ts_base
+            .wrapping_add(self.started.elapsed().as_millis() as u32);
+        // Linux's order: MSS, SACK permitted, timestamps, NOP, window scale.
+        let options = tcp::options(&[
+            tcp::TcpOption::MaxSegmentSize(self.mss),
+            tcp::TcpOption::SackPermitted,
+            tcp::TcpOption::Timestamps { value: ts, echo: 0 },
+            tcp::TcpOption::NoOperation,
+            tcp::TcpOption::WindowScale(7),
+        ]);
+        let syn = tcp::Packet::new(
+            key.our_port,
+            key.peer_port,
+            isn(self.secret, key),
+            0,
+            tcp::Flags::SYN,
+            64240,
+            Blob::from(options),
+            Blob::from(&[][..]),
+        );
+        let mut packet = syn.into_ipv4_payload().as_packet(self.common.us, key.peer);
+        packet.ttl = self.common.ttl;
+        packet.flags = ipv4::DONT_FRAGMENT;
+        packet
     }
 }
 
@@ -278,31 +313,7 @@ impl probe::Kind for SynProbe {
         _: &ipv4::Addr,
         key: &PortProbeKey,
     ) -> Result<Sent, interface::Error> {
-        let ts = self
-            .ts_base
-            .wrapping_add(self.started.elapsed().as_millis() as u32);
-        // Linux's order: MSS, SACK permitted, timestamps, NOP, window scale.
-        let options = tcp::options(&[
-            tcp::TcpOption::MaxSegmentSize(self.mss),
-            tcp::TcpOption::SackPermitted,
-            tcp::TcpOption::Timestamps { value: ts, echo: 0 },
-            tcp::TcpOption::NoOperation,
-            tcp::TcpOption::WindowScale(7),
-        ]);
-        let syn = tcp::Packet::new(
-            key.our_port,
-            key.peer_port,
-            isn(self.secret, key),
-            0,
-            tcp::Flags::SYN,
-            64240,
-            Blob::from(options),
-            Blob::from(&[][..]),
-        );
-        let mut packet = syn.into_ipv4_payload().as_packet(self.common.us, key.peer);
-        packet.ttl = self.common.ttl;
-        packet.flags = ipv4::DONT_FRAGMENT;
-        interface.send_packet(&packet)
+        interface.send_packet(&self.segment(key))
     }
 }
 
@@ -379,6 +390,18 @@ impl UdpProbe {
     }
 }
 
+impl UdpProbe {
+    /// The datagram of probe `key`.
+    pub fn datagram(&self, key: &PortProbeKey) -> ipv4::Packet<'_> {
+        let datagram = udp::Packet::new(key.our_port, key.peer_port, Blob::from(&self.payload[..]));
+        let mut packet = datagram
+            .into_ipv4_payload()
+            .as_packet(self.common.us, key.peer);
+        packet.ttl = self.common.ttl;
+        packet
+    }
+}
+
 impl probe::Kind for UdpProbe {
     type Job = ipv4::Addr;
     type Key = PortProbeKey;
@@ -412,12 +435,7 @@ impl probe::Kind for UdpProbe {
         _: &ipv4::Addr,
         key: &PortProbeKey,
     ) -> Result<Sent, interface::Error> {
-        let datagram = udp::Packet::new(key.our_port, key.peer_port, Blob::from(&self.payload[..]));
-        let mut packet = datagram
-            .into_ipv4_payload()
-            .as_packet(self.common.us, key.peer);
-        packet.ttl = self.common.ttl;
-        interface.send_packet(&packet)
+        interface.send_packet(&self.datagram(key))
     }
 }
 

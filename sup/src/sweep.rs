@@ -6,8 +6,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use ersatz::port::Protocol;
 use ersatz::probe::IcmpError;
-use ersatz::sweep::{self, Failure as HostFailure, Host, Options, Reach, Via};
+use ersatz::sweep::{self, Failure as HostFailure, Host, Method, Options, Reach, Via};
 use ersatz::{netinfo, ping};
 use serde_json::{json, Value};
 
@@ -52,7 +53,6 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             count(|r| *r == Reach::Local),
         );
     }
-    let setup = setup::open(planned.route.clone(), false, args.pcap.as_ref())?;
     let mut options = Options {
         timeout: Duration::from_millis(u64::from(args.timeout_ms(500))),
         retries: args.retries.unwrap_or(1),
@@ -63,16 +63,23 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             dont_fragment: args.dont_fragment,
             ..ping::Options::default()
         },
+        method: match args.port() {
+            Some((Protocol::Tcp, port)) => Method::Tcp(port),
+            Some((Protocol::Udp, port)) => Method::Udp(port),
+            None => Method::Echo,
+        },
         ..Options::default()
     };
+    let opening = sweep::opening(&options);
+    let setup = setup::open_with(planned.route.clone(), false, args.pcap.as_ref(), &opening)?;
     if let Some(rate) = args.rate {
         options.interval = Duration::from_secs(1) / rate;
         options.budget = None;
     }
     let lists = args.alive_only || args.unreachable_only;
     let swept = sweep::run(&setup.interface, &planned, &options, &setup.halt, |host| {
-        let line = || (!lists).then(|| line(host, args.arp));
-        if !emit(args.json, || Some(host_json(host)), line) {
+        let line = || (!lists).then(|| line(host, args.arp, options.method));
+        if !emit(args.json, || Some(host_json(host, options.method)), line) {
             setup.halt();
         }
     });
@@ -171,8 +178,8 @@ fn failure_text(failure: &HostFailure) -> String {
 }
 
 /// The line for a target whose outcome is known (`arp_only`: no echo
-/// request was sent to on-link targets).
-pub fn line(host: &Host, arp_only: bool) -> String {
+/// request was sent to on-link targets; `method`: what was).
+pub fn line(host: &Host, arp_only: bool, method: Method) -> String {
     let addr = host.addr;
     if !host.alive {
         return match &host.failure {
@@ -181,11 +188,21 @@ pub fn line(host: &Host, arp_only: bool) -> String {
         };
     }
     let late = if host.late { ", late" } else { "" };
+    // `, port 443 open`: what the port probe's answer said.
+    let port = match (host.port, method) {
+        (Some(p), Method::Tcp(n) | Method::Udp(n)) => format!(", port {n} {}", p.state.name()),
+        _ => String::new(),
+    };
+    let silence = match method {
+        Method::Echo => "no echo reply".to_string(),
+        Method::Tcp(n) => format!("port {n} filtered"),
+        Method::Udp(n) => format!("port {n} open|filtered"),
+    };
     let how = match (host.via, host.rtt, host.ttl, host.arp_rtt) {
         (Via::Local, ..) => "this host".to_string(),
-        (_, Some(rtt), Some(ttl), _) => format!("{}, TTL {ttl}{late}", ms(rtt)),
+        (_, Some(rtt), Some(ttl), _) => format!("{}, TTL {ttl}{port}{late}", ms(rtt)),
         (Via::Arp, _, _, Some(arp)) if arp_only => format!("ARP {}{late}", ms(arp)),
-        (Via::Arp, _, _, Some(arp)) => format!("ARP {}, no echo reply{late}", ms(arp)),
+        (Via::Arp, _, _, Some(arp)) => format!("ARP {}, {silence}{late}", ms(arp)),
         _ => format!("no time{late}"),
     };
     let mut line = format!("{addr} is alive ({how})");
@@ -198,13 +215,23 @@ pub fn line(host: &Host, arp_only: bool) -> String {
     line
 }
 
+/// The port `method` probes (0 for echo).
+fn port_number(method: Method) -> u16 {
+    match method {
+        Method::Tcp(n) | Method::Udp(n) => n,
+        Method::Echo => 0,
+    }
+}
+
 /// The JSON object for a target whose outcome is known.
-fn host_json(host: &Host) -> Value {
+fn host_json(host: &Host, method: Method) -> Value {
     json!({"type": "host", "addr": host.addr.to_string(), "alive": host.alive,
            "rtt_ms": host.best_rtt().map(ms_value), "ttl": host.ttl,
            "mac": host.mac.map(|m| m.to_string()), "via": host.via.name(),
            "error": host.failure.as_ref().map(failure_text), "late": host.late,
-           "conflict": host.also.map(|m| m.to_string())})
+           "conflict": host.also.map(|m| m.to_string()),
+           "port": (method != Method::Echo).then(|| port_number(method)),
+           "state": host.port.map(|p| p.state.name())})
 }
 
 #[cfg(test)]
@@ -225,11 +252,14 @@ mod tests {
         h.alive = true;
         h.rtt = Some(Duration::from_micros(52));
         h.ttl = Some(64);
-        assert_eq!(line(&h, false), "10.0.0.1 is alive (0.052 ms, TTL 64)");
+        assert_eq!(
+            line(&h, false, Method::Echo),
+            "10.0.0.1 is alive (0.052 ms, TTL 64)"
+        );
         h.mac = Some(ethernet::Addr([2, 0, 0, 0, 0, 1]));
         h.via = Via::Arp;
         assert_eq!(
-            line(&h, false),
+            line(&h, false, Method::Echo),
             "10.0.0.1 is alive (0.052 ms, TTL 64) [02-00-00-00-00-01]"
         );
         h.rtt = None;
@@ -237,29 +267,35 @@ mod tests {
         h.arp_rtt = Some(Duration::from_micros(41));
         h.also = Some(ethernet::Addr([2, 0, 0, 0, 0, 9]));
         assert_eq!(
-            line(&h, true),
+            line(&h, true, Method::Echo),
             "10.0.0.1 is alive (ARP 0.041 ms) [02-00-00-00-00-01] (address conflict: also at 02-00-00-00-00-09)"
         );
         h.also = None;
         assert_eq!(
-            line(&h, false),
+            line(&h, false, Method::Echo),
             "10.0.0.1 is alive (ARP 0.041 ms, no echo reply) [02-00-00-00-00-01]"
         );
         let mut u = host([10, 0, 9, 9]);
-        assert_eq!(line(&u, false), "10.0.9.9 is unreachable");
+        assert_eq!(line(&u, false, Method::Echo), "10.0.9.9 is unreachable");
         u.failure = Some(HostFailure::Icmp {
             error: IcmpError::Unreachable(icmp::UnreachableCode::Net),
             from: ipv4::Addr([10, 0, 0, 1]),
         });
         assert_eq!(
-            line(&u, false),
+            line(&u, false, Method::Echo),
             "10.0.9.9 is unreachable (Destination net unreachable from 10.0.0.1)"
         );
         u.failure = Some(HostFailure::NoRoute);
-        assert_eq!(line(&u, false), "10.0.9.9 is unreachable (no route)");
+        assert_eq!(
+            line(&u, false, Method::Echo),
+            "10.0.9.9 is unreachable (no route)"
+        );
         let mut me = host([10, 0, 0, 2]);
         me.alive = true;
         me.via = Via::Local;
-        assert_eq!(line(&me, false), "10.0.0.2 is alive (this host)");
+        assert_eq!(
+            line(&me, false, Method::Echo),
+            "10.0.0.2 is alive (this host)"
+        );
     }
 }

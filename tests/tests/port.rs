@@ -281,3 +281,123 @@ fn bad_ports_and_mixes_are_refused() {
         expect_clap_error(&run, mentions);
     }
 }
+
+/// The `is alive` lines of a sweep, by address.
+fn alive_lines(run: &Run) -> std::collections::BTreeMap<String, String> {
+    run.lines()
+        .into_iter()
+        .filter_map(|l| {
+            let (addr, _) = l.split_once(" is alive (")?;
+            Some((addr.to_string(), l.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_tcp_sweep_finds_hosts_that_drop_ping_and_leaves_nothing_half_open() {
+    let lab = Lab::new();
+    lab.add_routed_block();
+    let _servers = Servers::start(&lab.remote);
+    lab.remote.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
+    // Ping finds no one there.
+    let run = sup(&lab.host, &["-w", "200", "10.77.3.1-4"]);
+    run.expect_code(1);
+    assert!(alive_lines(&run).is_empty(), "{}", run.show());
+    let dump = lab.gw.tcpdump("far0", "tcp");
+    let run = sup(&lab.host, &["--tcp", "443", addrs::ROUTED_BLOCK]);
+    let frames = dump.stop();
+    run.expect_code(0);
+    let alive = alive_lines(&run);
+    assert_eq!(alive.len(), 254, "{}", run.show());
+    assert!(
+        alive
+            .values()
+            .all(|l| l.ends_with(", TTL 63, port 443 open)") && l.contains(" ms, ")),
+        "{}",
+        run.show()
+    );
+    assert_eq!(
+        run.lines()
+            .last()
+            .map(|l| l.split(", ").take(3).collect::<Vec<_>>().join(", ")),
+        Some("254 targets, 254 alive, 0 unreachable".to_string()),
+        "{}",
+        run.show()
+    );
+    let count = |flags: &str| frames.iter().filter(|f| f.contains(flags)).count();
+    assert_eq!(count("Flags [S],"), 254, "one SYN each: {frames:#?}");
+    assert_eq!(count("Flags [S.],"), 254, "no SYN-ACK sent twice");
+    assert!(count("Flags [R],") >= 254, "our RST after each SYN-ACK");
+    assert!(
+        !frames.iter().any(|f| f.contains("incorrect")),
+        "{frames:#?}"
+    );
+    let half_open = lab.remote.sh("ss -Htan state syn-recv");
+    assert_eq!(half_open.trim(), "", "nothing half open");
+    // A closed port is an answer too.
+    let run = sup(&lab.host, &["--tcp", "81", "10.77.3.1-3"]);
+    run.expect_code(0);
+    let alive = alive_lines(&run);
+    assert_eq!(alive.len(), 3, "{}", run.show());
+    assert!(alive.values().all(|l| l.ends_with(", port 81 closed)")));
+}
+
+#[test]
+fn a_udp_sweep_on_link_and_routed_and_its_json() {
+    let lab = Lab::new();
+    let _servers = Servers::start(&lab.remote);
+    // The gateway (on-link: ARP, then UDP) has nothing on port 7; the
+    // remote (routed) echoes.
+    let run = sup(&lab.host, &["--udp", "7", addrs::GW, addrs::REMOTE]);
+    run.expect_code(0);
+    let alive = alive_lines(&run);
+    let gw = &alive[addrs::GW];
+    assert!(
+        gw.ends_with(", TTL 64, port 7 closed) [02-E5-A7-01-00-01]"),
+        "{}",
+        run.show()
+    );
+    let remote = &alive[addrs::REMOTE];
+    assert!(remote.ends_with(", TTL 63, port 7 open)"), "{}", run.show());
+    let run = sup(
+        &lab.host,
+        &[
+            "--udp",
+            "9",
+            "--json",
+            "-w",
+            "300",
+            addrs::REMOTE,
+            "10.77.2.99",
+        ],
+    );
+    run.expect_code(0);
+    let hosts: Vec<Value> = run
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .filter(|v| v["type"] == "host")
+        .collect();
+    assert_eq!(hosts.len(), 2, "{}", run.show());
+    let by = |addr: &str| {
+        hosts
+            .iter()
+            .find(|h| h["addr"] == addr)
+            .unwrap_or_else(|| panic!("{addr}: {}", run.show()))
+    };
+    let remote = by(addrs::REMOTE);
+    assert_eq!(
+        (
+            &remote["alive"],
+            &remote["via"],
+            &remote["port"],
+            &remote["state"]
+        ),
+        (&true.into(), &"udp".into(), &9.into(), &"closed".into())
+    );
+    let nobody = by("10.77.2.99");
+    assert_eq!(
+        (&nobody["alive"], &nobody["port"], &nobody["state"]),
+        (&false.into(), &9.into(), &Value::Null)
+    );
+}

@@ -44,6 +44,7 @@ use crate::arping::{ArpProbe, ArpReply};
 use crate::interface::{self, EchoKey, Sent, Subscription};
 use crate::netinfo::{self, Route, Routes};
 use crate::ping::{self, EchoProbe, EchoReply};
+use crate::port::{self, PortProbeKey, PortReply, SynProbe, UdpProbe};
 use crate::probe::{self, Budget, Engine, Event, IcmpError, Inbox, Pace, Plan};
 use crate::{ethernet, ipv4, Interface};
 
@@ -162,6 +163,43 @@ pub struct Options {
     /// The echo requests' payload, TTL and identifier (its interval and
     /// timeout play no part).
     pub echo: ping::Options,
+    /// What is sent after an ARP answer, or through the router: echo
+    /// requests, or port probes (`nmap -PS`/`-PU`).
+    pub method: Method,
+}
+
+/// What a sweep asks each target with, beyond ARP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// ICMP echo requests: alive = an echo reply.
+    #[default]
+    Echo,
+    /// TCP SYNs to this port: alive = a SYN-ACK (open) or an RST (closed);
+    /// our RST follows each SYN-ACK.
+    Tcp(u16),
+    /// UDP datagrams to this port: alive = a UDP answer (open) or a port
+    /// unreachable (closed).
+    Udp(u16),
+}
+
+impl Method {
+    fn via(self) -> Via {
+        match self {
+            Method::Echo => Via::Icmp,
+            Method::Tcp(_) => Via::Tcp,
+            Method::Udp(_) => Via::Udp,
+        }
+    }
+}
+
+/// How to open the [`Interface`] a sweep with `options` runs on: the
+/// probes' port let through the capture filter, for port probes.
+pub fn opening(options: &Options) -> interface::Opening {
+    match options.method {
+        Method::Echo => interface::Opening::default(),
+        Method::Tcp(p) => port::opening(port::Protocol::Tcp, p),
+        Method::Udp(p) => port::opening(port::Protocol::Udp, p),
+    }
 }
 
 /// Most probes of a sweep waiting at once: 20,000 a second with 500 ms
@@ -190,6 +228,7 @@ impl Default for Options {
             budget: Some(BUDGET),
             arp_only: false,
             echo: ping::Options::default(),
+            method: Method::Echo,
         }
     }
 }
@@ -201,16 +240,22 @@ pub enum Via {
     Arp,
     /// It answered our echo request (routed).
     Icmp,
+    /// It answered our TCP SYN (routed).
+    Tcp,
+    /// It answered our UDP datagram (routed).
+    Udp,
     /// It is this machine.
     Local,
 }
 
 impl Via {
-    /// `arp`, `icmp` or `local`.
+    /// `arp`, `icmp`, `tcp`, `udp` or `local`.
     pub fn name(&self) -> &'static str {
         match self {
             Via::Arp => "arp",
             Via::Icmp => "icmp",
+            Via::Tcp => "tcp",
+            Via::Udp => "udp",
             Via::Local => "local",
         }
     }
@@ -242,12 +287,14 @@ pub struct Host {
     pub alive: bool,
     /// How it answered.
     pub via: Via,
-    /// The echo reply's round-trip time.
+    /// The echo reply's (or port answer's) round-trip time.
     pub rtt: Option<Duration>,
     /// The ARP reply's round-trip time (on-link).
     pub arp_rtt: Option<Duration>,
-    /// The echo reply's TTL.
+    /// The echo reply's (or port answer's) TTL.
     pub ttl: Option<u8>,
+    /// What the port probe's answer said (port probes only).
+    pub port: Option<PortReply>,
     /// The MAC that answered our ARP (on-link).
     pub mac: Option<ethernet::Addr>,
     /// Another MAC that answered our ARP for the same address: two stations
@@ -272,6 +319,7 @@ impl Host {
             rtt: None,
             arp_rtt: None,
             ttl: None,
+            port: None,
             mac: None,
             also: None,
             late: false,
@@ -328,9 +376,20 @@ pub fn run<F: FnMut(&Host)>(
     stop: &AtomicBool,
     on_host: F,
 ) -> Swept {
+    let nic = interface.nic();
+    let ttl = options.echo.ttl;
+    let second = match options.method {
+        Method::Echo => Second::Echo(EchoProbe::new(nic, None, &options.echo)),
+        Method::Tcp(p) => Second::Syn(SynProbe::new(nic, p, ttl)),
+        Method::Udp(p) => Second::Udp(UdpProbe::new(nic, p, options.echo.size, ttl)),
+    };
+    let resets = match &second {
+        Second::Syn(syn) => Some((interface, syn.clone())),
+        _ => None,
+    };
     let kind = SweepProbe {
-        arp: ArpProbe::new(interface.nic()),
-        echo: EchoProbe::new(interface.nic(), None, &options.echo),
+        arp: ArpProbe::new(nic),
+        second,
     };
     let pace = Pace {
         interval: options.interval,
@@ -343,7 +402,7 @@ pub fn run<F: FnMut(&Host)>(
         budget: options.budget,
     };
     let mut engine = Engine::new(interface, kind, pace, false);
-    let mut sweep = Sweep::new(&planned.targets, options.arp_only, on_host);
+    let mut sweep = Sweep::new(&planned.targets, options, resets, on_host);
     let started = Instant::now();
     let end = engine.run(&mut sweep, stop);
     Swept {
@@ -370,10 +429,11 @@ pub struct Job {
 pub enum Stage {
     /// Our ARP request (on-link).
     Arp,
-    /// An echo request to the MAC that answered our ARP (on-link).
-    EchoTo(ethernet::Addr),
-    /// An echo request through this router.
-    EchoVia(ipv4::Addr),
+    /// An echo request (or port probe) to the MAC that answered our ARP
+    /// (on-link).
+    ProbeTo(ethernet::Addr),
+    /// An echo request (or port probe) through this router.
+    ProbeVia(ipv4::Addr),
 }
 
 /// A sweep probe's key.
@@ -383,6 +443,8 @@ pub enum Key {
     Arp(ipv4::Addr),
     /// The echo exchange.
     Echo(EchoKey),
+    /// The port probe.
+    Port(PortProbeKey),
 }
 
 impl Key {
@@ -390,6 +452,7 @@ impl Key {
         match self {
             Key::Arp(a) => *a,
             Key::Echo(k) => k.peer,
+            Key::Port(k) => k.peer,
         }
     }
 }
@@ -401,15 +464,25 @@ pub enum Reply {
     Arp(ArpReply),
     /// To our echo request.
     Echo(EchoReply),
+    /// To our port probe.
+    Port(PortReply),
 }
 
-/// ARP requests then echo requests, or echo requests alone, as a
-/// [`probe::Kind`]: made of [`ArpProbe`] and [`EchoProbe`] (under one
-/// identifier for every target).
+/// ARP requests then echo requests (or port probes), or those alone, as
+/// a [`probe::Kind`]: made of [`ArpProbe`] and [`EchoProbe`] (under one
+/// identifier for every target), [`SynProbe`] or [`UdpProbe`].
 #[derive(Debug)]
 pub struct SweepProbe {
     arp: ArpProbe,
-    echo: EchoProbe,
+    second: Second,
+}
+
+/// What goes after ARP, or through the router.
+#[derive(Debug)]
+enum Second {
+    Echo(EchoProbe),
+    Syn(SynProbe),
+    Udp(UdpProbe),
 }
 
 impl probe::Kind for SweepProbe {
@@ -419,18 +492,29 @@ impl probe::Kind for SweepProbe {
 
     fn listen(&self, interface: &Interface, inbox: Inbox<Key, Reply>) -> Vec<Subscription> {
         let arp = inbox.map(|a: probe::Answer<ipv4::Addr, ArpReply>| a.map(Key::Arp, Reply::Arp));
-        let echo = inbox.map(|a: probe::Answer<EchoKey, EchoReply>| a.map(Key::Echo, Reply::Echo));
         let mut listening = self.arp.listen(interface, arp);
-        listening.extend(self.echo.listen(interface, echo));
+        let port =
+            || inbox.map(|a: probe::Answer<PortProbeKey, PortReply>| a.map(Key::Port, Reply::Port));
+        listening.extend(match &self.second {
+            Second::Echo(echo) => echo.listen(
+                interface,
+                inbox.map(|a: probe::Answer<EchoKey, EchoReply>| a.map(Key::Echo, Reply::Echo)),
+            ),
+            Second::Syn(syn) => syn.listen(interface, port()),
+            Second::Udp(udp) => udp.listen(interface, port()),
+        });
         listening
     }
 
     fn key(&mut self, job: &Job, in_use: &dyn Fn(&Key) -> bool) -> Key {
-        match job.stage {
-            Stage::Arp => Key::Arp(job.addr),
-            Stage::EchoTo(_) | Stage::EchoVia(_) => {
-                Key::Echo(self.echo.key(&job.addr, &|k| in_use(&Key::Echo(*k))))
-            }
+        if job.stage == Stage::Arp {
+            return Key::Arp(job.addr);
+        }
+        let port_in_use = |k: &PortProbeKey| in_use(&Key::Port(*k));
+        match &mut self.second {
+            Second::Echo(echo) => Key::Echo(echo.key(&job.addr, &|k| in_use(&Key::Echo(*k)))),
+            Second::Syn(syn) => Key::Port(syn.key(&job.addr, &port_in_use)),
+            Second::Udp(udp) => Key::Port(udp.key(&job.addr, &port_in_use)),
         }
     }
 
@@ -440,14 +524,21 @@ impl probe::Kind for SweepProbe {
         job: &Job,
         key: &Key,
     ) -> Result<Sent, interface::Error> {
-        match (job.stage, key) {
-            (Stage::EchoTo(mac), Key::Echo(k)) => {
-                interface.send_packet_to(&self.echo.request(job.addr, k), mac)
+        let packet = match (&self.second, key) {
+            (_, Key::Arp(_)) => return interface.send_arp_request(job.addr),
+            (Second::Echo(echo), Key::Echo(k)) => echo.request(job.addr, k),
+            (Second::Syn(syn), Key::Port(k)) => syn.segment(k),
+            (Second::Udp(udp), Key::Port(k)) => udp.datagram(k),
+            _ => {
+                return Err(interface::Error::Send(format!(
+                    "{key:?} is not this sweep's"
+                )))
             }
-            (Stage::EchoVia(hop), Key::Echo(k)) => {
-                interface.send_packet_via(&self.echo.request(job.addr, k), hop)
-            }
-            _ => interface.send_arp_request(job.addr),
+        };
+        match job.stage {
+            Stage::ProbeTo(mac) => interface.send_packet_to(&packet, mac),
+            Stage::ProbeVia(hop) => interface.send_packet_via(&packet, hop),
+            Stage::Arp => interface.send_arp_request(job.addr),
         }
     }
 }
@@ -467,18 +558,25 @@ struct Sweep<'t, F> {
     /// (address, index) by address, for answers the engine no longer
     /// matches to a probe.
     by_addr: Vec<(u32, u32)>,
+    /// For SYNs: where our RST after a SYN-ACK goes, and how it is built.
+    resets: Option<(&'t Interface, SynProbe)>,
     on_host: F,
 }
 
 impl<'t, F: FnMut(&Host)> Sweep<'t, F> {
-    fn new(targets: &'t [(ipv4::Addr, Reach)], arp_only: bool, on_host: F) -> Self {
+    fn new(
+        targets: &'t [(ipv4::Addr, Reach)],
+        options: &Options,
+        resets: Option<(&'t Interface, SynProbe)>,
+        on_host: F,
+    ) -> Self {
         let hosts = targets
             .iter()
             .map(|&(addr, reach)| {
                 let via = match reach {
                     Reach::OnLink => Via::Arp,
                     Reach::Local => Via::Local,
-                    Reach::Via(_) | Reach::NoRoute => Via::Icmp,
+                    Reach::Via(_) | Reach::NoRoute => options.method.via(),
                 };
                 Host::new(addr, via)
             })
@@ -495,8 +593,9 @@ impl<'t, F: FnMut(&Host)> Sweep<'t, F> {
             next: 0,
             queue: VecDeque::new(),
             dead_hops: Vec::new(),
-            arp_only,
+            arp_only: options.arp_only,
             by_addr,
+            resets,
             on_host,
         }
     }
@@ -556,43 +655,76 @@ impl<'t, F: FnMut(&Host)> Sweep<'t, F> {
                     self.queue.push_back(Job {
                         index: i as u32,
                         addr: host.addr,
-                        stage: Stage::EchoTo(mac),
+                        stage: Stage::ProbeTo(mac),
                     });
                 }
             }
-            Reply::Echo(EchoReply { ttl, .. }) => {
-                let follow_up = matches!(stage, Some(Stage::EchoTo(_)));
-                if host.done && host.alive {
-                    return;
-                }
-                if host.alive && !follow_up {
-                    // On-link and alive by ARP: an echo reply the engine
-                    // no longer matched adds nothing certain.
-                    return;
-                }
-                host.alive = true;
-                if !follow_up && host.via != Via::Arp {
-                    host.via = Via::Icmp;
-                    host.late = late;
-                }
-                host.rtt = rtt;
-                host.ttl = Some(ttl);
-                host.failure = None;
-                self.report(i);
-            }
+            Reply::Echo(EchoReply { ttl, .. }) => self.alive(i, stage, rtt, ttl, None, late),
+            Reply::Port(p) => self.alive(i, stage, rtt, p.ttl, Some(p), late),
         }
+    }
+
+    /// Target `i` answered an echo request or port probe of `stage`.
+    fn alive(
+        &mut self,
+        i: usize,
+        stage: Option<Stage>,
+        rtt: Option<Duration>,
+        ttl: u8,
+        port: Option<PortReply>,
+        late: bool,
+    ) {
+        let follow_up = matches!(stage, Some(Stage::ProbeTo(_)));
+        let host = &mut self.hosts[i];
+        if host.done && host.alive {
+            return;
+        }
+        if host.alive && !follow_up {
+            // On-link and alive by ARP: an answer the engine no longer
+            // matched adds nothing certain.
+            return;
+        }
+        host.alive = true;
+        if !follow_up && host.via != Via::Arp {
+            host.late = late;
+        }
+        host.rtt = rtt;
+        host.ttl = Some(ttl);
+        host.port = port;
+        host.failure = None;
+        self.report(i);
+    }
+
+    /// Our RST after a SYN-ACK to a SYN of `stage` (`None`: the engine no
+    /// longer knew which; routed as the Interface routes), closing what it
+    /// opened: nothing is left half open.
+    fn reset(&self, key: &Key, reply: &Reply, stage: Option<Stage>) {
+        let (Some((interface, syn)), Key::Port(key), Reply::Port(p)) = (&self.resets, key, reply)
+        else {
+            return;
+        };
+        if p.state != port::State::Open {
+            return;
+        }
+        let rst = syn.rst(key, p.ack);
+        // Best effort: a failure here changes nothing of what was found.
+        let _ = match stage {
+            Some(Stage::ProbeTo(mac)) => interface.send_packet_to(&rst, mac),
+            Some(Stage::ProbeVia(hop)) => interface.send_packet_via(&rst, hop),
+            _ => interface.send_packet(&rst),
+        };
     }
 
     /// Target `i`'s probe of `stage` is over without an answer.
     fn silent(&mut self, i: usize, stage: Stage, failure: Option<Failure>) {
         match stage {
             // Alive by ARP; the echo only adds RTT and TTL.
-            Stage::EchoTo(_) => {
+            Stage::ProbeTo(_) => {
                 if !self.hosts[i].done {
                     self.report(i);
                 }
             }
-            Stage::Arp | Stage::EchoVia(_) => self.unreachable(i, failure),
+            Stage::Arp | Stage::ProbeVia(_) => self.unreachable(i, failure),
         }
     }
 }
@@ -631,28 +763,30 @@ impl<F: FnMut(&Host)> Plan<SweepProbe> for Sweep<'_, F> {
                     return Some(Job {
                         index,
                         addr,
-                        stage: Stage::EchoVia(hop),
+                        stage: Stage::ProbeVia(hop),
                     });
                 }
             }
         }
     }
 
-    /// The echo request after an ARP answer is asked once: the target is
-    /// alive already, the echo only adds RTT and TTL.
+    /// The echo request (or port probe) after an ARP answer is asked once:
+    /// the target is alive already, the echo only adds RTT and TTL.
     fn retry(&self, job: &Job) -> bool {
-        !matches!(job.stage, Stage::EchoTo(_))
+        !matches!(job.stage, Stage::ProbeTo(_))
     }
 
     fn event(&mut self, event: &Event<'_, SweepProbe>) {
         match event {
             Event::Reply(a) | Event::Late(a) => {
                 let job = a.probe.job;
+                self.reset(a.probe.key, a.reply, Some(job.stage));
                 let late = matches!(event, Event::Late(_));
                 let (i, stage) = (job.index as usize, Some(job.stage));
                 self.answered(i, stage, Some(a.rtt), a.reply, late);
             }
             Event::Duplicate(a) => {
+                self.reset(a.probe.key, a.reply, Some(a.probe.job.stage));
                 if let Reply::Arp(ArpReply { mac }) = a.reply {
                     let host = &mut self.hosts[a.probe.job.index as usize];
                     if host.mac != Some(*mac) && host.also.is_none() {
@@ -661,6 +795,7 @@ impl<F: FnMut(&Host)> Plan<SweepProbe> for Sweep<'_, F> {
                 }
             }
             Event::Stray { key, reply, .. } => {
+                self.reset(key, reply, None);
                 if let Some(i) = self.index_of(key.addr()) {
                     self.answered(i, None, None, reply, true);
                 }
@@ -678,7 +813,7 @@ impl<F: FnMut(&Host)> Plan<SweepProbe> for Sweep<'_, F> {
             } => self.silent(probe.job.index as usize, probe.job.stage, None),
             Event::SendFailed { probe, error } => {
                 let why = error.to_string();
-                if let (Stage::EchoVia(hop), interface::Error::ArpTimeout(_)) =
+                if let (Stage::ProbeVia(hop), interface::Error::ArpTimeout(_)) =
                     (probe.job.stage, error)
                 {
                     self.dead_hops.push((hop, why.clone()));

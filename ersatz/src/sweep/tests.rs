@@ -284,3 +284,126 @@ fn the_pace_holds_one_frame_per_target_and_the_rate() {
     assert!(o.took >= Duration::from_millis(79 * 5), "{:?}", o.took);
     assert_eq!(o.swept.statistics.sent, 80);
 }
+
+/// The answer of a TCP stack at `from` to a SYN in `frame`: a SYN-ACK
+/// (`open`) or an RST (closed), acknowledging it.
+fn syn_answer(
+    frame: &ethernet::Frame<'_>,
+    from_mac: ethernet::Addr,
+    open: bool,
+) -> Option<Vec<u8>> {
+    let ethernet::Payload::IPv4(p) = &frame.payload else {
+        return None;
+    };
+    let crate::ipv4::Payload::TCP(t) = &p.payload else {
+        return None;
+    };
+    if t.flags != crate::tcp::Flags::SYN {
+        return None;
+    }
+    let flags = if open {
+        crate::tcp::Flags::SYN | crate::tcp::Flags::ACK
+    } else {
+        crate::tcp::Flags::RST | crate::tcp::Flags::ACK
+    };
+    let answer = crate::tcp::Packet::new(
+        t.dst_port,
+        t.src_port,
+        7,
+        t.seq.wrapping_add(1),
+        flags,
+        1000,
+        Blob::from(&[][..]),
+        Blob::from(&[][..]),
+    );
+    let packet = answer.into_ipv4_payload().as_packet(p.dst, US);
+    Some(to_us(from_mac, packet.as_ethernet_payload()))
+}
+
+#[test]
+fn a_tcp_sweep_finds_open_and_closed_ports_alive_and_resets_what_it_opened() {
+    // RSTs the peer got: (to, sequence number).
+    let resets: Arc<Mutex<Vec<(ipv4::Addr, u32)>>> = Arc::default();
+    let got = resets.clone();
+    // Acknowledgement numbers the peer sent in SYN-ACKs, by target.
+    let acks: Arc<Mutex<HashMap<ipv4::Addr, u32>>> = Arc::default();
+    let sent = acks.clone();
+    let wired = Wired::new(move |frame| {
+        let now = Duration::ZERO;
+        if let ethernet::Payload::IPv4(p) = &frame.payload {
+            if let crate::ipv4::Payload::TCP(t) = &p.payload {
+                if t.flags == crate::tcp::Flags::RST {
+                    got.lock().unwrap().push((p.dst, t.seq));
+                    return Vec::new();
+                }
+                if t.flags == crate::tcp::Flags::SYN && matches!(p.dst.0[3], 3 | 1) {
+                    sent.lock().unwrap().insert(p.dst, t.seq.wrapping_add(1));
+                }
+            }
+        }
+        let target = match &frame.payload {
+            ethernet::Payload::ARP(p) => p.target_ip_addr,
+            ethernet::Payload::IPv4(p) => p.dst,
+            _ => return Vec::new(),
+        };
+        let answer = match (target.0[2], target.0[3]) {
+            // On-link, port open.
+            (0, 3) => arp_reply(frame, mac(3)).or_else(|| syn_answer(frame, mac(3), true)),
+            // On-link, drops the SYN: alive by ARP all the same.
+            (0, 4) => arp_reply(frame, mac(4)),
+            // Routed: open, closed; silent; answers ping only (not here).
+            (9, 1) => syn_answer(frame, GW_MAC, true),
+            (9, 2) => syn_answer(frame, GW_MAC, false),
+            (9, 4) => echo_reply(frame).map(|e| e.2),
+            _ => None,
+        };
+        answer.map(|f| vec![(now, f)]).unwrap_or_default()
+    });
+    let targets = vec![
+        (a(3), Reach::OnLink),
+        (a(4), Reach::OnLink),
+        (far(1), Reach::Via(GW)),
+        (far(2), Reach::Via(GW)),
+        (far(3), Reach::Via(GW)),
+        (far(4), Reach::Via(GW)),
+    ];
+    let planned = Planned {
+        route: netinfo::Route {
+            nic: nic(),
+            destination: a(3),
+            next_hop: a(3),
+        },
+        targets,
+    };
+    let options = Options {
+        method: Method::Tcp(443),
+        ..options()
+    };
+    let swept = run(
+        &wired.interface,
+        &planned,
+        &options,
+        &AtomicBool::new(false),
+        |_| {},
+    );
+    wired.stop();
+    let h = |x: ipv4::Addr| swept.hosts.iter().find(|h| h.addr == x).unwrap();
+    let state = |x| h(x).port.map(|p| (p.state, p.what));
+    assert!(h(a(3)).alive && h(a(3)).via == Via::Arp);
+    assert_eq!(state(a(3)), Some((port::State::Open, "SYN-ACK")));
+    assert!(h(a(4)).alive && h(a(4)).port.is_none(), "{:?}", h(a(4)));
+    assert!(h(far(1)).alive && h(far(1)).via == Via::Tcp);
+    assert_eq!(state(far(1)), Some((port::State::Open, "SYN-ACK")));
+    assert_eq!(h(far(1)).ttl, Some(128), "the peer's TTL");
+    assert!(h(far(2)).alive);
+    assert_eq!(state(far(2)), Some((port::State::Closed, "RST")));
+    assert!(!h(far(3)).alive && h(far(3)).done);
+    assert!(!h(far(4)).alive, "an echo reply is no answer to a SYN");
+    assert_eq!(swept.alive(), 4);
+    // One RST per SYN-ACK, with its acknowledgement number, to the host
+    // that sent it; none to the closed port.
+    let mut resets = resets.lock().unwrap().clone();
+    resets.sort();
+    let acks = acks.lock().unwrap();
+    assert_eq!(resets, vec![(a(3), acks[&a(3)]), (far(1), acks[&far(1)])]);
+}
