@@ -109,7 +109,7 @@ pub struct PortReply {
 
 /// Source ports are drawn from the range systems use for their own
 /// outgoing connections (Linux's default).
-const EPHEMERAL: std::ops::Range<u16> = 32768..61000;
+pub(crate) const EPHEMERAL: std::ops::Range<u16> = 32768..61000;
 
 /// The initial sequence number of the probe with `key`: keyed by `secret`
 /// so that no one can guess it, and found again from the key alone.
@@ -252,6 +252,16 @@ impl SynProbe {
     /// The SYN of probe `key`: options as Linux sends them, its sequence
     /// number keyed by a secret (found again from the key alone).
     pub fn segment(&self, key: &PortProbeKey) -> ipv4::Packet<'static> {
+        self.syn(key, isn(self.secret, key))
+    }
+
+    /// The sequence number of probe `key`'s SYN.
+    pub(crate) fn isn(&self, key: &PortProbeKey) -> u32 {
+        isn(self.secret, key)
+    }
+
+    /// The SYN of probe `key` with sequence number `seq`.
+    fn syn(&self, key: &PortProbeKey, seq: u32) -> ipv4::Packet<'static> {
         let ts = self
             .ts_base
             .wrapping_add(self.started.elapsed().as_millis() as u32);
@@ -266,7 +276,7 @@ impl SynProbe {
         let syn = tcp::Packet::new(
             key.our_port,
             key.peer_port,
-            isn(self.secret, key),
+            seq,
             0,
             tcp::Flags::SYN,
             64240,
@@ -478,22 +488,36 @@ fn classify_udp(
     })
 }
 
+/// A [`probe::Kind`] whose answers may open a connection: the RST that
+/// closes it.
+pub trait Resets: probe::Kind {
+    /// The RST for `reply` to probe `key`, if it opened something (a
+    /// SYN-ACK).
+    fn rst(&self, key: &Self::Key, reply: &Self::Reply) -> Option<ipv4::Packet<'static>>;
+}
+
+impl Resets for SynProbe {
+    fn rst(&self, key: &PortProbeKey, reply: &PortReply) -> Option<ipv4::Packet<'static>> {
+        (reply.state == State::Open).then(|| SynProbe::rst(self, key, reply.ack))
+    }
+}
+
 /// A [`Plan`] for SYN probes that sends our RST after each SYN-ACK (also a
 /// duplicate or late one) before the plan underneath hears of it.
-pub struct ResetOpen<'i, P> {
+pub struct ResetOpen<'i, K, P> {
     interface: &'i Interface,
-    kind: SynProbe,
+    kind: K,
     plan: P,
-    /// RSTs sent, and failed to send.
+    /// RSTs sent.
     pub resets: u32,
     /// RSTs that could not be sent.
     pub reset_failures: u32,
 }
 
-impl<'i, P> ResetOpen<'i, P> {
+impl<'i, K, P> ResetOpen<'i, K, P> {
     /// Wraps `plan`; `kind` is a clone of the engine's (for the secret and
     /// addresses: the RST is built as the SYN was).
-    pub fn new(interface: &'i Interface, kind: SynProbe, plan: P) -> Self {
+    pub fn new(interface: &'i Interface, kind: K, plan: P) -> Self {
         ResetOpen {
             interface,
             kind,
@@ -507,17 +531,22 @@ impl<'i, P> ResetOpen<'i, P> {
     pub fn plan(&self) -> &P {
         &self.plan
     }
+
+    /// The plan underneath, unwrapped.
+    pub fn into_plan(self) -> P {
+        self.plan
+    }
 }
 
-impl<P: Plan<SynProbe>> Plan<SynProbe> for ResetOpen<'_, P> {
-    fn next(&mut self) -> Option<ipv4::Addr> {
+impl<K: Resets, P: Plan<K>> Plan<K> for ResetOpen<'_, K, P> {
+    fn next(&mut self) -> Option<K::Job> {
         self.plan.next()
     }
 
-    fn event(&mut self, event: &Event<'_, SynProbe>) {
+    fn event(&mut self, event: &Event<'_, K>) {
         if let Event::Reply(a) | Event::Duplicate(a) | Event::Late(a) = event {
-            if a.reply.state == State::Open {
-                match self.kind.reset(self.interface, a.probe.key, a.reply.ack) {
+            if let Some(rst) = self.kind.rst(a.probe.key, a.reply) {
+                match self.interface.send_packet(&rst) {
                     Ok(_) => self.resets += 1,
                     Err(_) => self.reset_failures += 1,
                 }
@@ -534,7 +563,7 @@ impl<P: Plan<SynProbe>> Plan<SynProbe> for ResetOpen<'_, P> {
         self.plan.later()
     }
 
-    fn retry(&self, job: &ipv4::Addr) -> bool {
+    fn retry(&self, job: &K::Job) -> bool {
         self.plan.retry(job)
     }
 }

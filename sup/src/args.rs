@@ -144,10 +144,10 @@ pub struct Args {
 
     /// Probe UDP PORT (1 to 65535) with datagrams (-l bytes, default 0):
     /// open (an answer), closed (ICMP port unreachable), or open|filtered
-    /// (no answer). Also in sweeps and --trace.
+    /// (no answer). Also in sweeps.
     #[arg(long, value_name = "PORT", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u16).range(1..),
-          conflicts_with_all = ["arp", "flood", "respond"])]
+          conflicts_with_all = ["arp", "flood", "respond", "trace"])]
     pub udp: Option<u16>,
 
     /// One JSON object per line for every reply, timeout and error, and a

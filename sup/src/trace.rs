@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ersatz::icmp::UnreachableCode;
 use ersatz::ipv4;
-use ersatz::trace::{self, Hop, Options, Probed, Reached};
+use ersatz::trace::{self, Hop, Method, Options, Probed, Reached};
 use serde_json::{json, Value};
 
 use crate::args::Args;
@@ -23,7 +23,6 @@ const NAME_WAIT: Duration = Duration::from_secs(1);
 /// Traces the route to `target` (called `name`, if it was a name).
 pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
     let route = setup::route(target, args.verbose)?;
-    let setup = setup::open(route, args.verbose, args.pcap.as_ref())?;
     let max_hops = args.max_hops.unwrap_or(30);
     let report = args.report;
     let options = Options {
@@ -37,14 +36,22 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             (true, false) => Some(args.count.unwrap_or(10)),
         },
         cycle_interval: Duration::from_millis(u64::from(args.interval_ms())),
+        method: args.tcp.map_or(Method::Echo, Method::Tcp),
         ..Options::default()
     };
+    let opening = trace::opening(&options);
+    let setup = setup::open_with(route, args.verbose, args.pcap.as_ref(), &opening)?;
+    // tcptraceroute's words: `on TCP port 443`.
+    let on = args
+        .tcp
+        .map(|port| format!(" on TCP port {port}"))
+        .unwrap_or_default();
     if !args.json && !report {
         match name {
             Some(name) => {
-                out!("\nTracing route to {name} [{target}]\nover a maximum of {max_hops} hops:\n")
+                out!("\nTracing route to {name} [{target}]{on}\nover a maximum of {max_hops} hops:\n")
             }
-            None => out!("\nTracing route to {target} over a maximum of {max_hops} hops\n"),
+            None => out!("\nTracing route to {target}{on} over a maximum of {max_hops} hops\n"),
         }
     }
     let mut names = Names::new(!args.no_names);
@@ -81,15 +88,21 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         for hop in &traced.hops {
             out!("{}", hop_line(hop, &names));
         }
-        out!("\nTrace complete.");
+        match (args.tcp, traced.port) {
+            (Some(port), Some(state)) => out!("\nTrace complete: port {port} {}.", state.name()),
+            _ => out!("\nTrace complete."),
+        }
     }
     if json {
-        out!(
-            "{}",
-            json!({"type": "summary", "target": target.to_string(), "reached": traced.reached,
-                "hops": traced.hops.len(), "cycles": traced.cycles,
-                "interrupted": setup.interrupted()})
-        );
+        let mut summary = json!({"type": "summary", "target": target.to_string(),
+            "reached": traced.reached, "hops": traced.hops.len(), "cycles": traced.cycles,
+            "interrupted": setup.interrupted()});
+        if let Some(port) = args.tcp {
+            summary["protocol"] = "tcp".into();
+            summary["port"] = port.into();
+            summary["state"] = traced.port.map(|s| s.name()).into();
+        }
+        out!("{summary}");
     } else if setup.interrupted() {
         out!("Control-C");
     }

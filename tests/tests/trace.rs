@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ersatz_e2e::chain::{addrs, Chain};
 use ersatz_e2e::names;
+use ersatz_e2e::servers::Servers;
 use ersatz_e2e::sup::{expect_clap_error, run_sup, spawn_sup, Run};
 use ersatz_e2e::Ns;
 use serde_json::Value;
@@ -112,6 +113,99 @@ fn every_hop_of_the_path_answers() {
             .count(),
         9,
         "{frames:#?}"
+    );
+}
+
+/// `--tcp`: SYNs through a path whose target drops every ping: the same
+/// hops, the target's SYN-ACK (then our RST) or RST, nothing left half
+/// open, no SYN answered with an RST for arriving while another was half
+/// open (each probe its own source port).
+#[test]
+fn a_tcp_trace_reaches_a_target_that_drops_ping() {
+    let chain = Chain::new();
+    let _servers = Servers::start(&chain.target);
+    chain
+        .target
+        .sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
+    let dump = chain.host.tcpdump("lab0", "tcp or icmp");
+    let run = sup(
+        &chain.host,
+        &["--trace", "-d", "--tcp", "443", addrs::TARGET],
+    );
+    let frames = dump.stop();
+    run.expect_code(0);
+    assert_eq!(
+        run.lines()[1],
+        "Tracing route to 10.78.3.2 on TCP port 443 over a maximum of 30 hops",
+        "{}",
+        run.show()
+    );
+    assert_eq!(
+        run.lines().last(),
+        Some(&"Trace complete: port 443 open."),
+        "{}",
+        run.show()
+    );
+    let hops = hops(&run);
+    let path = [
+        addrs::ROUTERS[0],
+        addrs::ROUTERS[1],
+        addrs::ROUTERS[2],
+        addrs::TARGET,
+    ];
+    assert_eq!(hops.len(), 4, "{}", run.show());
+    for ((_, rest), addr) in hops.iter().zip(path) {
+        let (times, who) = answered(rest);
+        assert_eq!((times.len(), who.as_str()), (3, addr), "{}", run.show());
+    }
+    let ours = |flags: &str| {
+        frames
+            .iter()
+            .filter(|f| {
+                f.contains(&format!("{}.", addrs::HOST))
+                    && f.contains(" > 10.78.3.2.443: ")
+                    && f.contains(flags)
+            })
+            .count()
+    };
+    let syn_acks = frames.iter().filter(|f| f.contains("Flags [S.],")).count();
+    // Every probe with TTL 4 or more reaches the target: each SYN-ACK
+    // gets our RST; none is an RST for a SYN that came at the wrong time.
+    assert!(syn_acks >= 3, "{frames:#?}");
+    assert!(ours("Flags [R],") >= syn_acks, "{frames:#?}");
+    assert_eq!(
+        frames
+            .iter()
+            .filter(|f| f.contains("10.78.3.2.443 > ") && f.contains("Flags [R."))
+            .count(),
+        0,
+        "{frames:#?}"
+    );
+    assert!(ours("Flags [S],") >= 12, "{frames:#?}");
+    assert!(
+        !frames.iter().any(|f| f.contains("incorrect")),
+        "{frames:#?}"
+    );
+    let half_open = chain.target.sh("ss -Htan state syn-recv");
+    assert_eq!(half_open.trim(), "", "nothing half open");
+    // A closed port: the RST ends the trace all the same.
+    let run = sup(
+        &chain.host,
+        &["--trace", "-d", "--tcp", "81", "--json", addrs::TARGET],
+    );
+    run.expect_code(0);
+    let summary: Value = serde_json::from_str(run.lines().last().copied().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {}", run.show()));
+    assert_eq!(
+        (
+            &summary["reached"],
+            &summary["hops"],
+            &summary["port"],
+            &summary["state"]
+        ),
+        (&true.into(), &4.into(), &81.into(), &"closed".into()),
+        "{}",
+        run.show()
     );
 }
 

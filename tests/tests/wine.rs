@@ -568,6 +568,11 @@ fn sup_exe_traces_like_linux_sup() {
             vec!["--trace", "-d", "-w", "500", chain::addrs::UNROUTED],
             1,
         ),
+        // SYNs to a closed port: the target's RST ends it.
+        (
+            vec!["--trace", "-d", "--tcp", "81", chain::addrs::TARGET],
+            0,
+        ),
     ] {
         let windows = run(&wine, "sup.exe", &args, &[]);
         let linux = run_linux_sup(&chain.host, &args);
@@ -588,6 +593,12 @@ fn sup_exe_traces_like_linux_sup() {
                 "{}",
                 show(&windows)
             );
+            let complete = if args.contains(&"--tcp") {
+                "Trace complete: port 81 closed."
+            } else {
+                "Trace complete."
+            };
+            assert_eq!(lines.last().map(String::as_str), Some(complete));
         } else {
             assert!(
                 lines.contains(&"3 10.78.2.2 reports: Destination net unreachable.".to_string()),

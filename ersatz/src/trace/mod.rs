@@ -36,8 +36,13 @@ use std::ops::ControlFlow;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+mod syn;
+
+pub use syn::SynTraceProbe;
+
 use crate::icmp::UnreachableCode;
 use crate::interface::{self, EchoKey, Received, Sent, Subscription, Topic};
+use crate::port::{self, PortReply, ResetOpen};
 use crate::probe::{self, Answer, Damage, Engine, Event, Inbox, Outcome, Pace, Plan, Statistics};
 use crate::{icmp, ipv4, ping, Blob, Interface};
 
@@ -66,6 +71,21 @@ pub struct Options {
     pub near: u32,
     /// ...but not before this.
     pub min_wait: Duration,
+    /// What each probe is: an echo request (tracert, mtr) or a TCP SYN
+    /// (tcptraceroute, `mtr --tcp`).
+    pub method: Method,
+}
+
+/// What a trace sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// ICMP echo requests: the target answers with echo replies.
+    #[default]
+    Echo,
+    /// TCP SYNs to this port, through firewalls that drop ICMP echo: the
+    /// target answers with a SYN-ACK (then our RST) or an RST. See
+    /// [`SynTraceProbe`].
+    Tcp(u16),
 }
 
 impl Default for Options {
@@ -81,6 +101,7 @@ impl Default for Options {
             interval: Duration::from_micros(500),
             near: 10,
             min_wait: Duration::from_millis(5),
+            method: Method::Echo,
         }
     }
 }
@@ -101,6 +122,8 @@ pub enum Reached {
 pub struct TraceReply {
     /// Who answered, and how.
     pub reached: Reached,
+    /// For a TCP probe answered by the target: what it said of the port.
+    pub port: Option<PortReply>,
 }
 
 /// One probe of a trace: its TTL, which of the hop's probes it is, and in
@@ -236,6 +259,7 @@ fn classify(
             } else {
                 Outcome::Reply(TraceReply {
                     reached: Reached::Target,
+                    port: None,
                 })
             };
             (echo, r.packet.src, outcome)
@@ -254,7 +278,10 @@ fn classify(
             (
                 echo,
                 quote.packet.dst,
-                Outcome::Reply(TraceReply { reached }),
+                Outcome::Reply(TraceReply {
+                    reached,
+                    port: None,
+                }),
             )
         }
         _ => return None,
@@ -333,6 +360,8 @@ pub struct Traced {
     pub hops: Vec<Hop>,
     /// Whether the target answered.
     pub reached: bool,
+    /// For TCP probes: what the target's latest answer said of the port.
+    pub port: Option<port::State>,
     /// Cycles completed.
     pub cycles: u32,
     /// How the engine's run ended.
@@ -351,7 +380,57 @@ pub fn run(
     on_answer: impl FnMut(ipv4::Addr),
     on_cycle: impl FnMut(u32, &[Hop]),
 ) -> Traced {
-    let kind = TraceProbe::new(interface.nic(), target, options);
+    let nic = interface.nic();
+    let mut trace = Trace::new(options, on_answer, on_cycle);
+    let end = match options.method {
+        Method::Echo => {
+            let kind = TraceProbe::new(nic, target, options);
+            engine(interface, kind, options).run(&mut trace, stop)
+        }
+        Method::Tcp(port) => {
+            let kind = SynTraceProbe::new(nic, target, port);
+            let mut plan = ResetOpen::new(interface, kind.clone(), trace);
+            let mut engine = engine(interface, kind, options);
+            let end = engine.run(&mut plan, stop);
+            // The probes with TTLs beyond the target's reach it too, after
+            // the trace is complete: their SYN-ACKs get our RST as well.
+            let slowest = plan.plan().hops.iter().filter_map(|h| h.stats.max).max();
+            let after = slowest.map_or(LINGER, |rtt| (rtt * 3 + LINGER).min(options.timeout));
+            engine.linger(after, &mut plan, stop);
+            trace = plan.into_plan();
+            end
+        }
+    };
+    let limit = usize::from(trace.end_ttl.unwrap_or(options.max_hops));
+    trace.hops.truncate(limit);
+    Traced {
+        reached: trace.reached,
+        port: trace.port,
+        cycles: trace.completed,
+        hops: trace.hops,
+        end,
+    }
+}
+
+/// How long a TCP trace listens after its last probe, beyond three times
+/// the slowest answer, for SYN-ACKs to reset.
+const LINGER: Duration = Duration::from_millis(10);
+
+/// How to open the [`Interface`] a trace with `options` runs on: the SYNs'
+/// port let through the capture filter, for TCP.
+pub fn opening(options: &Options) -> interface::Opening {
+    match options.method {
+        Method::Echo => interface::Opening::default(),
+        Method::Tcp(p) => port::opening(port::Protocol::Tcp, p),
+    }
+}
+
+/// The engine of a trace: one try per probe, every TTL paced.
+fn engine<'i, K: probe::Kind>(
+    interface: &'i Interface,
+    kind: K,
+    options: &Options,
+) -> Engine<'i, K> {
     let pace = Pace {
         interval: options.interval,
         window: 4096,
@@ -362,17 +441,7 @@ pub fn run(
         memory: probe::MEMORY,
         budget: None,
     };
-    let mut engine = Engine::new(interface, kind, pace, false);
-    let mut trace = Trace::new(options, on_answer, on_cycle);
-    let end = engine.run(&mut trace, stop);
-    let limit = usize::from(trace.end_ttl.unwrap_or(options.max_hops));
-    trace.hops.truncate(limit);
-    Traced {
-        reached: trace.reached,
-        cycles: trace.completed,
-        hops: trace.hops,
-        end,
-    }
+    Engine::new(interface, kind, pace, false)
 }
 
 /// The trace as the engine's [`Plan`].
@@ -382,6 +451,8 @@ struct Trace<A, C> {
     /// The first TTL where the target answered or was unreachable.
     end_ttl: Option<u8>,
     reached: bool,
+    /// What the target's latest answer said of the port (TCP).
+    port: Option<port::State>,
     /// The cycle being sent, and the next probe of it (TTL, n).
     cycle: u32,
     next: (u16, u8),
@@ -407,6 +478,7 @@ impl<A: FnMut(ipv4::Addr), C: FnMut(u32, &[Hop])> Trace<A, C> {
             hops,
             end_ttl: None,
             reached: false,
+            port: None,
             cycle: 0,
             next: (1, 0),
             cycle_started: Instant::now(),
@@ -527,7 +599,12 @@ impl<A: FnMut(ipv4::Addr), C: FnMut(u32, &[Hop])> Trace<A, C> {
     }
 }
 
-impl<A: FnMut(ipv4::Addr), C: FnMut(u32, &[Hop])> Plan<TraceProbe> for Trace<A, C> {
+impl<K, A, C> Plan<K> for Trace<A, C>
+where
+    K: probe::Kind<Job = Job, Reply = TraceReply>,
+    A: FnMut(ipv4::Addr),
+    C: FnMut(u32, &[Hop]),
+{
     fn next(&mut self) -> Option<Job> {
         // Asked on every turn of the engine once all is sent: the time to
         // give up on a silent hop (see `later`) is noticed here.
@@ -560,7 +637,7 @@ impl<A: FnMut(ipv4::Addr), C: FnMut(u32, &[Hop])> Plan<TraceProbe> for Trace<A, 
         Some(job)
     }
 
-    fn event(&mut self, event: &Event<'_, TraceProbe>) {
+    fn event(&mut self, event: &Event<'_, K>) {
         match event {
             Event::Sent { probe, .. } => {
                 self.unsent.remove(probe.job);
@@ -571,6 +648,9 @@ impl<A: FnMut(ipv4::Addr), C: FnMut(u32, &[Hop])> Plan<TraceProbe> for Trace<A, 
             }
             Event::Reply(a) => {
                 (self.on_answer)(a.from);
+                if let Some(p) = a.reply.port {
+                    self.port = Some(p.state);
+                }
                 let probed = Probed::Answered {
                     from: a.from,
                     reached: a.reply.reached,
@@ -795,5 +875,109 @@ mod tests {
         }
         assert_eq!(&payload(0x0102, 5)[..], &[0xfe, 0xfd, b'c', b'd', b'e']);
         assert_eq!(payload(7, 1), b"a");
+    }
+
+    #[test]
+    fn a_tcp_trace_meets_routers_then_the_port_and_resets_what_it_opened() {
+        use crate::tcp;
+        // (flags, source port, sequence number) of every TCP segment seen.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let got = seen.clone();
+        let wired = Wired::new(move |frame| {
+            let ethernet::Payload::IPv4(p) = &frame.payload else {
+                return Vec::new();
+            };
+            let ipv4::Payload::TCP(t) = &p.payload else {
+                return Vec::new();
+            };
+            got.lock()
+                .unwrap()
+                .push((t.flags, t.src_port, t.seq, p.ttl));
+            if t.flags != tcp::Flags::SYN {
+                return Vec::new();
+            }
+            let exceeded = icmp::Header::TimeExceeded {
+                code: icmp::TimeExceededCode::TtlExceeded,
+                unused: 0,
+            };
+            let answer = |ack: u32| {
+                let a = tcp::Packet::new(
+                    443,
+                    t.src_port,
+                    99,
+                    ack,
+                    tcp::Flags::SYN | tcp::Flags::ACK,
+                    1000,
+                    Blob::from(&[][..]),
+                    Blob::from(&[][..]),
+                );
+                to_us(
+                    GW_MAC,
+                    a.into_ipv4_payload()
+                        .as_packet(TARGET, US)
+                        .as_ethernet_payload(),
+                )
+            };
+            let now = Duration::ZERO;
+            match p.ttl {
+                1 => vec![(now, quoting(GW, exceeded, p))],
+                // Another connection's SYN-ACK first (never counted), then
+                // the right one.
+                _ => vec![
+                    (now, answer(t.seq.wrapping_add(7))),
+                    (now, answer(t.seq.wrapping_add(1))),
+                ],
+            }
+        });
+        let options = Options {
+            method: Method::Tcp(443),
+            ..options()
+        };
+        let traced = run(
+            &wired.interface,
+            TARGET,
+            &options,
+            &AtomicBool::new(false),
+            |_| {},
+            |_, _| {},
+        );
+        // The peer reads our last RSTs after the run: wait for them (bounded).
+        let count = |flags, min_ttl| {
+            let seen = seen.lock().unwrap();
+            seen.iter()
+                .filter(|s| s.0 == flags && s.3 >= min_ttl)
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while count(tcp::Flags::RST, 0) < count(tcp::Flags::SYN, 2) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(wired);
+        assert!(traced.reached);
+        assert_eq!(traced.port, Some(port::State::Open));
+        assert_eq!(traced.hops.len(), 2);
+        assert_eq!(traced.hops[0].hosts, [GW]);
+        assert_eq!(traced.hops[1].hosts, [TARGET]);
+        assert_eq!(traced.hops[1].stats.received, 3);
+        let seen = seen.lock().unwrap();
+        let syns: Vec<_> = seen.iter().filter(|s| s.0 == tcp::Flags::SYN).collect();
+        // Each probe from a port of its own.
+        let mut ports: Vec<u16> = syns.iter().map(|s| s.1).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), syns.len());
+        // Our RST after every SYN-ACK from the target that answered a
+        // probe (every TTL from 2 reached it): from the probe's port, its
+        // sequence number the probe's plus one.
+        let rsts: Vec<_> = seen.iter().filter(|s| s.0 == tcp::Flags::RST).collect();
+        let reached: Vec<_> = syns.iter().filter(|s| s.3 >= 2).collect();
+        assert_eq!(rsts.len(), reached.len(), "{seen:?}");
+        for syn in reached {
+            assert!(
+                rsts.iter()
+                    .any(|r| r.1 == syn.1 && r.2 == syn.2.wrapping_add(1)),
+                "{syn:?}: {seen:?}"
+            );
+        }
     }
 }
