@@ -133,8 +133,8 @@ results_tail() {
     local here=$1 results=$1/RESULTS.md tmp f
     [[ -f $results ]] || return 0
     tmp=$(mktemp)
-    awk '/^## (Sweeps|Traces): /{exit} {print}' "$results" >"$tmp"
-    for f in SWEEPS.md TRACES.md; do
+    awk '/^## (Sweeps|Traces|Ports): /{exit} {print}' "$results" >"$tmp"
+    for f in SWEEPS.md TRACES.md PORTS.md; do
         if [[ -f $here/$f ]]; then
             { echo; cat "$here/$f"; } >>"$tmp"
         fi
