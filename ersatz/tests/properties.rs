@@ -478,3 +478,243 @@ fn negative_zero_checksum_reserializes_exactly() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// TCP and UDP on their own.
+
+use ersatz::{tcp, udp};
+
+/// Where a segment or datagram parses, its view parses to the same rest and
+/// builds the same value; where one fails, both fail with the same error.
+fn views_agree_with_packets(
+    bytes: &[u8],
+    src: ipv4::Addr,
+    dst: ipv4::Addr,
+) -> Result<bool, TestCaseError> {
+    let tcp_ok = match (
+        tcp::View::parse(bytes, src, dst),
+        tcp::Packet::parse(bytes, src, dst),
+    ) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            prop_assert_eq!(rest, packet_rest);
+            prop_assert_eq!(view.to_packet(), packet.clone());
+            prop_assert!(view.options_iter().eq(packet.options_iter()));
+            true
+        }
+        (Err(e), Err(packet_e)) => {
+            prop_assert_eq!(e, packet_e);
+            false
+        }
+        (view, packet) => {
+            return Err(TestCaseError::fail(format!(
+                "TCP: view {view:?}, packet {packet:?}"
+            )))
+        }
+    };
+    let udp_ok = match (
+        udp::View::parse(bytes, src, dst),
+        udp::Packet::parse(bytes, src, dst),
+    ) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            prop_assert_eq!(rest, packet_rest);
+            prop_assert_eq!(view.to_packet(), packet);
+            true
+        }
+        (Err(e), Err(packet_e)) => {
+            prop_assert_eq!(e, packet_e);
+            false
+        }
+        (view, packet) => {
+            return Err(TestCaseError::fail(format!(
+                "UDP: view {view:?}, packet {packet:?}"
+            )))
+        }
+    };
+    Ok(tcp_ok || udp_ok)
+}
+
+/// What parses as a segment (or datagram) serializes again, byte for byte
+/// when its checksum was right, and parses back to the same value but for
+/// the checksum.
+fn check_transport_round_trip(
+    bytes: &[u8],
+    src: ipv4::Addr,
+    dst: ipv4::Addr,
+) -> Result<(), TestCaseError> {
+    if let Ok((_, t)) = tcp::Packet::parse(bytes, src, dst) {
+        let out = t
+            .to_vec(src, dst)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(out.len(), bytes.len());
+        if t.checksum_ok {
+            prop_assert_eq!(Hex(out.clone()), Hex(bytes.to_vec()));
+        }
+        let (_, again) = tcp::Packet::parse(&out, src, dst)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert!(again.checksum_ok);
+        prop_assert_eq!(
+            tcp::Packet {
+                checksum: 0,
+                checksum_ok: true,
+                ..again
+            },
+            tcp::Packet {
+                checksum: 0,
+                checksum_ok: true,
+                ..t
+            }
+        );
+    }
+    if let Ok((rest, u)) = udp::Packet::parse(bytes, src, dst) {
+        let out = u
+            .to_vec(src, dst)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(out.len() + rest.len(), bytes.len());
+        if u.checksum_ok {
+            prop_assert_eq!(Hex(out.clone()), Hex(bytes[..out.len()].to_vec()));
+        }
+        let (_, again) = udp::Packet::parse(&out, src, dst)
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert!(again.checksum_ok);
+        prop_assert_eq!(
+            udp::Packet {
+                checksum: 0,
+                checksum_ok: true,
+                ..again
+            },
+            udp::Packet {
+                checksum: 0,
+                checksum_ok: true,
+                ..u
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Segments and datagrams, valid (built, or real) then mutated, with their
+/// checksums fixed half the time, or random bytes; and the addresses.
+fn arb_transport_bytes() -> BoxedStrategy<(Hex, ipv4::Addr, ipv4::Addr)> {
+    let real: Vec<(Vec<u8>, ipv4::Addr, ipv4::Addr)> = FIXTURES
+        .iter()
+        .map(|n| fixture(n))
+        .filter(|f| matches!(f[23], 6 | 17))
+        .map(|f| {
+            (
+                f[34..].to_vec(),
+                ipv4::Addr(f[26..30].try_into().unwrap()),
+                ipv4::Addr(f[30..34].try_into().unwrap()),
+            )
+        })
+        .collect();
+    let built = (arb_ip(), arb_ip(), prop::bool::ANY, arb_tcp(), arb_udp()).prop_map(
+        |(src, dst, is_tcp, t, u)| {
+            let bytes = if is_tcp {
+                t.to_vec(src, dst)
+            } else {
+                u.to_vec(src, dst)
+            };
+            (bytes.expect("builds"), src, dst)
+        },
+    );
+    let valid = prop_oneof![1 => prop::sample::select(real), 3 => built];
+    let mutated = (valid, vec(arb_mutation(), 0..=4), any::<bool>()).prop_map(
+        |((mut bytes, src, dst), mutations, fix)| {
+            for m in &mutations {
+                mutate(&mut bytes, m);
+            }
+            if fix {
+                let is_tcp = bytes.len() >= 20 && usize::from(bytes[12] >> 4) * 4 >= 20;
+                if is_tcp && bytes.len() >= 20 {
+                    bytes[16..18].fill(0);
+                    let sum = transport_checksum(src.0, dst.0, 6, &bytes);
+                    bytes[16..18].copy_from_slice(&sum.to_be_bytes());
+                }
+            }
+            (Hex(bytes), src, dst)
+        },
+    );
+    prop_oneof![
+        4 => mutated,
+        1 => (vec(any::<u8>(), 0..200), arb_ip(), arb_ip()).prop_map(|(b, s, d)| (Hex(b), s, d)),
+    ]
+    .boxed()
+}
+
+#[test]
+fn tcp_and_udp_never_panic_views_agree_and_round_trip() {
+    let parsed = Cell::new(0u32);
+    check(6000, arb_transport_bytes(), |(Hex(bytes), src, dst)| {
+        exercise(&bytes);
+        if views_agree_with_packets(&bytes, src, dst)? {
+            parsed.set(parsed.get() + 1);
+        }
+        check_transport_round_trip(&bytes, src, dst)
+    });
+    eprintln!("transport: {} of 6000 parsed as TCP or UDP", parsed.get());
+    assert!(parsed.get() >= 2000, "only {} parsed", parsed.get());
+}
+
+#[test]
+fn built_segments_and_datagrams_round_trip() {
+    check(
+        3000,
+        (arb_ip(), arb_ip(), arb_tcp(), arb_udp()),
+        |(src, dst, t, u)| {
+            let bytes = t
+                .to_vec(src, dst)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(Hex(bytes.clone()), Hex(reference_tcp(&t, src, dst)));
+            let (rest, parsed) = tcp::Packet::parse(&bytes, src, dst)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(&parsed, &tcp_as_parsed(&t, src, dst));
+            prop_assert!(inet_verify(
+                &[
+                    &src.0[..],
+                    &dst.0,
+                    &[0, 6],
+                    &(bytes.len() as u16).to_be_bytes(),
+                    &bytes
+                ]
+                .concat()
+            ));
+            // Typed options come back as they were given.
+            let list: Vec<_> = parsed.options_iter().collect();
+            prop_assert_eq!(tcp::options(&list), parsed.options.to_vec());
+
+            let bytes = u
+                .to_vec(src, dst)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(Hex(bytes.clone()), Hex(reference_udp(&u, src, dst)));
+            let (rest, parsed) = udp::Packet::parse(&bytes, src, dst)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(&parsed, &udp_as_parsed(&u, src, dst));
+            prop_assert_eq!(
+                parsed.checksum == udp::NO_CHECKSUM,
+                u.checksum == udp::NO_CHECKSUM
+            );
+            Ok(())
+        },
+    );
+}
+
+/// Typed option lists (every kind) written and read back are the same list.
+#[test]
+fn typed_options_round_trip() {
+    check(3000, arb_tcp_option_list(), |list| {
+        let bytes = tcp::options(&list);
+        prop_assert_eq!(bytes.len() % 4, 0);
+        let stack = tcp::OptionBytes::new(&list);
+        prop_assert_eq!(stack.as_deref(), Some(&bytes[..]));
+        let back: Vec<_> = tcp::Options::new(&bytes).collect();
+        // What follows the list is padding: End of Option List, if the list
+        // did not end with one already.
+        prop_assert_eq!(&back[..list.len()], &list[..]);
+        for extra in &back[list.len()..] {
+            prop_assert_eq!(extra, &tcp::TcpOption::EndOfList);
+        }
+        Ok(())
+    });
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::pcap;
-use ersatz::{arp, ethernet, icmp, ipv4, Blob};
+use ersatz::{arp, ethernet, icmp, ipv4, tcp, udp, Blob};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ux::{u2, u6};
@@ -328,6 +328,179 @@ impl Gen {
         }
     }
 
+    /// A port away from the well-known ones, so that tcpdump does not
+    /// decode the payload as some application's.
+    fn port(&mut self) -> u16 {
+        self.rng.random_range(40000..60000)
+    }
+
+    /// An Ethernet frame from random MACs carrying `payload` from `src` to
+    /// `dst` with a random TTL; returns the frame's bytes, the IPv4 packet
+    /// and the first line tcpdump prints for it.
+    fn ipv4_frame(
+        &mut self,
+        payload: ipv4::Payload<'static>,
+        src: ipv4::Addr,
+        dst: ipv4::Addr,
+        proto: &str,
+    ) -> (Vec<u8>, Vec<String>) {
+        let mut p = payload.as_packet(src, dst);
+        p.ttl = self.rng.random_range(1..=255);
+        p.flags = ipv4::DONT_FRAGMENT;
+        let (src_mac, dst_mac) = (self.unicast_mac(), self.unicast_mac());
+        let bytes = ethernet::Frame::new(dst_mac, src_mac, p.clone().as_ethernet_payload())
+            .to_vec()
+            .unwrap();
+        let expect = vec![
+            format!(
+                "{} > {}, ethertype IPv4 (0x0800), length {}: ",
+                mac(src_mac),
+                mac(dst_mac),
+                bytes.len()
+            ),
+            format!(
+                "ttl {}, id {}, offset 0, flags [DF], proto {proto}, length {}",
+                p.ttl,
+                p.identification,
+                p.len()
+            ),
+        ];
+        (bytes, expect)
+    }
+
+    /// A TCP segment as a kernel sends them: a SYN with Linux's options, its
+    /// SYN-ACK, an RST for a closed port, or data with the timestamps.
+    fn tcp(&mut self, kind: u8) -> Case {
+        use tcp::{Flags, TcpOption};
+        let (src, dst) = (self.ip(), self.ip());
+        let (sport, dport) = (self.port(), self.port());
+        let (seq, ack, window): (u32, u32, u16) =
+            (self.rng.random(), self.rng.random(), self.rng.random());
+        let (mss, shift) = (
+            self.rng.random_range(536..=9000u16),
+            self.rng.random_range(0..=14u8),
+        );
+        let (value, echo): (u32, u32) = (self.rng.random(), self.rng.random());
+        let syn_options = |echo| {
+            vec![
+                TcpOption::MaxSegmentSize(mss),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps { value, echo },
+                TcpOption::NoOperation,
+                TcpOption::WindowScale(shift),
+            ]
+        };
+        let syn_printed = |echo| {
+            format!("options [mss {mss},sackOK,TS val {value} ecr {echo},nop,wscale {shift}]")
+        };
+        let n = if kind == 3 {
+            self.rng.random_range(1..=1400)
+        } else {
+            0
+        };
+        let data = self.bytes(n);
+        let (flags, printed_flags, ack, window, options, printed_options, what) = match kind {
+            0 => (
+                Flags::SYN,
+                "S",
+                0,
+                window,
+                syn_options(0),
+                Some(syn_printed(0)),
+                "SYN",
+            ),
+            1 => (
+                Flags::SYN | Flags::ACK,
+                "S.",
+                ack,
+                window,
+                syn_options(echo),
+                Some(syn_printed(echo)),
+                "SYN-ACK",
+            ),
+            2 => (Flags::RST | Flags::ACK, "R.", ack, 0, vec![], None, "RST"),
+            _ => (
+                Flags::PSH | Flags::ACK,
+                "P.",
+                ack,
+                window,
+                vec![
+                    TcpOption::NoOperation,
+                    TcpOption::NoOperation,
+                    TcpOption::Timestamps { value, echo },
+                ],
+                Some(format!("options [nop,nop,TS val {value} ecr {echo}]")),
+                "data",
+            ),
+        };
+        let segment = tcp::Packet::new(
+            sport,
+            dport,
+            seq,
+            ack,
+            flags,
+            window,
+            Blob::from(tcp::options(&options)),
+            Blob::from(data),
+        );
+        let checksum = {
+            let bytes = segment.to_vec(src, dst).unwrap();
+            u16::from_be_bytes([bytes[16], bytes[17]])
+        };
+        let (bytes, mut expect) = self.ipv4_frame(segment.into_ipv4_payload(), src, dst, "TCP (6)");
+        // tcpdump prints a segment with data as the range of its sequence.
+        let printed_seq = if n == 0 {
+            seq.to_string()
+        } else {
+            format!("{seq}:{}", seq.wrapping_add(n as u32))
+        };
+        let mut line = format!(
+            "{src}.{sport} > {dst}.{dport}: Flags [{printed_flags}], cksum 0x{checksum:04x} (correct), seq {printed_seq}"
+        );
+        if flags.contains(Flags::ACK) {
+            line += &format!(", ack {ack}");
+        }
+        line += &format!(", win {window}");
+        if let Some(o) = printed_options {
+            line += &format!(", {o}");
+        }
+        line += &format!(", length {n}");
+        expect.push(line);
+        Case {
+            bytes,
+            what: format!("TCP {what} ({flags}), {n} data bytes"),
+            expect,
+            complete: true,
+        }
+    }
+
+    /// A UDP datagram with a checksum, or without one (field 0).
+    fn udp(&mut self, with_checksum: bool) -> Case {
+        let (src, dst) = (self.ip(), self.ip());
+        let (sport, dport) = (self.port(), self.port());
+        let n = self.rng.random_range(0..=1400);
+        let mut datagram = udp::Packet::new(sport, dport, Blob::from(self.bytes(n)));
+        if !with_checksum {
+            datagram.checksum = udp::NO_CHECKSUM;
+        }
+        let (bytes, mut expect) =
+            self.ipv4_frame(datagram.into_ipv4_payload(), src, dst, "UDP (17)");
+        let sum = if with_checksum {
+            "udp sum ok"
+        } else {
+            "no cksum"
+        };
+        expect.push(format!(
+            "{src}.{sport} > {dst}.{dport}: [{sum}] UDP, length {n}"
+        ));
+        Case {
+            bytes,
+            what: format!("UDP, {n} data bytes, {sum}"),
+            expect,
+            complete: true,
+        }
+    }
+
     fn arp(&mut self) -> Case {
         let (sha, tha) = (self.unicast_mac(), self.unicast_mac());
         let (spa, tpa) = (self.ip(), self.ip());
@@ -371,22 +544,33 @@ impl Gen {
     }
 }
 
-/// 300 frames: echo requests and replies (all payload lengths, options,
-/// padding), errors quoting one of those requests, ARP requests and replies.
+/// 400 frames: echo requests and replies (all payload lengths, options,
+/// padding), errors quoting one of those requests, ARP requests and replies,
+/// TCP SYNs with options, SYN-ACKs, RSTs and data segments, UDP datagrams
+/// with and without a checksum.
 fn cases() -> Vec<Case> {
     let mut g = Gen {
         rng: StdRng::seed_from_u64(0x0074_6370_6475_6d70),
     };
     let mut cases = Vec::new();
-    for i in 0..300 {
-        let case = match i % 6 {
-            0 | 1 => g.echo(true).0,
-            2 => g.echo(false).0,
-            3 | 4 => {
+    for i in 0..400 {
+        let case = match i % 10 {
+            0 => g.echo(true).0,
+            1 => g.echo(false).0,
+            2 => {
                 let (_, request) = g.echo(true);
                 g.error(&request)
             }
-            _ => g.arp(),
+            3 => g.arp(),
+            4 => g.tcp(0),
+            5 => g.tcp(1),
+            6 => {
+                let kind = g.rng.random_range(2..=3);
+                g.tcp(kind)
+            }
+            7 => g.udp(true),
+            8 => g.udp(false),
+            _ => g.tcp(0),
         };
         cases.push(case);
     }
@@ -419,7 +603,12 @@ fn tcpdump_reads_every_frame_with_good_checksums() {
             "expected {stamp:?}: {}",
             context()
         );
-        for bad in ["bad cksum", "wrong icmp cksum"] {
+        for bad in [
+            "bad cksum",
+            "wrong icmp cksum",
+            "incorrect",
+            "bad udp cksum",
+        ] {
             assert!(!record.contains(bad), "{bad}: {}", context());
         }
         if case.complete {
@@ -452,9 +641,30 @@ fn tcpdump_reports_damaged_checksums() {
     bad_icmp[hl + 2] ^= 0x80; // ICMP checksum
     let mut bad_data = good.bytes.clone();
     *bad_data.last_mut().unwrap() ^= 0x01; // last data byte (or the id/seq)
-    let frames = vec![good.bytes.clone(), bad_ip, bad_icmp, bad_data];
+    let syn = g.tcp(0).bytes;
+    let mut bad_tcp = syn.clone();
+    bad_tcp[34 + 16] ^= 0x01; // TCP checksum
+    let mut bad_tcp_address = syn.clone();
+    bad_tcp_address[14 + 19] ^= 0x01; // destination address: the pseudo-header
+    bad_tcp_address[14 + 10..14 + 12].fill(0);
+    let sum = common::inet_checksum(&bad_tcp_address[14..34]);
+    bad_tcp_address[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+    let datagram = g.udp(true).bytes;
+    let mut bad_udp = datagram.clone();
+    *bad_udp.last_mut().unwrap() ^= 0x01;
+    let frames = vec![
+        good.bytes.clone(),
+        bad_ip,
+        bad_icmp,
+        bad_data,
+        syn,
+        bad_tcp,
+        bad_tcp_address,
+        datagram,
+        bad_udp,
+    ];
     let records = tcpdump_records(&dir, "damaged", &frames);
-    assert_eq!(records.len(), 4, "{}", records.join("\n"));
+    assert_eq!(records.len(), 9, "{}", records.join("\n"));
     assert!(
         !records[0].contains("cksum"),
         "undamaged frame: {}",
@@ -463,5 +673,10 @@ fn tcpdump_reports_damaged_checksums() {
     assert!(records[1].contains("bad cksum"), "{}", records[1]);
     assert!(records[2].contains("wrong icmp cksum"), "{}", records[2]);
     assert!(records[3].contains("wrong icmp cksum"), "{}", records[3]);
+    assert!(records[4].contains("(correct)"), "{}", records[4]);
+    assert!(records[5].contains("(incorrect"), "{}", records[5]);
+    assert!(records[6].contains("(incorrect"), "{}", records[6]);
+    assert!(records[7].contains("[udp sum ok]"), "{}", records[7]);
+    assert!(records[8].contains("[bad udp cksum"), "{}", records[8]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

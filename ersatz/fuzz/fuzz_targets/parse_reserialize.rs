@@ -9,9 +9,14 @@
 //!   bytes that were parsed;
 //! - the serialized bytes parse again, to the same value except for the
 //!   checksum fields (which serializing computes, so they are then all correct);
-//! - `icmp::Packet::original` and `Quote::echo_request` agree with the bytes;
-//! - the checked views (`ethernet::View`, `ipv4::View`, `icmp::View`) agree
-//!   with the packet values: same rest, same fields, same errors.
+//! - `icmp::Packet::original` and `Quote::echo_request`, `Quote::ports` and
+//!   `Quote::tcp_seq` agree with the bytes;
+//! - the checked views (`ethernet::View`, `ipv4::View`, `icmp::View`,
+//!   `tcp::View`, `udp::View`) agree with the packet values: same rest, same
+//!   fields, same errors;
+//! - TCP segments and UDP datagrams parsed on their own (and inside IPv4)
+//!   round-trip like the rest, and a segment's typed options written back
+//!   are its option bytes up to the padding.
 //!
 //! Any mismatch panics, which is how libFuzzer reports it.
 //!
@@ -22,7 +27,7 @@
 #![no_main]
 
 use ersatz::wire::serialize;
-use ersatz::{arp, ethernet, icmp, ipv4};
+use ersatz::{arp, ethernet, icmp, ipv4, tcp, udp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,7 +37,14 @@ fuzz_target!(|data: &[u8]| {
     check_icmp(data);
     check_arp(data);
     check_views(data);
+    check_tcp(data);
+    check_udp(data);
 });
+
+/// The addresses a segment or datagram parsed on its own is taken to come
+/// from and go to (the pseudo-header needs some).
+const SRC: ipv4::Addr = ipv4::Addr([10, 0, 0, 1]);
+const DST: ipv4::Addr = ipv4::Addr([10, 0, 0, 2]);
 
 /// Where a packet parses, its view parses to the same rest and builds the
 /// same packet; where the view fails, the packet fails with the same error;
@@ -63,6 +75,23 @@ fn check_views(data: &[u8]) {
         }
         (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "icmp::View error"),
         (view, packet) => panic!("icmp: view {view:?}, packet {packet:?}"),
+    }
+    match (tcp::View::parse(data, SRC, DST), tcp::Packet::parse(data, SRC, DST)) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            assert_eq!(rest, packet_rest, "tcp::View rest");
+            assert!(view.options_iter().eq(packet.options_iter()), "tcp options");
+            assert_eq!(view.to_packet(), packet, "tcp::View::to_packet");
+        }
+        (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "tcp::View error"),
+        (view, packet) => panic!("tcp: view {view:?}, packet {packet:?}"),
+    }
+    match (udp::View::parse(data, SRC, DST), udp::Packet::parse(data, SRC, DST)) {
+        (Ok((rest, view)), Ok((packet_rest, packet))) => {
+            assert_eq!(rest, packet_rest, "udp::View rest");
+            assert_eq!(view.to_packet(), packet, "udp::View::to_packet");
+        }
+        (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "udp::View error"),
+        (view, packet) => panic!("udp: view {view:?}, packet {packet:?}"),
     }
     match ethernet::View::parse(data) {
         Ok((_, view)) => {
@@ -95,9 +124,26 @@ fn assert_same_bytes(what: &str, actual: &[u8], expected: &[u8]) {
 fn strip_ipv4(ip: &mut ipv4::Packet<'_>) {
     ip.checksum = 0;
     ip.checksum_ok = true;
-    if let ipv4::Payload::ICMP(m) = &mut ip.payload {
-        strip_icmp(m);
+    match &mut ip.payload {
+        ipv4::Payload::ICMP(m) => strip_icmp(m),
+        ipv4::Payload::TCP(t) => strip_tcp(t),
+        ipv4::Payload::UDP(u) => strip_udp(u),
+        ipv4::Payload::Unknown(_) => {}
     }
+}
+
+fn strip_tcp(t: &mut tcp::Packet<'_>) {
+    t.checksum = 0;
+    t.checksum_ok = true;
+}
+
+/// A UDP checksum of 0 (none) stays 0 when written: only a present one is
+/// computed.
+fn strip_udp(u: &mut udp::Packet<'_>) {
+    if u.checksum != udp::NO_CHECKSUM {
+        u.checksum = 0xffff;
+    }
+    u.checksum_ok = true;
 }
 
 fn strip_icmp(m: &mut icmp::Packet<'_>) {
@@ -116,6 +162,8 @@ fn ipv4_checksums_ok(ip: &ipv4::Packet<'_>) -> bool {
     ip.checksum_ok
         && match &ip.payload {
             ipv4::Payload::ICMP(m) => m.checksum_ok,
+            ipv4::Payload::TCP(t) => t.checksum_ok,
+            ipv4::Payload::UDP(u) => u.checksum_ok,
             ipv4::Payload::Unknown(_) => true,
         }
 }
@@ -185,8 +233,10 @@ fn check_frame(data: &[u8]) {
     assert_eq!(frame.clone().into_owned(), frame);
 
     if let ethernet::Payload::IPv4(ip) = &frame.payload {
-        if let ipv4::Payload::ICMP(m) = &ip.payload {
-            check_original(m);
+        match &ip.payload {
+            ipv4::Payload::ICMP(m) => check_original(m),
+            ipv4::Payload::TCP(t) => check_options(t),
+            _ => {}
         }
     }
 }
@@ -222,9 +272,73 @@ fn check_ipv4(data: &[u8]) {
     strip_ipv4(&mut again);
     assert_eq!(first, again);
 
-    if let ipv4::Payload::ICMP(m) = &ip.payload {
-        check_original(m);
+    match &ip.payload {
+        ipv4::Payload::ICMP(m) => check_original(m),
+        ipv4::Payload::TCP(t) => check_options(t),
+        ipv4::Payload::UDP(u) => {
+            // Whole: a datagram shorter than the payload is kept raw.
+            assert_eq!(u.len(), consumed - ip.header_len(), "UDP fills the payload");
+        }
+        ipv4::Payload::Unknown(_) => {}
     }
+}
+
+/// A segment's typed options, written back, are its option bytes up to the
+/// padding after an End of Option List (written back as zeros); owned, it
+/// reads the same options.
+fn check_options(t: &tcp::Packet<'_>) {
+    let list: Vec<_> = t.options_iter().collect();
+    let again = tcp::options(&list);
+    let kept = t.options.len() - t.padding().len();
+    assert!(again.len() >= kept, "options shrank");
+    assert_same_bytes("tcp options", &again[..kept], &t.options[..kept]);
+    if let Some(stack) = tcp::OptionBytes::new(&list) {
+        assert_same_bytes("tcp::OptionBytes", &stack, &again);
+    }
+    assert!(t.clone().into_owned().options_iter().eq(t.options_iter()));
+}
+
+fn check_tcp(data: &[u8]) {
+    let Ok((rest, t)) = tcp::Packet::parse(data, SRC, DST) else {
+        return;
+    };
+    assert!(rest.is_empty());
+    let bytes = t
+        .to_vec(SRC, DST)
+        .unwrap_or_else(|e| panic!("to_vec failed on a parsed TCP segment: {e:?}\n{t:#?}"));
+    if t.checksum_ok {
+        assert_same_bytes("tcp::Packet", &bytes, data);
+    }
+    assert_eq!(bytes.len(), data.len());
+    let (_, mut again) = tcp::Packet::parse(&bytes, SRC, DST)
+        .unwrap_or_else(|e| panic!("re-serialized TCP segment does not parse: {e:?}"));
+    assert!(again.checksum_ok, "re-serialized TCP segment has a bad checksum");
+    let mut first = t.clone();
+    strip_tcp(&mut first);
+    strip_tcp(&mut again);
+    assert_eq!(first, again);
+    check_options(&t);
+}
+
+fn check_udp(data: &[u8]) {
+    let Ok((rest, u)) = udp::Packet::parse(data, SRC, DST) else {
+        return;
+    };
+    let consumed = data.len() - rest.len();
+    assert_eq!(consumed, usize::from(u.length), "UDP datagram bounded by its length");
+    let bytes = u
+        .to_vec(SRC, DST)
+        .unwrap_or_else(|e| panic!("to_vec failed on a parsed UDP datagram: {e:?}\n{u:#?}"));
+    if u.checksum_ok {
+        assert_same_bytes("udp::Packet", &bytes, &data[..consumed]);
+    }
+    let (_, mut again) = udp::Packet::parse(&bytes, SRC, DST)
+        .unwrap_or_else(|e| panic!("re-serialized UDP datagram does not parse: {e:?}"));
+    assert!(again.checksum_ok, "re-serialized UDP datagram has a bad checksum");
+    let mut first = u.clone();
+    strip_udp(&mut first);
+    strip_udp(&mut again);
+    assert_eq!(first, again);
 }
 
 fn check_quoted(data: &[u8]) {
@@ -304,8 +418,30 @@ fn check_original(m: &icmp::Packet<'_>) {
 }
 
 /// `echo_request()` is the identifier and sequence number of a quoted,
-/// unfragmented ICMP echo request (type 8, code 0), and nothing else.
+/// unfragmented ICMP echo request (type 8, code 0), and nothing else;
+/// `ports()` and `tcp_seq()` the first bytes of a quoted TCP or UDP header.
 fn check_quote(q: &icmp::Quote<'_>) {
+    check_echo_quote(q);
+    let ip = &q.packet;
+    let ipv4::Payload::Unknown(body) = &ip.payload else {
+        panic!("quoted payload is not raw");
+    };
+    let transport = matches!(ip.protocol, ipv4::Protocol::TCP | ipv4::Protocol::UDP)
+        && u16::from(ip.fragment_offset) == 0;
+    let ports = (transport && body.len() >= 4).then(|| {
+        (
+            ip.protocol,
+            u16::from_be_bytes([body[0], body[1]]),
+            u16::from_be_bytes([body[2], body[3]]),
+        )
+    });
+    assert_eq!(q.ports(), ports, "Quote::ports");
+    let seq = (transport && ip.protocol == ipv4::Protocol::TCP && body.len() >= 8)
+        .then(|| u32::from_be_bytes([body[4], body[5], body[6], body[7]]));
+    assert_eq!(q.tcp_seq(), seq, "Quote::tcp_seq");
+}
+
+fn check_echo_quote(q: &icmp::Quote<'_>) {
     let echo = q.echo_request();
     let ip = &q.packet;
     let ipv4::Payload::Unknown(body) = &ip.payload else {

@@ -76,6 +76,7 @@ impl<'a> Packet<'a> {
     }
 
     /// Length on the wire: header and payload.
+    #[inline]
     pub fn len(&self) -> usize {
         HEADER_LEN + self.payload.len()
     }
