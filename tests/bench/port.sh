@@ -79,8 +79,10 @@ median() {
 probe() {
     local name=$1 dump
     shift
-    NS_TIMEOUT=120 in_ns "$HOST_NS" tcpdump -i lab0 -n -s 128 -U --time-stamp-precision=nano \
-        -w "$WORK/$name.$r.pcap" tcp 2>/dev/null &
+    # Under timeout itself (not in a function's subshell): the INT below
+    # reaches it, and it hands the signal on to tcpdump.
+    timeout -s INT 120 ip netns exec "$HOST_NS" tcpdump -i lab0 -n -s 128 -U --immediate-mode \
+        --time-stamp-precision=nano -w "$WORK/$name.$r.pcap" tcp 2>/dev/null &
     dump=$!
     for _ in $(seq 50); do
         [[ -s $WORK/$name.$r.pcap ]] && break
@@ -94,11 +96,12 @@ probe() {
 
 # wire_times NAME: the wire round-trip time (ms) of every SYN of every round
 # of NAME, paired with the first answer after it acknowledging its sequence
-# number from the port it went to (tcpdump's timestamps).
+# number from the port it went to (tcpdump's timestamps; -S: absolute
+# sequence numbers, as tcpdump otherwise counts them from the flow's first).
 wire_times() {
     local f
     for f in "$WORK/$1".*.pcap; do
-        tcpdump -r "$f" -n -tt --time-stamp-precision=nano 2>/dev/null
+        tcpdump -r "$f" -n -S -tt --time-stamp-precision=nano 2>/dev/null
     done | python3 -c '
 import re, sys
 from collections import defaultdict, deque
