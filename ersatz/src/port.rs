@@ -149,6 +149,37 @@ impl Common {
         key
     }
 
+    /// Subscribes to `protocol` segments from our port and ICMP errors
+    /// quoting them; `classify` says which probe each is for and what it
+    /// says, on the capture thread.
+    fn listen(
+        &self,
+        interface: &Interface,
+        protocol: Protocol,
+        inbox: Inbox<PortProbeKey, PortReply>,
+        classify: impl Fn(&Received<'_>, &Common) -> Option<(PortProbeKey, Outcome<PortReply>)>
+            + Send
+            + 'static,
+    ) -> Vec<Subscription> {
+        let common = self.clone();
+        let topic = Topic::Port(PortKey {
+            protocol: protocol.ip(),
+            port: common.port,
+        });
+        vec![interface.subscribe(topic, move |r| {
+            let Some((key, outcome)) = classify(r, &common) else {
+                return ControlFlow::Continue(());
+            };
+            inbox.deliver(Answer {
+                key,
+                from: r.packet.src,
+                at: r.timestamp,
+                outcome,
+                frame: inbox.frame(r.frame),
+            })
+        })]
+    }
+
     /// An ICMP error (good checksums) quoting one of our probes: its key
     /// and what it says. A port unreachable for UDP is the "closed" answer.
     fn error(
@@ -300,17 +331,11 @@ impl probe::Kind for SynProbe {
         interface: &Interface,
         inbox: Inbox<PortProbeKey, PortReply>,
     ) -> Vec<Subscription> {
-        let (common, secret) = (self.common.clone(), self.secret);
-        let topic = Topic::Port(PortKey {
-            protocol: ipv4::Protocol::TCP,
-            port: common.port,
-        });
-        vec![interface.subscribe(topic, move |r| {
-            match classify_tcp(r, &common, secret, &inbox) {
-                Some(answer) => inbox.deliver(answer),
-                None => ControlFlow::Continue(()),
-            }
-        })]
+        let secret = self.secret;
+        self.common
+            .listen(interface, Protocol::Tcp, inbox, move |r, common| {
+                classify_tcp(r, common, secret)
+            })
     }
 
     fn key(&mut self, target: &ipv4::Addr, in_use: &dyn Fn(&PortProbeKey) -> bool) -> PortProbeKey {
@@ -333,9 +358,8 @@ fn classify_tcp(
     r: &Received<'_>,
     common: &Common,
     secret: u64,
-    inbox: &Inbox<PortProbeKey, PortReply>,
-) -> Option<Answer<PortProbeKey, PortReply>> {
-    let (key, outcome) = match &r.packet.payload {
+) -> Option<(PortProbeKey, Outcome<PortReply>)> {
+    Some(match &r.packet.payload {
         ipv4::Payload::TCP(t) if t.src_port == common.port => {
             let key = PortProbeKey {
                 peer: r.packet.src,
@@ -368,13 +392,6 @@ fn classify_tcp(
             (key, outcome)
         }
         _ => common.error(r, Protocol::Tcp)?,
-    };
-    Some(Answer {
-        key,
-        from: r.packet.src,
-        at: r.timestamp,
-        outcome,
-        frame: inbox.frame(r.frame),
     })
 }
 
@@ -422,17 +439,8 @@ impl probe::Kind for UdpProbe {
         interface: &Interface,
         inbox: Inbox<PortProbeKey, PortReply>,
     ) -> Vec<Subscription> {
-        let common = self.common.clone();
-        let topic = Topic::Port(PortKey {
-            protocol: ipv4::Protocol::UDP,
-            port: common.port,
-        });
-        vec![
-            interface.subscribe(topic, move |r| match classify_udp(r, &common, &inbox) {
-                Some(answer) => inbox.deliver(answer),
-                None => ControlFlow::Continue(()),
-            }),
-        ]
+        self.common
+            .listen(interface, Protocol::Udp, inbox, classify_udp)
     }
 
     fn key(&mut self, target: &ipv4::Addr, in_use: &dyn Fn(&PortProbeKey) -> bool) -> PortProbeKey {
@@ -451,12 +459,8 @@ impl probe::Kind for UdpProbe {
 
 /// On the capture thread: a UDP answer from the probed port to one of our
 /// source ports, or an ICMP error quoting one of our datagrams.
-fn classify_udp(
-    r: &Received<'_>,
-    common: &Common,
-    inbox: &Inbox<PortProbeKey, PortReply>,
-) -> Option<Answer<PortProbeKey, PortReply>> {
-    let (key, outcome) = match &r.packet.payload {
+fn classify_udp(r: &Received<'_>, common: &Common) -> Option<(PortProbeKey, Outcome<PortReply>)> {
+    Some(match &r.packet.payload {
         ipv4::Payload::UDP(u) if u.src_port == common.port => {
             let key = PortProbeKey {
                 peer: r.packet.src,
@@ -478,13 +482,6 @@ fn classify_udp(
             (key, outcome)
         }
         _ => common.error(r, Protocol::Udp)?,
-    };
-    Some(Answer {
-        key,
-        from: r.packet.src,
-        at: r.timestamp,
-        outcome,
-        frame: inbox.frame(r.frame),
     })
 }
 

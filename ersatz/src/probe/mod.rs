@@ -142,6 +142,21 @@ pub trait Plan<K: Kind + ?Sized> {
     }
 }
 
+/// For [`Kind::key`]: the first of `start`, `next(start)`, ... (at most
+/// 65,536 of them) that is not `in_use` (its probe still waiting from its
+/// last time round), and the one to start from next time. Sequence numbers
+/// and source ports count up this way.
+pub fn first_free<T: Copy>(start: T, in_use: impl Fn(T) -> bool, next: impl Fn(T) -> T) -> (T, T) {
+    let mut candidate = start;
+    for _ in 0..=u16::MAX {
+        if !in_use(candidate) {
+            break;
+        }
+        candidate = next(candidate);
+    }
+    (candidate, next(candidate))
+}
+
 /// A [`Plan`] from an iterator of jobs and a closure that hears the events.
 #[derive(Debug)]
 pub struct Jobs<I, F> {

@@ -207,14 +207,12 @@ impl probe::Kind for TraceProbe {
                 sequence_number: seq,
             },
         };
-        let mut seq = self.next_seq;
-        for _ in 0..=u16::MAX {
-            if !in_use(&key(seq)) {
-                break;
-            }
-            seq = seq.wrapping_add(1);
-        }
-        self.next_seq = seq.wrapping_add(1);
+        let (seq, next) = probe::first_free(
+            self.next_seq,
+            |seq| in_use(&key(seq)),
+            |seq| seq.wrapping_add(1),
+        );
+        self.next_seq = next;
         key(seq)
     }
 

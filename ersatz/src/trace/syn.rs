@@ -76,14 +76,8 @@ impl probe::Kind for SynTraceProbe {
     }
 
     fn key(&mut self, _: &Job, in_use: &dyn Fn(&u16) -> bool) -> u16 {
-        let mut port = self.next_port;
-        for _ in EPHEMERAL {
-            if !in_use(&port) {
-                break;
-            }
-            port = next(port);
-        }
-        self.next_port = next(port);
+        let (port, after) = probe::first_free(self.next_port, |p| in_use(&p), next);
+        self.next_port = after;
         port
     }
 
