@@ -96,6 +96,15 @@ pub(crate) fn wire() -> (Link, Peer) {
                 stopped: stopped.clone(),
             }),
             stop: Box::new(Stopper(stopped)),
+            facts: super::Facts {
+                library: "in-memory wire".into(),
+                version: "ersatz test link".into(),
+                immediate: true,
+                immediate_available: true,
+                nanosecond_timestamps: true,
+                read_timeout: Duration::ZERO,
+                warning: None,
+            },
         },
         Peer {
             rx: from_us,

@@ -103,4 +103,32 @@ pub(crate) struct Link {
     pub tx: Box<dyn Transmit>,
     pub rx: Box<dyn Receive>,
     pub stop: Box<dyn Stop>,
+    pub facts: Facts,
+}
+
+/// What the capture library and the capturing handle turned out to do:
+/// each `false` is a path sup can run on, but degraded (`sup --diagnose`
+/// names it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Facts {
+    /// The capture library's path as it was loaded (`wpcap.dll`'s,
+    /// `libpcap.so.1`'s), or what stands in for it.
+    pub library: String,
+    /// The library's version string (`pcap_lib_version`).
+    pub version: String,
+    /// Immediate mode is on: every frame is handed over as it comes. Off
+    /// (Wine's `wpcap.dll`, libpcap before 1.5), frames may wait up to
+    /// [`read_timeout`](Facts::read_timeout) in the library's buffer: the
+    /// capture timestamps (the RTTs) stay right, answers are seen later.
+    pub immediate: bool,
+    /// Whether the library has `pcap_set_immediate_mode` at all.
+    pub immediate_available: bool,
+    /// Capture timestamps have nanosecond precision; otherwise microseconds.
+    pub nanosecond_timestamps: bool,
+    /// The handles' read timeout.
+    pub read_timeout: Duration,
+    /// What the library warned about when the capturing handle was
+    /// activated, if anything (e.g. promiscuous mode not supported).
+    pub warning: Option<String>,
 }

@@ -326,6 +326,15 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         (rx, tx)
     });
     let (rx, tx) = (rx?, tx?);
+    let facts = super::Facts {
+        library: library.path().to_string(),
+        version: library.version(),
+        immediate: rx.immediate_mode(),
+        immediate_available: library.supports_immediate_mode(),
+        nanosecond_timestamps: rx.nanosecond_timestamps(),
+        read_timeout: rx.read_timeout(),
+        warning: rx.activation_warning().map(str::to_string),
+    };
     let state = Arc::new(StopState::default());
     let stop = Breaking {
         breaker: rx.breaker(),
@@ -342,5 +351,6 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
             stop: state,
         }),
         stop: Box::new(stop),
+        facts,
     })
 }

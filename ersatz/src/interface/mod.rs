@@ -314,6 +314,8 @@ pub struct Interface {
     stop: Option<Box<dyn capture::Stop>>,
     /// The capture thread; it hands back the receiving side when it ends.
     thread: Option<JoinHandle<Box<dyn capture::Receive>>>,
+    /// What the capture library and handle do here.
+    facts: capture::Facts,
     /// Declared last, dropped last: waits for the capture handle's close.
     closing: Closing,
 }
@@ -397,7 +399,12 @@ impl Interface {
         link: Link,
         also_for: Vec<ipv4::Addr>,
     ) -> Self {
-        let Link { tx, mut rx, stop } = link;
+        let Link {
+            tx,
+            mut rx,
+            stop,
+            facts,
+        } = link;
         let shared = Arc::new(Shared {
             also_for,
             nic,
@@ -445,6 +452,7 @@ impl Interface {
             shared,
             stop: Some(stop),
             thread,
+            facts,
             closing: Closing::default(),
         }
     }
@@ -452,6 +460,12 @@ impl Interface {
     /// The NIC.
     pub fn nic(&self) -> &NIC {
         &self.shared.nic
+    }
+
+    /// What the capture library and the capturing handle do on this NIC:
+    /// immediate mode, timestamp precision, the library's path and version.
+    pub fn capture_facts(&self) -> &capture::Facts {
+        &self.facts
     }
 
     /// The MAC of `ip`: from the cache, or learned with our own ARP request
