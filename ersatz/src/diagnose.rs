@@ -27,14 +27,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::arping::ArpProbe;
+use crate::interface::{ARP_INTERVAL, ARP_TRIES};
 use crate::probe::{self, Engine, Event, Pace};
 use crate::{capture, ethernet, ipv4, netinfo, Interface};
 
-/// ARP requests sent to the next hop, a second apart, before it counts as
-/// silent (as [`Interface::resolve`] asks).
-pub const ARP_TRIES: u32 = 3;
-/// How long each ARP request waits for its answer.
-pub const ARP_WAIT: Duration = Duration::from_secs(1);
 /// How long after our ARP request the capture may take to show it.
 pub const OWN_FRAME_WAIT: Duration = Duration::from_millis(200);
 
@@ -239,7 +235,8 @@ impl Diagnosis {
 /// loads the library, finds the route, opens the NIC, and asks the next hop
 /// for its MAC with our own ARP request. Never fails: a stage that cannot
 /// be done is [`Diagnosis::failure`]. Takes up to [`ARP_TRIES`] ×
-/// [`ARP_WAIT`] when the next hop is silent, a few milliseconds otherwise.
+/// [`ARP_INTERVAL`] when the next hop is silent (asked as
+/// [`Interface::resolve`] asks), a few milliseconds otherwise.
 pub fn run(target: Option<ipv4::Addr>) -> Diagnosis {
     let mut diagnosis = Diagnosis::new(target);
     let library = match capture::library() {
@@ -286,7 +283,7 @@ pub fn ask_next_hop(
     next_hop: ipv4::Addr,
 ) -> Result<(NextHop, bool), String> {
     let own_before = interface.stats().own;
-    let mut pace = Pace::lock_step(ARP_WAIT, ARP_WAIT);
+    let mut pace = Pace::lock_step(ARP_INTERVAL, ARP_INTERVAL);
     pace.tries = ARP_TRIES;
     let mut engine = Engine::new(interface, ArpProbe::new(interface.nic()), pace, false);
     let mut answer = None;

@@ -38,7 +38,7 @@ fn lines(d: &Diagnosis) -> Vec<String> {
     }
     match (&d.capture, &d.library) {
         (Some(facts), _) => lines.extend(capture_lines(facts)),
-        (None, Some(l)) => lines.push(format!("capture: {} ({})", l.path, l.version)),
+        (None, Some(l)) => lines.push(library_line(&l.path, &l.version)),
         (None, None) => {}
     }
     if let Some(hop) = &d.next_hop {
@@ -88,7 +88,12 @@ pub fn route_line(route: &netinfo::Route) -> String {
     }
 }
 
-/// What the capture handle does: immediate mode, timestamps, MTU.
+/// `capture: PATH (VERSION)`.
+fn library_line(path: &str, version: &str) -> String {
+    format!("capture: {path} ({version})")
+}
+
+/// What the capture handle does: the library, immediate mode, timestamps.
 pub fn capture_lines(facts: &capture::Facts) -> Vec<String> {
     let immediate = match (facts.immediate, facts.immediate_available) {
         (true, _) => "on".to_string(),
@@ -103,7 +108,7 @@ pub fn capture_lines(facts: &capture::Facts) -> Vec<String> {
         false => "microsecond",
     };
     let mut lines = vec![
-        format!("capture: {} ({})", facts.library, facts.version),
+        library_line(&facts.library, &facts.version),
         format!(
             "capture: immediate mode {immediate}, {precision} timestamps, read timeout {} ms",
             facts.read_timeout.as_millis()
