@@ -9,8 +9,10 @@ use std::time::Duration;
 use crate::ffi::{
     self, Api, BpfProgram, PcapPkthdr, PcapStat, PcapT, DLT_EN10MB, DLT_RAW, PCAP_ERRBUF_SIZE,
     PCAP_ERROR, PCAP_ERROR_BREAK, PCAP_ERROR_NO_SUCH_DEVICE, PCAP_ERROR_PERM_DENIED,
-    PCAP_ERROR_PROMISC_PERM_DENIED, PCAP_NETMASK_UNKNOWN, PCAP_TSTAMP_PRECISION_NANO, PCAP_WARNING,
-    PCAP_WARNING_PROMISC_NOTSUP,
+    PCAP_ERROR_PROMISC_PERM_DENIED, PCAP_NETMASK_UNKNOWN, PCAP_TSTAMP_ADAPTER,
+    PCAP_TSTAMP_ADAPTER_UNSYNCED, PCAP_TSTAMP_HOST, PCAP_TSTAMP_HOST_HIPREC,
+    PCAP_TSTAMP_HOST_HIPREC_UNSYNCED, PCAP_TSTAMP_HOST_LOWPREC, PCAP_TSTAMP_PRECISION_NANO,
+    PCAP_WARNING, PCAP_WARNING_PROMISC_NOTSUP,
 };
 use crate::packet::timestamp_from_pcap;
 use crate::{BorrowedPacket, Error};
@@ -47,6 +49,10 @@ pub struct Config {
     /// Refuse devices whose data link is not Ethernet (`DLT_EN10MB`) with
     /// [`Error::NotEthernet`]. Default off.
     pub require_ethernet: bool,
+    /// Ask for [`TimestampType::HostHiPrec`] time stamps (precise *and* on
+    /// the system clock) when the device offers them; otherwise the
+    /// device's default stays. Default on. See [`Interface::timestamp_type`].
+    pub precise_host_timestamps: bool,
 }
 
 impl Default for Config {
@@ -57,6 +63,7 @@ impl Default for Config {
             read_timeout: Duration::from_millis(10),
             immediate: true,
             require_ethernet: false,
+            precise_host_timestamps: true,
         }
     }
 }
@@ -94,6 +101,12 @@ impl Config {
     /// Sets [`Config::require_ethernet`].
     pub fn require_ethernet(mut self, require: bool) -> Self {
         self.require_ethernet = require;
+        self
+    }
+
+    /// Sets [`Config::precise_host_timestamps`].
+    pub fn precise_host_timestamps(mut self, precise: bool) -> Self {
+        self.precise_host_timestamps = precise;
         self
     }
 
@@ -151,6 +164,96 @@ impl Display for DataLink {
             DataLink::Other(dlt) => write!(f, "DLT {dlt}"),
         }
     }
+}
+
+/// Where a capture time stamp comes from (`PCAP_TSTAMP_*`, pcap-tstamp(7):
+/// https://www.tcpdump.org/manpages/pcap-tstamp.7.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// `host`: the host stamps it, nothing promised about how.
+    Host,
+    /// `host_lowprec`: the host's system clock, cheap and coarse (Npcap:
+    /// `KeQuerySystemTime`, a scheduler tick of up to 15.6 ms).
+    HostLowPrec,
+    /// `host_hiprec`: the host, precise (Npcap: `KeQuerySystemTimePrecise`
+    /// for every packet, on the system clock).
+    HostHiPrec,
+    /// `host_hiprec_unsynced`: the host, precise but not kept on the
+    /// system clock (Npcap's default: the system time read once, then the
+    /// performance counter).
+    HostHiPrecUnsynced,
+    /// `adapter`: the network adapter, on the system clock.
+    Adapter,
+    /// `adapter_unsynced`: the network adapter, on its own clock.
+    AdapterUnsynced,
+    /// Any other value.
+    Other(i32),
+}
+
+impl TimestampType {
+    /// From a `PCAP_TSTAMP_` value.
+    pub fn from_raw(value: i32) -> TimestampType {
+        match value {
+            PCAP_TSTAMP_HOST => TimestampType::Host,
+            PCAP_TSTAMP_HOST_LOWPREC => TimestampType::HostLowPrec,
+            PCAP_TSTAMP_HOST_HIPREC => TimestampType::HostHiPrec,
+            PCAP_TSTAMP_HOST_HIPREC_UNSYNCED => TimestampType::HostHiPrecUnsynced,
+            PCAP_TSTAMP_ADAPTER => TimestampType::Adapter,
+            PCAP_TSTAMP_ADAPTER_UNSYNCED => TimestampType::AdapterUnsynced,
+            other => TimestampType::Other(other),
+        }
+    }
+
+    /// The `PCAP_TSTAMP_` value.
+    pub fn raw(self) -> i32 {
+        match self {
+            TimestampType::Host => PCAP_TSTAMP_HOST,
+            TimestampType::HostLowPrec => PCAP_TSTAMP_HOST_LOWPREC,
+            TimestampType::HostHiPrec => PCAP_TSTAMP_HOST_HIPREC,
+            TimestampType::HostHiPrecUnsynced => PCAP_TSTAMP_HOST_HIPREC_UNSYNCED,
+            TimestampType::Adapter => PCAP_TSTAMP_ADAPTER,
+            TimestampType::AdapterUnsynced => PCAP_TSTAMP_ADAPTER_UNSYNCED,
+            TimestampType::Other(value) => value,
+        }
+    }
+}
+
+impl Display for TimestampType {
+    /// The name `pcap_tstamp_type_val_to_name` gives (`host_hiprec`).
+    fn fmt(&self, f: &mut Formatter<'_>) -> FmtResult {
+        match self {
+            TimestampType::Host => f.write_str("host"),
+            TimestampType::HostLowPrec => f.write_str("host_lowprec"),
+            TimestampType::HostHiPrec => f.write_str("host_hiprec"),
+            TimestampType::HostHiPrecUnsynced => f.write_str("host_hiprec_unsynced"),
+            TimestampType::Adapter => f.write_str("adapter"),
+            TimestampType::AdapterUnsynced => f.write_str("adapter_unsynced"),
+            TimestampType::Other(value) => write!(f, "time stamp type {value}"),
+        }
+    }
+}
+
+/// The time stamp type to ask for among those a device `offered`, or None
+/// to keep its default.
+///
+/// Only `host_hiprec`, when asked for: it is the one type both precise and
+/// on the system clock. Npcap's default is `host_hiprec_unsynced` (the
+/// system time read once when the capture starts, then the performance
+/// counter), which drifts from the system clock over a long capture, and
+/// `host_lowprec` is `KeQuerySystemTime`, a scheduler tick of 10-16 ms:
+/// https://github.com/nmap/npcap/issues/71 (the maintainers on the modes),
+/// https://github.com/nmap/npcap/issues/767 (per handle, before
+/// activation; `host` leaves the default). Callers that mix capture time
+/// stamps with the system clock (ersatz falls back to the time a frame was
+/// queued when the capture does not show it) need the two on one clock.
+/// Linux offers `host` (and `adapter*` with hardware time stamping): the
+/// default stays there.
+pub(crate) fn choose_timestamp_type(
+    offered: &[TimestampType],
+    precise_host: bool,
+) -> Option<TimestampType> {
+    (precise_host && offered.contains(&TimestampType::HostHiPrec))
+        .then_some(TimestampType::HostHiPrec)
 }
 
 /// Capture statistics (`pcap_stats`); what is counted differs by platform.
@@ -308,6 +411,8 @@ pub struct Interface {
     data_link: DataLink,
     immediate: bool,
     nanos: bool,
+    timestamp_type: Option<TimestampType>,
+    offered_timestamp_types: Vec<TimestampType>,
     read_timeout: Duration,
     warning: Option<String>,
 }
@@ -359,6 +464,8 @@ pub(crate) fn open(api: &Arc<Api>, name: &str, config: &Config) -> Result<Interf
     let timeout_ms = config.timeout_ms();
     let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
 
+    let mut offered_timestamp_types = Vec::new();
+    let mut timestamp_type = None;
     let (handle, immediate, mut nanos, warning) = if let Some(create) = &api.create {
         // SAFETY: `c_name` is NUL-terminated, `errbuf` has PCAP_ERRBUF_SIZE bytes.
         let p = unsafe { (create.create)(c_name.as_ptr(), errbuf.as_mut_ptr()) };
@@ -392,12 +499,34 @@ pub(crate) fn open(api: &Arc<Api>, name: &str, config: &Config) -> Result<Interf
             _ => false,
         };
         // Nanosecond time stamps when the library has them; it refuses with
-        // PCAP_ERROR_TSTAMP_PRECISION_NOTSUP where it cannot.
+        // PCAP_ERROR_TSTAMP_PRECISION_NOTSUP where it cannot. Npcap does:
+        // its pcap-npf.c declares no precision list, so libpcap accepts only
+        // microseconds there
+        // (https://github.com/nmap/libpcap/blob/master/pcap-npf.c,
+        // pcap_set_tstamp_precision in pcap.c); Linux has nanoseconds.
         let nanos = match api.set_tstamp_precision {
             // SAFETY: as for pcap_set_snaplen.
             Some(set) => unsafe { set(p, PCAP_TSTAMP_PRECISION_NANO) == 0 },
             None => false,
         };
+        // The time stamp type, chosen from what the device offers (the
+        // list is only complete before activation: pcap_list_tstamp_types(3PCAP),
+        // https://www.tcpdump.org/manpages/pcap_list_tstamp_types.3pcap.html).
+        if let Some(tstamp) = api.tstamp {
+            offered_timestamp_types = list_timestamp_types(&tstamp, p);
+            if let Some(wanted) =
+                choose_timestamp_type(&offered_timestamp_types, config.precise_host_timestamps)
+            {
+                // SAFETY: as for pcap_set_snaplen.
+                let rc = unsafe { (tstamp.set)(p, wanted.raw()) };
+                // Anything else (PCAP_WARNING_TSTAMP_TYPE_NOTSUP, or old
+                // libraries' PCAP_ERROR_CANTSET_TSTAMP_TYPE) leaves the
+                // default in place, which is no reason not to capture.
+                if rc == 0 {
+                    timestamp_type = Some(wanted);
+                }
+            }
+        }
         // SAFETY: `p` is live and not activated yet.
         let rc = unsafe { (create.activate)(p) };
         if rc < 0 {
@@ -459,9 +588,35 @@ pub(crate) fn open(api: &Arc<Api>, name: &str, config: &Config) -> Result<Interf
         data_link,
         immediate,
         nanos,
+        timestamp_type,
+        offered_timestamp_types,
         read_timeout: Duration::from_millis(timeout_ms.unsigned_abs().into()),
         warning,
     })
+}
+
+/// `pcap_list_tstamp_types` on a created, not yet activated handle (an
+/// empty list when it fails).
+fn list_timestamp_types(api: &crate::ffi::TstampApi, p: *mut PcapT) -> Vec<TimestampType> {
+    let mut types: *mut c_int = ptr::null_mut();
+    // SAFETY: `p` is a live handle; `types` is a valid out-pointer.
+    let n = unsafe { (api.list)(p, &mut types) };
+    if types.is_null() {
+        return Vec::new();
+    }
+    let list = match usize::try_from(n) {
+        // SAFETY: on success the library points `types` at `n` ints it
+        // allocated, valid until pcap_free_tstamp_types below.
+        Ok(n) if n > 0 => unsafe { std::slice::from_raw_parts(types, n) }
+            .iter()
+            .map(|&t| TimestampType::from_raw(t))
+            .collect(),
+        _ => Vec::new(),
+    };
+    // SAFETY: `types` came from pcap_list_tstamp_types and is freed once,
+    // with the library's own function (its allocator), after the copy.
+    unsafe { (api.free)(types) };
+    list
 }
 
 /// Error for a failed `pcap_create` / `pcap_open_live`, which only give text.
@@ -535,6 +690,19 @@ impl Interface {
     /// microseconds.
     pub fn nanosecond_timestamps(&self) -> bool {
         self.nanos
+    }
+
+    /// The time stamp type that was set ([`Config::precise_host_timestamps`]:
+    /// `host_hiprec` where offered), or None where the device's default is
+    /// in effect (Npcap's default: `host_hiprec_unsynced`; Linux: `host`).
+    pub fn timestamp_type(&self) -> Option<TimestampType> {
+        self.timestamp_type
+    }
+
+    /// The time stamp types the device offered (`pcap_list_tstamp_types`
+    /// before activation); empty where the library cannot tell.
+    pub fn offered_timestamp_types(&self) -> &[TimestampType] {
+        &self.offered_timestamp_types
     }
 
     /// The read timeout in effect (whole milliseconds).
@@ -868,6 +1036,48 @@ mod tests {
             assert_eq!(DataLink::from_dlt(d.dlt()), d);
         }
         assert_eq!(DataLink::Ethernet.to_string(), "ethernet");
+    }
+
+    #[test]
+    fn timestamp_types() {
+        for raw in 0..=6 {
+            let t = TimestampType::from_raw(raw);
+            assert_eq!(t.raw(), raw);
+        }
+        assert_eq!(TimestampType::from_raw(2), TimestampType::HostHiPrec);
+        assert_eq!(
+            TimestampType::from_raw(5),
+            TimestampType::HostHiPrecUnsynced
+        );
+        assert_eq!(TimestampType::from_raw(9), TimestampType::Other(9));
+        assert_eq!(TimestampType::HostHiPrec.to_string(), "host_hiprec");
+        assert_eq!(
+            TimestampType::HostHiPrecUnsynced.to_string(),
+            "host_hiprec_unsynced"
+        );
+    }
+
+    #[test]
+    fn host_hiprec_is_chosen_only_where_offered() {
+        use TimestampType::*;
+        // Npcap (libpcap's get_ts_types in pcap-npf.c): host, then the
+        // driver's modes.
+        let npcap = [Host, HostHiPrecUnsynced, HostLowPrec, HostHiPrec];
+        assert_eq!(choose_timestamp_type(&npcap, true), Some(HostHiPrec));
+        assert_eq!(choose_timestamp_type(&npcap, false), None);
+        // Linux: host, and the adapter's with hardware time stamping.
+        assert_eq!(choose_timestamp_type(&[Host], true), None);
+        assert_eq!(
+            choose_timestamp_type(&[Host, Adapter, AdapterUnsynced], true),
+            None
+        );
+        // An Npcap driver without the precise mode: its default stays.
+        assert_eq!(
+            choose_timestamp_type(&[Host, HostHiPrecUnsynced, HostLowPrec], true),
+            None
+        );
+        assert_eq!(choose_timestamp_type(&[], true), None);
+        assert!(Config::default().precise_host_timestamps);
     }
 
     #[test]
