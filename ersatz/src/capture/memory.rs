@@ -96,6 +96,7 @@ pub(crate) fn wire() -> (Link, Peer) {
                 stopped: stopped.clone(),
             }),
             stop: Box::new(Stopper(stopped)),
+            facts: None,
         },
         Peer {
             rx: from_us,

@@ -24,7 +24,10 @@ mod record;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use pcap::open_link;
-pub use pcap::{filter_for, library, snaplen, Error, BUSY, NAP_MAX, NAP_MIN, READ_TIMEOUT};
+pub use pcap::{
+    describe_data_link, filter_for, library, read_timeout, snaplen, Error, BUSY, IDLE_READ_TIMEOUT,
+    NAP_MAX, NAP_MIN, READ_TIMEOUT, STOP_READ_TIMEOUT,
+};
 pub use record::Recorder;
 
 /// A capture time: wall-clock time since the UNIX epoch, as the capture
@@ -103,4 +106,35 @@ pub(crate) struct Link {
     pub tx: Box<dyn Transmit>,
     pub rx: Box<dyn Receive>,
     pub stop: Box<dyn Stop>,
+    /// How the capture library opened it (None for the in-memory wire).
+    pub facts: Option<Facts>,
+}
+
+/// How the capture library opened a NIC's capture handle: what a
+/// diagnosis shows. From [`crate::Interface::capture_facts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Facts {
+    /// `pcap_lib_version`, e.g. "Npcap version 1.79, based on libpcap
+    /// version 1.10.4".
+    pub library_version: String,
+    /// Where the library was loaded from (`C:\Windows\System32\Npcap\wpcap.dll`).
+    pub library_path: String,
+    /// Frames are delivered at once (`pcap_set_immediate_mode`); without
+    /// it, they may wait up to [`Facts::read_timeout`].
+    pub immediate_mode: bool,
+    /// The read timeout the handle was opened with (see [`read_timeout`]).
+    pub read_timeout: Duration,
+    /// Whether a stop wakes a blocked receive at once (libpcap >= 1.10 on
+    /// Linux and Windows), rather than after the read timeout.
+    pub breakloop_wakes_reader: bool,
+    /// The time stamp type that was set (`host_hiprec`), or None for the
+    /// device's default (Npcap: `host_hiprec_unsynced`; Linux: `host`).
+    pub timestamp_type: Option<String>,
+    /// The time stamp types the device offered.
+    pub offered_timestamp_types: Vec<String>,
+    /// Nanosecond time stamps (else microseconds; Npcap has only these).
+    pub nanosecond_timestamps: bool,
+    /// The data link (always Ethernet: others are refused).
+    pub data_link: String,
 }

@@ -314,6 +314,8 @@ pub struct Interface {
     stop: Option<Box<dyn capture::Stop>>,
     /// The capture thread; it hands back the receiving side when it ends.
     thread: Option<JoinHandle<Box<dyn capture::Receive>>>,
+    /// How the capture library opened the capture handle.
+    facts: Option<capture::Facts>,
     /// Declared last, dropped last: waits for the capture handle's close.
     closing: Closing,
 }
@@ -397,7 +399,12 @@ impl Interface {
         link: Link,
         also_for: Vec<ipv4::Addr>,
     ) -> Self {
-        let Link { tx, mut rx, stop } = link;
+        let Link {
+            tx,
+            mut rx,
+            stop,
+            facts,
+        } = link;
         let shared = Arc::new(Shared {
             also_for,
             nic,
@@ -445,6 +452,7 @@ impl Interface {
             shared,
             stop: Some(stop),
             thread,
+            facts,
             closing: Closing::default(),
         }
     }
@@ -452,6 +460,13 @@ impl Interface {
     /// The NIC.
     pub fn nic(&self) -> &NIC {
         &self.shared.nic
+    }
+
+    /// How the capture library opened the NIC: library version and path,
+    /// immediate mode, read timeout, time stamp type and precision, data
+    /// link. None for links that are not a capture library's.
+    pub fn capture_facts(&self) -> Option<&capture::Facts> {
+        self.facts.as_ref()
     }
 
     /// The MAC of `ip`: from the cache, or learned with our own ARP request
