@@ -33,6 +33,7 @@ pub(crate) fn nic() -> NIC {
         mac: OUR_MAC,
         gateway: Some(GW),
         mtu: 1500,
+        kind: crate::netinfo::AdapterKind::Ethernet,
     }
 }
 
