@@ -6,8 +6,13 @@
 //! captures, in immediate mode (each frame delivered at once, not after the
 //! read timeout) with a BPF filter that lets through only ARP and the ICMP to
 //! or from our address. The capture handle also sees the frames the sending
-//! handle sent (a handle does not see its own): their capture timestamps are
-//! the best "sent at" time the platform has. After each frame the capture
+//! handle sent: their capture timestamps are the best "sent at" time the
+//! platform has. (On Linux a handle does not see its own; Npcap by default
+//! delivers what a handle sends to every handle on the adapter, its own
+//! included, unless it was opened with `PCAP_OPENFLAG_NOCAPTURE_LOCAL`,
+//! which `pcap_create` cannot set: https://github.com/nmap/npcap/issues/648,
+//! https://github.com/nmap/npcap/issues/289. The sending handle's filter
+//! keeps those copies out of its buffer.) After each frame the capture
 //! thread looks for the next with naps for a while ([`BUSY`]) before it
 //! blocks in the library again.
 //!

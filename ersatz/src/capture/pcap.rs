@@ -465,7 +465,9 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
     // Both at once: setting up a handle's ring on Linux waits for the
     // kernel's RCU grace periods (some 10 ms each here), not for the CPU.
     let (rx, tx) = std::thread::scope(|s| {
-        // The sending handle never reads: let nothing pile up in its buffer.
+        // The sending handle never reads: let nothing pile up in its buffer
+        // (on Npcap it would otherwise receive its own frames, see the
+        // module's doc).
         let tx = s.spawn(|| open("less 1"));
         let rx = open(&filter_for(nic, how.filter.as_deref()));
         let tx = tx.join().unwrap_or_else(|_| {

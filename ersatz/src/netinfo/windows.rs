@@ -214,6 +214,8 @@ unsafe fn collect(first: *const IP_ADAPTER_ADDRESSES_LH) -> Vec<Listed> {
                 gateway,
                 mtu: a.Mtu,
             },
+            // Routes over an adapter that is not up are not used (its
+            // OperStatus, https://learn.microsoft.com/en-us/windows/win32/api/iptypes/ns-iptypes-ip_adapter_addresses_lh).
             up: a.OperStatus == IfOperStatusUp,
             metric: a.Ipv4Metric,
         });
@@ -320,14 +322,20 @@ pub fn route_in(snapshot: &Snapshot, destination: ipv4::Addr) -> Result<Route, E
     // SAFETY: every pointer is valid for the call: the optional luid and
     // source are null (any interface, any source), `dest` is readable, `row`
     // and `source` writable.
+    // GetBestRoute2 gives the route and the "best source IP address"
+    // Windows would use:
+    // https://learn.microsoft.com/en-us/windows/win32/api/netioapi/nf-netioapi-getbestroute2
     let rc = unsafe { GetBestRoute2(ptr::null(), 0, ptr::null(), &dest, 0, &mut row, &mut source) };
     match rc {
         NO_ERROR => {}
         ERROR_NOT_FOUND | ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE => {
             return Err(Error::NoRoute(destination))
         }
-        // A stub that is there but does nothing (Wine 8.0): the same answer
-        // from the forwarding table, by longest prefix, then metric.
+        // A stub that is there but does nothing (Wine 8.0; on Windows this
+        // error only means "no IPv4 stack", per the page above): the same
+        // answer from the forwarding table, by longest prefix, then route
+        // plus interface metric, and the source address by Windows' rule
+        // (table::windows_routes, table::windows_source).
         ERROR_NOT_SUPPORTED => {
             return match &snapshot.routes {
                 Ok(routes) => table::route_to(

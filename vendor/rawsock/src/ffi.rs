@@ -55,7 +55,10 @@ pub(crate) struct PcapT {
 #[cfg(unix)]
 pub(crate) type Timeval = libc::timeval;
 
-/// `struct timeval` of winsock: two `long`s, 32 bits each even on 64-bit Windows.
+/// `struct timeval` of winsock: two `long`s, 32 bits each even on 64-bit
+/// Windows (https://learn.microsoft.com/en-us/windows/win32/api/winsock/ns-winsock-timeval;
+/// Npcap's bpf_hdr "matches a pcap_pkthdr", pcap_read_npf in
+/// https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
 #[cfg(windows)]
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -93,7 +96,9 @@ pub(crate) struct BpfProgram {
 
 /// `struct pcap_stat`, with room for the three extra `u_int`s of the `_WIN32`
 /// definition (`ps_capt`, `ps_sent`, `ps_netdrop`) so that a library built
-/// with them cannot write past the end.
+/// with them cannot write past the end. (Npcap's pcap_stats fills only
+/// ps_recv, ps_drop and a 0 in ps_ifdrop: pcap_stats_npf in
+/// https://github.com/nmap/libpcap/blob/master/pcap-npf.c.)
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct PcapStat {
@@ -182,7 +187,8 @@ pub(crate) struct Api {
     /// Missing in libpcap < 1.2.1.
     pub tstamp: Option<TstampApi>,
     pub statustostr: Option<unsafe extern "C" fn(error: c_int) -> *const c_char>,
-    /// Unix only (Npcap has no such function; Windows waits on
+    /// Unix only (Npcap neither defines nor exports it,
+    /// https://npcap.com/guide/npcap-api.html; Windows waits on
     /// `pcap_getevent`, which Wine stubs).
     #[cfg(unix)]
     pub get_selectable_fd: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,

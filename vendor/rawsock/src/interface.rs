@@ -41,6 +41,12 @@ pub struct Config {
     /// timer also runs while no frame arrives (Npcap), it is how long a
     /// [`Interface::receive`] on an idle interface waits before returning
     /// `Ok(None)`; on Linux it does not run then (see there).
+    // Npcap: Packet.dll's PacketReceivePacket waits for the adapter's read
+    // event for the read timeout (forever for 0, not at all for -1), then
+    // reads what is buffered, possibly nothing
+    // (https://github.com/nmap/npcap/blob/master/packetWin7/Dll/Packet32.cpp);
+    // pcap_setmintocopy: "causes a read from the application to return
+    // (unless the timeout expires)" (https://npcap.com/guide/npcap-api.html).
     pub read_timeout: Duration,
     /// Immediate mode (`pcap_set_immediate_mode`): deliver each frame as
     /// soon as it arrives. Default on. Only applied when the library exports
@@ -123,7 +129,12 @@ impl Config {
     }
 }
 
-/// The link-layer header type of a device (`pcap_datalink`).
+/// The link-layer header type of a device (`pcap_datalink`). Npcap maps
+/// NDIS media to these in `pcap_activate_npf`
+/// (https://github.com/nmap/libpcap/blob/master/pcap-npf.c): 802.3 and WAN
+/// to Ethernet, NdisMediumIP (Wintun) and wireless WAN to raw IP, its
+/// loopback adapter to `DLT_NULL`, Wi-Fi in monitor mode to 802.11 with
+/// radiotap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataLink {
     /// `DLT_EN10MB`: Ethernet, and what the OS presents as Ethernet (Wi-Fi
@@ -315,9 +326,15 @@ impl Handle {
     fn break_loop(&self) {
         // SAFETY: the handle is open (we hold it). pcap_breakloop is
         // documented for use from another thread than the one blocked in
-        // pcap_next_ex / pcap_loop: it sets the handle's break flag and, on
-        // Linux (libpcap >= 1.10) and Npcap, signals an eventfd / event
-        // object that the blocked thread waits on.
+        // pcap_next_ex / pcap_loop
+        // (https://www.tcpdump.org/manpages/pcap_breakloop.3pcap.html): it
+        // sets the handle's break flag and, on Linux (libpcap >= 1.10) and
+        // Npcap (based on libpcap >= 1.10), signals an eventfd / the
+        // adapter's read event that the blocked thread waits on
+        // (pcap_breakloop_npf: SetEvent(PacketGetReadEvent(...)),
+        // https://github.com/nmap/libpcap/blob/master/pcap-npf.c;
+        // https://github.com/nmap/npcap/issues/276). See
+        // `Library::breakloop_wakes_reader`.
         unsafe { (self.api.breakloop)(self.ptr()) }
     }
 
@@ -340,8 +357,9 @@ impl Handle {
         // flag) and calls send(2) on the packet socket, leaving the ring
         // buffer and all read-side state alone; on Npcap it calls
         // PacketSendPacket, a WriteFile on the adapter's handle with a
-        // PACKET on its own stack, which the driver serialises against the
-        // reader's ReadFile. The one thing both sides may write is the error
+        // PACKET on its own stack (pcap_inject_npf,
+        // https://github.com/nmap/libpcap/blob/master/pcap-npf.c), which
+        // the driver serialises against the reader's ReadFile. The one thing both sides may write is the error
         // text in `p->errbuf`, and only when they fail; `send_lock` keeps
         // senders apart and our reads of it are bounded (`Handle::geterr`),
         // so a simultaneous receive failure can at worst garble a message.
@@ -623,7 +641,13 @@ fn list_timestamp_types(api: &crate::ffi::TstampApi, p: *mut PcapT) -> Vec<Times
 fn classify(device: &str, message: String) -> Error {
     let device = device.to_owned();
     let lower = message.to_ascii_lowercase();
-    if lower.contains("permission") || lower.contains("not permitted") {
+    // Npcap's admin-only refusal reads 'The helper program for "Admin-only
+    // Mode" must be allowed to make changes to your device'
+    // (pcap_activate_npf, https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+    if lower.contains("permission")
+        || lower.contains("not permitted")
+        || lower.contains("admin-only")
+    {
         Error::PermissionDenied { device, message }
     } else if lower.contains("no such device") {
         Error::NoSuchDevice { device, message }
@@ -1086,6 +1110,11 @@ mod tests {
         assert!(matches!(e, Error::PermissionDenied { .. }));
         let e = classify("x", "x: No such device exists".into());
         assert!(matches!(e, Error::NoSuchDevice { .. }));
+        let e = classify(
+            r"\Device\NPF_{4D36E972-E325-11CE-BFC1-08002BE10318}",
+            "The helper program for \"Admin-only Mode\" must be allowed to make changes to your device".into(),
+        );
+        assert!(matches!(e, Error::PermissionDenied { .. }));
         let e = classify("x", "something else".into());
         assert!(matches!(e, Error::OpeningInterface { .. }));
     }

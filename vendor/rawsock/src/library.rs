@@ -28,10 +28,13 @@ impl Library {
     /// Where this platform's library is looked for, best first:
     ///
     /// * Windows: `%SystemRoot%\System32\Npcap\wpcap.dll` (the only place
-    ///   Npcap installs it unless "WinPcap API-compatible mode" was chosen;
-    ///   the full path comes from `GetSystemDirectoryW`), then `wpcap.dll`
-    ///   from the standard DLL search path (Npcap in compatible mode,
-    ///   WinPcap, Wine).
+    ///   Npcap installs it unless "WinPcap API-compatible mode" was chosen,
+    ///   https://npcap.com/guide/npcap-devguide.html#npcap-feature-native-dll;
+    ///   the full path comes from `GetSystemDirectoryW`), loaded so that its
+    ///   own directory and System32 are searched for its `Packet.dll`; then
+    ///   `wpcap.dll` from System32 only (Npcap in compatible mode, WinPcap,
+    ///   Wine): never from the application directory, the current directory
+    ///   or PATH, where a planted DLL could wait.
     /// * Linux and other Unixes: `libpcap.so.1`, `libpcap.so.0.8` (Debian's
     ///   soname), `libpcap.so` (only present with the -dev package).
     /// * macOS: `libpcap.A.dylib`, `libpcap.dylib`.
@@ -86,7 +89,8 @@ impl Library {
 
     /// The library's version text (`pcap_lib_version`), e.g.
     /// "libpcap version 1.10.3 (with TPACKET_V3)" or
-    /// "Npcap version 1.79, based on libpcap version 1.10.4".
+    /// "Npcap version 1.79, based on libpcap version 1.10.4" (Npcap's form:
+    /// https://npcap.com/guide/npcap-devguide.html#npcap-detect-run-time).
     pub fn version(&self) -> String {
         self.api.version()
     }
