@@ -10,9 +10,8 @@
 //! platform has. (On Linux a handle does not see its own; Npcap by default
 //! delivers what a handle sends to every handle on the adapter, its own
 //! included, unless it was opened with `PCAP_OPENFLAG_NOCAPTURE_LOCAL`,
-//! which `pcap_create` cannot set: https://github.com/nmap/npcap/issues/648,
-//! https://github.com/nmap/npcap/issues/289. The sending handle's filter
-//! keeps those copies out of its buffer.) After each frame the capture
+//! which `pcap_create` cannot set. The sending handle's filter keeps those
+//! copies out of its buffer.) After each frame the capture
 //! thread looks for the next with naps for a while ([`BUSY`]) before it
 //! blocks in the library again.
 //!
@@ -20,6 +19,9 @@
 //! next one with its timestamp, and stop a receive in progress from another
 //! thread. The real backend is `pcap` (Npcap / libpcap); tests use
 //! an in-memory wire (`memory`).
+
+// Npcap's own frames: https://github.com/nmap/npcap/issues/648 ("default
+// behavior for Npcap"), https://github.com/nmap/npcap/issues/289.
 
 #[cfg(test)]
 pub(crate) mod memory;

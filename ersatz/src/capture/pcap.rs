@@ -81,21 +81,20 @@ pub const IDLE_READ_TIMEOUT: Duration = Duration::from_millis(250);
 pub const STOP_READ_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// The read timeout to open a capture handle with.
-///
-/// Npcap's Packet.dll waits for the adapter's read event for the read
-/// timeout, then reads whatever is buffered (possibly nothing: then
-/// `pcap_next_ex` returns 0), and its driver sets that event once more than
-/// "mintocopy" bytes are buffered, which immediate mode sets to 0
-/// (`pcap_activate_npf`: https://github.com/nmap/libpcap/blob/master/pcap-npf.c;
-/// `pcap_setmintocopy`: https://npcap.com/guide/npcap-api.html: "a read from
-/// the application to return (unless the timeout expires)"). So on Npcap an
-/// idle capture thread wakes once per read timeout, and in immediate mode
-/// the timeout delays no frame: a short one only costs wake-ups (500 a
-/// second at 2 ms). What it still bounds is a stop, where `pcap_breakloop`
-/// cannot wake the reader (libpcap < 1.10: it sets the read event only
-/// since 1.10, https://github.com/nmap/npcap/issues/276). On Linux an idle
-/// receive in immediate mode does not time out at all (measured, see
-/// vendor/rawsock/PATCHES.md 10), so the value changes nothing there.
+// Npcap's Packet.dll waits for the adapter's read event for the read
+// timeout, then reads whatever is buffered (possibly nothing: then
+// `pcap_next_ex` returns 0), and its driver sets that event once more than
+// "mintocopy" bytes are buffered, which immediate mode sets to 0
+// (`pcap_activate_npf`: https://github.com/nmap/libpcap/blob/master/pcap-npf.c;
+// `pcap_setmintocopy`: https://npcap.com/guide/npcap-api.html: "a read from
+// the application to return (unless the timeout expires)"). So on Npcap an
+// idle capture thread wakes once per read timeout, and in immediate mode
+// the timeout delays no frame: a short one only costs wake-ups (500 a
+// second at 2 ms). What it still bounds is a stop, where `pcap_breakloop`
+// cannot wake the reader (libpcap < 1.10: it sets the read event only
+// since 1.10, https://github.com/nmap/npcap/issues/276). On Linux an idle
+// receive in immediate mode does not time out at all (measured, see
+// vendor/rawsock/PATCHES.md 10), so the value changes nothing there.
 pub fn read_timeout(immediate_mode: bool, breakloop_wakes_reader: bool) -> Duration {
     match (immediate_mode, breakloop_wakes_reader) {
         (false, _) => READ_TIMEOUT,
@@ -152,18 +151,17 @@ pub(crate) enum Refusal {
 /// Decides what an open failure on Windows means, from the refusal, the
 /// `AdminOnly` installation option (None when unknown) and whether
 /// `pcap_findalldevs` lists the device (None when unknown).
-///
-/// * `PCAP_ERROR_PERM_DENIED` comes only from `PacketOpenAdapter` failing
-///   with `ERROR_ACCESS_DENIED`, i.e. the "Admin-only Mode" driver refused
-///   us (`pcap_activate_npf`, https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
-/// * In admin-only mode a non-elevated process more often gets "no such
-///   device": `ERROR_BAD_UNIT` when the UAC prompt is declined
-///   (https://github.com/nmap/npcap/issues/587), and only the loopback
-///   device is listed to it (https://github.com/nmap/npcap/issues/756).
-/// * Otherwise "no such device" for an adapter IP Helper lists means
-///   Npcap is not bound to it (virtual adapters it skips:
-///   https://github.com/nmap/npcap/issues/304,
-///   https://github.com/nmap/npcap/issues/854).
+// * `PCAP_ERROR_PERM_DENIED` comes only from `PacketOpenAdapter` failing
+//   with `ERROR_ACCESS_DENIED`, i.e. the "Admin-only Mode" driver refused
+//   us (`pcap_activate_npf`, https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+// * In admin-only mode a non-elevated process more often gets "no such
+//   device": `ERROR_BAD_UNIT` when the UAC prompt is declined
+//   (https://github.com/nmap/npcap/issues/587), and only the loopback
+//   device is listed to it (https://github.com/nmap/npcap/issues/756).
+// * Otherwise "no such device" for an adapter IP Helper lists means
+//   Npcap is not bound to it (virtual adapters it skips:
+//   https://github.com/nmap/npcap/issues/304,
+//   https://github.com/nmap/npcap/issues/854).
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn windows_open_failure(
     refusal: Refusal,

@@ -323,28 +323,27 @@ const IF_TYPE_IEEE80211: u32 = 71;
 /// `Intel(R) Ethernet Connection I219-V`), carries the Ethernet frames
 /// ersatz builds through Npcap: its kind, or what it is instead (for
 /// [`Error::NotEthernet`]).
-///
-/// * Ethernet (`IfType` 6), and adapters that present themselves as
-///   Ethernet: Hyper-V's `vEthernet (...)` host adapters ("Hyper-V Virtual
-///   Ethernet Adapter"), OpenVPN's TAP-Windows (tap-windows6's INF:
-///   `*IfType = 0x6`, `*MediaType = 0x0 ; NdisMedium802_3`,
-///   https://github.com/OpenVPN/tap-windows6/blob/master/src/OemVista.inf.in).
-///   Npcap maps NdisMedium802_3 to `DLT_EN10MB` (`pcap_activate_npf`,
-///   https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
-/// * Except Npcap's legacy loopback adapter, a copy of Microsoft's KM-TEST
-///   Loopback Adapter (`IfType` 6 with a MAC) named "Npcap Loopback
-///   Adapter": Npcap captures and injects loopback traffic there with
-///   `DLT_NULL` headers, not Ethernet
-///   (https://npcap.com/guide/npcap-devguide.html#npcap-feature-loopback).
-///   (Npcap's `\Device\NPF_Loopback` has no IP Helper adapter at all; the
-///   "Loopback Pseudo-Interface 1" is `IfType` 24.)
-/// * Wi-Fi (`IfType` 71): outside monitor mode Npcap gives and takes "fake
-///   Ethernet" headers
-///   (https://npcap.com/guide/npcap-devguide.html#npcap-feature-dot11).
-/// * Not Wintun and WireGuard (`IfType` 53, `IF_TYPE_PROP_VIRTUAL`, medium
-///   NdisMediumIP: https://github.com/WireGuard/wintun/blob/master/driver/wintun.inf),
-///   which Npcap opens as `DLT_RAW`, nor PPP, tunnels, mobile broadband or
-///   loopback.
+// * Ethernet (`IfType` 6), and adapters that present themselves as
+//   Ethernet: Hyper-V's `vEthernet (...)` host adapters ("Hyper-V Virtual
+//   Ethernet Adapter"), OpenVPN's TAP-Windows (tap-windows6's INF:
+//   `*IfType = 0x6`, `*MediaType = 0x0 ; NdisMedium802_3`,
+//   https://github.com/OpenVPN/tap-windows6/blob/master/src/OemVista.inf.in).
+//   Npcap maps NdisMedium802_3 to `DLT_EN10MB` (`pcap_activate_npf`,
+//   https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+// * Except Npcap's legacy loopback adapter, a copy of Microsoft's KM-TEST
+//   Loopback Adapter (`IfType` 6 with a MAC) named "Npcap Loopback
+//   Adapter": Npcap captures and injects loopback traffic there with
+//   `DLT_NULL` headers, not Ethernet
+//   (https://npcap.com/guide/npcap-devguide.html#npcap-feature-loopback).
+//   (Npcap's `\Device\NPF_Loopback` has no IP Helper adapter at all; the
+//   "Loopback Pseudo-Interface 1" is `IfType` 24.)
+// * Wi-Fi (`IfType` 71): outside monitor mode Npcap gives and takes "fake
+//   Ethernet" headers
+//   (https://npcap.com/guide/npcap-devguide.html#npcap-feature-dot11).
+// * Not Wintun and WireGuard (`IfType` 53, `IF_TYPE_PROP_VIRTUAL`, medium
+//   NdisMediumIP: https://github.com/WireGuard/wintun/blob/master/driver/wintun.inf),
+//   which Npcap opens as `DLT_RAW`, nor PPP, tunnels, mobile broadband or
+//   loopback.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn windows_adapter_kind(
     if_type: u32,
@@ -418,17 +417,19 @@ pub(crate) struct WindowsInterface {
     pub up: bool,
 }
 
-/// The route entries Windows compares, from the forwarding table and the
-/// interfaces: rows of unknown interfaces are dropped, and each metric is
-/// the route's plus its interface's. MIB_IPFORWARD_ROW2's `Metric` "is
-/// the route metric offset ... the actual route metric used to compute
-/// the route preference is the summation of interface metric specified in
-/// the Metric member of the MIB_IPINTERFACE_ROW structure and the route
-/// metric offset": https://learn.microsoft.com/en-us/windows/win32/api/netioapi/ns-netioapi-mib_ipforward_row2
-/// (`route print` shows the sum). With the longest prefix first
-/// ([`best_route`]), this picks what `GetBestRoute2` picks among default
-/// routes of different metrics; equal sums are an equal-cost choice that
-/// Windows does not document, the first in table order here.
+/// The route entries Windows compares: route plus interface metric, rows of
+/// unknown interfaces dropped.
+// The route entries Windows compares, from the forwarding table and the
+// interfaces: rows of unknown interfaces are dropped, and each metric is
+// the route's plus its interface's. MIB_IPFORWARD_ROW2's `Metric` "is
+// the route metric offset ... the actual route metric used to compute
+// the route preference is the summation of interface metric specified in
+// the Metric member of the MIB_IPINTERFACE_ROW structure and the route
+// metric offset": https://learn.microsoft.com/en-us/windows/win32/api/netioapi/ns-netioapi-mib_ipforward_row2
+// (`route print` shows the sum). With the longest prefix first
+// ([`best_route`]), this picks what `GetBestRoute2` picks among default
+// routes of different metrics; equal sums are an equal-cost choice that
+// Windows does not document, the first in table order here.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn windows_routes(
     rows: &[WindowsRouteRow],
@@ -495,21 +496,24 @@ fn common_prefix(a: ipv4::Addr, b: ipv4::Addr) -> u32 {
     (u32::from_be_bytes(a.0) ^ u32::from_be_bytes(b.0)).leading_zeros()
 }
 
-/// The source address Windows (Vista and later) gives a packet to `dest`
-/// leaving through an adapter with `addrs`, towards `next_hop` (the
-/// gateway, or `dest` itself on-link), when the program names none:
-/// the address with the most leading bits in common with the next hop,
-/// then with the destination; on a tie the first in the adapter's order.
-/// Not the first address whose subnet holds the next hop, as on Linux:
-/// with 192.168.1.14/24 and 192.168.1.68/24 and gateway 192.168.1.127,
-/// Windows sends from .68. "Prefer same address" does not arise (our own
-/// addresses are refused) and "prefer outgoing interface" is the adapter.
-/// https://support.microsoft.com/kb/969029 (archived at
-/// https://mskb.pkisolutions.com/kb/969029), and the networking team's
-/// "Source IP address selection on a Multi-Homed Windows Computer" (2009):
-/// http://blogs.technet.com/b/networking/archive/2009/04/25/source-ip-address-selection-on-a-multi-homed-windows-computer.aspx
-/// (Addresses marked SkipAsSource are not visible to GetAdaptersAddresses;
-/// where GetBestRoute2 works it names the source itself.)
+/// The source address Windows picks on an adapter with `addrs` for `dest`
+/// through `next_hop`: the longest bit match with the next hop, then with
+/// the destination, then the first.
+// The source address Windows (Vista and later) gives a packet to `dest`
+// leaving through an adapter with `addrs`, towards `next_hop` (the
+// gateway, or `dest` itself on-link), when the program names none:
+// the address with the most leading bits in common with the next hop,
+// then with the destination; on a tie the first in the adapter's order.
+// Not the first address whose subnet holds the next hop, as on Linux:
+// with 192.168.1.14/24 and 192.168.1.68/24 and gateway 192.168.1.127,
+// Windows sends from .68. "Prefer same address" does not arise (our own
+// addresses are refused) and "prefer outgoing interface" is the adapter.
+// https://support.microsoft.com/kb/969029 (archived at
+// https://mskb.pkisolutions.com/kb/969029), and the networking team's
+// "Source IP address selection on a Multi-Homed Windows Computer" (2009):
+// http://blogs.technet.com/b/networking/archive/2009/04/25/source-ip-address-selection-on-a-multi-homed-windows-computer.aspx
+// (Addresses marked SkipAsSource are not visible to GetAdaptersAddresses;
+// where GetBestRoute2 works it names the source itself.)
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn windows_source(
     addrs: &[(ipv4::Addr, u8)],

@@ -55,10 +55,11 @@ pub(crate) struct PcapT {
 #[cfg(unix)]
 pub(crate) type Timeval = libc::timeval;
 
-/// `struct timeval` of winsock: two `long`s, 32 bits each even on 64-bit
-/// Windows (https://learn.microsoft.com/en-us/windows/win32/api/winsock/ns-winsock-timeval;
-/// Npcap's bpf_hdr "matches a pcap_pkthdr", pcap_read_npf in
-/// https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+/// `struct timeval` of winsock: two 32-bit `long`s.
+// `struct timeval` of winsock: two `long`s, 32 bits each even on 64-bit
+// Windows (https://learn.microsoft.com/en-us/windows/win32/api/winsock/ns-winsock-timeval;
+// Npcap's bpf_hdr "matches a pcap_pkthdr", pcap_read_npf in
+// https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
 #[cfg(windows)]
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -94,11 +95,12 @@ pub(crate) struct BpfProgram {
     pub bf_insns: *mut c_void,
 }
 
-/// `struct pcap_stat`, with room for the three extra `u_int`s of the `_WIN32`
-/// definition (`ps_capt`, `ps_sent`, `ps_netdrop`) so that a library built
-/// with them cannot write past the end. (Npcap's pcap_stats fills only
-/// ps_recv, ps_drop and a 0 in ps_ifdrop: pcap_stats_npf in
-/// https://github.com/nmap/libpcap/blob/master/pcap-npf.c.)
+/// `struct pcap_stat`, with room for the `_WIN32` extras.
+// `struct pcap_stat`, with room for the three extra `u_int`s of the `_WIN32`
+// definition (`ps_capt`, `ps_sent`, `ps_netdrop`) so that a library built
+// with them cannot write past the end. (Npcap's pcap_stats fills only
+// ps_recv, ps_drop and a 0 in ps_ifdrop: pcap_stats_npf in
+// https://github.com/nmap/libpcap/blob/master/pcap-npf.c.)
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct PcapStat {
@@ -122,10 +124,11 @@ pub(crate) struct CreateApi {
     pub activate: unsafe extern "C" fn(p: *mut PcapT) -> c_int,
 }
 
-/// `pcap_list_tstamp_types`, `pcap_free_tstamp_types` and
-/// `pcap_set_tstamp_type` (libpcap >= 1.2.1; Npcap lists its modes since it
-/// is based on libpcap 1.10, https://github.com/nmap/npcap/issues/276),
-/// looked up as a group.
+/// The time stamp type functions, looked up as a group.
+// `pcap_list_tstamp_types`, `pcap_free_tstamp_types` and
+// `pcap_set_tstamp_type` (libpcap >= 1.2.1; Npcap lists its modes since it
+// is based on libpcap 1.10, https://github.com/nmap/npcap/issues/276),
+// looked up as a group.
 #[derive(Clone, Copy)]
 pub(crate) struct TstampApi {
     pub list: unsafe extern "C" fn(p: *mut PcapT, types: *mut *mut c_int) -> c_int,
@@ -187,9 +190,10 @@ pub(crate) struct Api {
     /// Missing in libpcap < 1.2.1.
     pub tstamp: Option<TstampApi>,
     pub statustostr: Option<unsafe extern "C" fn(error: c_int) -> *const c_char>,
-    /// Unix only (Npcap neither defines nor exports it,
-    /// https://npcap.com/guide/npcap-api.html; Windows waits on
-    /// `pcap_getevent`, which Wine stubs).
+    /// Unix only.
+    // Unix only (Npcap neither defines nor exports it,
+    // https://npcap.com/guide/npcap-api.html; Windows waits on
+    // `pcap_getevent`, which Wine stubs).
     #[cfg(unix)]
     pub get_selectable_fd: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
     /// Missing in very old libraries.

@@ -129,12 +129,13 @@ impl Config {
     }
 }
 
-/// The link-layer header type of a device (`pcap_datalink`). Npcap maps
-/// NDIS media to these in `pcap_activate_npf`
-/// (https://github.com/nmap/libpcap/blob/master/pcap-npf.c): 802.3 and WAN
-/// to Ethernet, NdisMediumIP (Wintun) and wireless WAN to raw IP, its
-/// loopback adapter to `DLT_NULL`, Wi-Fi in monitor mode to 802.11 with
-/// radiotap.
+/// The link-layer header type of a device (`pcap_datalink`).
+// The link-layer header type of a device (`pcap_datalink`). Npcap maps
+// NDIS media to these in `pcap_activate_npf`
+// (https://github.com/nmap/libpcap/blob/master/pcap-npf.c): 802.3 and WAN
+// to Ethernet, NdisMediumIP (Wintun) and wireless WAN to raw IP, its
+// loopback adapter to `DLT_NULL`, Wi-Fi in monitor mode to 802.11 with
+// radiotap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataLink {
     /// `DLT_EN10MB`: Ethernet, and what the OS presents as Ethernet (Wi-Fi
@@ -177,8 +178,9 @@ impl Display for DataLink {
     }
 }
 
-/// Where a capture time stamp comes from (`PCAP_TSTAMP_*`, pcap-tstamp(7):
-/// https://www.tcpdump.org/manpages/pcap-tstamp.7.html).
+/// Where a capture time stamp comes from (`PCAP_TSTAMP_*`, pcap-tstamp(7)).
+// Where a capture time stamp comes from (`PCAP_TSTAMP_*`, pcap-tstamp(7):
+// https://www.tcpdump.org/manpages/pcap-tstamp.7.html).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimestampType {
     /// `host`: the host stamps it, nothing promised about how.
@@ -246,19 +248,18 @@ impl Display for TimestampType {
 
 /// The time stamp type to ask for among those a device `offered`, or None
 /// to keep its default.
-///
-/// Only `host_hiprec`, when asked for: it is the one type both precise and
-/// on the system clock. Npcap's default is `host_hiprec_unsynced` (the
-/// system time read once when the capture starts, then the performance
-/// counter), which drifts from the system clock over a long capture, and
-/// `host_lowprec` is `KeQuerySystemTime`, a scheduler tick of 10-16 ms:
-/// https://github.com/nmap/npcap/issues/71 (the maintainers on the modes),
-/// https://github.com/nmap/npcap/issues/767 (per handle, before
-/// activation; `host` leaves the default). Callers that mix capture time
-/// stamps with the system clock (ersatz falls back to the time a frame was
-/// queued when the capture does not show it) need the two on one clock.
-/// Linux offers `host` (and `adapter*` with hardware time stamping): the
-/// default stays there.
+// Only `host_hiprec`, when asked for: it is the one type both precise and
+// on the system clock. Npcap's default is `host_hiprec_unsynced` (the
+// system time read once when the capture starts, then the performance
+// counter), which drifts from the system clock over a long capture, and
+// `host_lowprec` is `KeQuerySystemTime`, a scheduler tick of 10-16 ms:
+// https://github.com/nmap/npcap/issues/71 (the maintainers on the modes),
+// https://github.com/nmap/npcap/issues/767 (per handle, before
+// activation; `host` leaves the default). Callers that mix capture time
+// stamps with the system clock (ersatz falls back to the time a frame was
+// queued when the capture does not show it) need the two on one clock.
+// Linux offers `host` (and `adapter*` with hardware time stamping): the
+// default stays there.
 pub(crate) fn choose_timestamp_type(
     offered: &[TimestampType],
     precise_host: bool,

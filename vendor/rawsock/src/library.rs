@@ -28,8 +28,7 @@ impl Library {
     /// Where this platform's library is looked for, best first:
     ///
     /// * Windows: `%SystemRoot%\System32\Npcap\wpcap.dll` (the only place
-    ///   Npcap installs it unless "WinPcap API-compatible mode" was chosen,
-    ///   https://npcap.com/guide/npcap-devguide.html#npcap-feature-native-dll;
+    ///   Npcap installs it unless "WinPcap API-compatible mode" was chosen;
     ///   the full path comes from `GetSystemDirectoryW`), loaded so that its
     ///   own directory and System32 are searched for its `Packet.dll`; then
     ///   `wpcap.dll` from System32 only (Npcap in compatible mode, WinPcap,
@@ -38,6 +37,7 @@ impl Library {
     /// * Linux and other Unixes: `libpcap.so.1`, `libpcap.so.0.8` (Debian's
     ///   soname), `libpcap.so` (only present with the -dev package).
     /// * macOS: `libpcap.A.dylib`, `libpcap.dylib`.
+    // Npcap's DLL directory: https://npcap.com/guide/npcap-devguide.html#npcap-feature-native-dll
     pub fn default_paths() -> Vec<OsString> {
         default_paths()
     }
@@ -89,8 +89,8 @@ impl Library {
 
     /// The library's version text (`pcap_lib_version`), e.g.
     /// "libpcap version 1.10.3 (with TPACKET_V3)" or
-    /// "Npcap version 1.79, based on libpcap version 1.10.4" (Npcap's form:
-    /// https://npcap.com/guide/npcap-devguide.html#npcap-detect-run-time).
+    /// "Npcap version 1.79, based on libpcap version 1.10.4".
+    // Npcap's form: https://npcap.com/guide/npcap-devguide.html#npcap-detect-run-time
     pub fn version(&self) -> String {
         self.api.version()
     }
@@ -105,15 +105,15 @@ impl Library {
     }
 
     /// Whether a [`crate::Breaker`] wakes a receive blocked in the library at
-    /// once, rather than at the end of the read timeout. libpcap 1.10 made
-    /// `pcap_breakloop` signal what the reader waits on: an eventfd on Linux
-    /// (https://github.com/the-tcpdump-group/libpcap/issues/903, fixed in
-    /// 1.10.0), the adapter's read event on Windows (`pcap_breakloop_npf`
-    /// calls `SetEvent(PacketGetReadEvent(...))`; "not in any 1.9.x
-    /// release": https://github.com/the-tcpdump-group/libpcap/issues/734;
-    /// in Npcap since it moved to libpcap 1.10:
-    /// https://github.com/nmap/npcap/issues/276). Elsewhere (macOS, BSD,
-    /// older versions) only the read timeout ends the wait.
+    /// once, rather than at the end of the read timeout: libpcap >= 1.10 on
+    /// Linux and Windows (Npcap based on it). Elsewhere (macOS, BSD, older
+    /// versions) only the read timeout ends the wait.
+    // libpcap 1.10 made pcap_breakloop signal what the reader waits on: an
+    // eventfd on Linux (https://github.com/the-tcpdump-group/libpcap/issues/903,
+    // fixed in 1.10.0), the adapter's read event on Windows
+    // (pcap_breakloop_npf calls SetEvent(PacketGetReadEvent(...)); "not in
+    // any 1.9.x release": https://github.com/the-tcpdump-group/libpcap/issues/734;
+    // in Npcap since it moved to libpcap 1.10: https://github.com/nmap/npcap/issues/276).
     pub fn breakloop_wakes_reader(&self) -> bool {
         breakloop_wakes_reader(self.libpcap_version())
     }
@@ -257,8 +257,8 @@ fn breakloop_wakes_reader(version: Option<(u32, u32, u32)>) -> bool {
 /// Whether Npcap was installed with "Restrict Npcap driver's access to
 /// Administrators only": the `AdminOnly` DWORD under
 /// `HKLM\SYSTEM\CurrentControlSet\Services\npcap\Parameters`, 1 when
-/// checked (https://npcap.com/guide/npcap-devguide.html#npcap-detect-install-time).
-/// None when the value cannot be read (no Npcap, or not Windows).
+/// checked. None when the value cannot be read (no Npcap, or not Windows).
+// Npcap's guide: https://npcap.com/guide/npcap-devguide.html#npcap-detect-install-time
 pub fn npcap_admin_only() -> Option<bool> {
     #[cfg(windows)]
     {
