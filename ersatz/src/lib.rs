@@ -5,7 +5,7 @@
 //! system's ICMP stack.
 //!
 //! The crate is layered, wire <- netinfo <- capture <- interface <- probe <-
-//! the probe kinds (ping, arping) <- sweep, trace: a layer's code may use the
+//! the probe kinds (ping, arping, port) <- sweep, trace, diagnose: a layer's code may use the
 //! layers above it in this table, never one below it (a few doc comments
 //! link down):
 //!
@@ -17,9 +17,11 @@
 //! | a NIC opened for raw frames: capture thread, own ARP, listeners filed by topic, `send_ipv4`, `send_arp_request` | [`interface`] ([`Interface`]) | wire, netinfo, capture | raw frames |
 //! | the probe engine: pace, window, deadlines, retries, matching by key, duplicates, late and damaged answers, statistics, events | [`probe`] | wire, netinfo, capture, interface | through an `Interface` |
 //! | probe kinds on the engine: echo requests and ping.exe's session ([`ping`]), ARP requests ([`arping`]) | [`ping`], [`arping`] | all of the above, not each other | through the engine |
-//! | many targets: blocks and ranges, ARP then echo on-link, echo routed, one result per target | [`sweep`] | all of the above (its kind is made of ping's and arping's) | through the engine |
-//! | the route to a target: TTL-limited echo requests, every hop at once, tracert's trace and mtr's report | [`trace`] | wire, netinfo, capture, interface, probe, ping (its payload) | through the engine |
+//! | TCP SYN and UDP port probes | [`port`] | all of the above but arping (ping: its payload) | through the engine |
+//! | many targets: blocks and ranges, ARP then echo on-link, echo routed, one result per target | [`sweep`] | all of the above (its kind is made of ping's, arping's and port's) | through the engine |
+//! | the route to a target: TTL-limited echo requests, every hop at once, tracert's trace and mtr's report | [`trace`] | wire, netinfo, capture, interface, probe, ping (its payload), port (SYN probes, RSTs) | through the engine |
 //! | a virtual host answering ARP and ping for an address the OS does not own | [`respond`] | wire, netinfo, interface | raw frames |
+//! | self-diagnosis: the library, the route, the handles' facts, one ARP with the next hop, whether our own frames are seen | [`diagnose`] | wire, netinfo, capture, interface, probe, arping | through the engine |
 //!
 //! ## Wire formats
 //!
@@ -96,6 +98,7 @@
 
 pub mod arping;
 pub mod capture;
+pub mod diagnose;
 pub mod interface;
 pub mod netinfo;
 pub mod ping;

@@ -9,7 +9,8 @@ Exit codes:
   1  none came back (timeouts, unreachable, TTL expired)
   2  sup could not run (bad arguments, unknown host, no capture library,
      no permission, no route)
-Unlike ping.exe, \"Destination host unreachable\" alone exits with 1.";
+Unlike ping.exe, \"Destination host unreachable\" alone exits with 1.
+--diagnose: 0 sup can ping from here, 1 something degrades it, 2 it cannot run.";
 
 /// sup: a ping that builds every Ethernet, ARP, IPv4 and ICMP byte itself and
 /// sends it through Npcap (Windows) or libpcap (Linux).
@@ -150,6 +151,16 @@ pub struct Args {
           conflicts_with_all = ["arp", "flood", "respond", "trace"])]
     pub udp: Option<u16>,
 
+    /// Check whether sup can ping from here, on the route to TARGET (default:
+    /// the default route): the capture library and its version, immediate
+    /// mode, timestamp precision, the NIC and route, one ARP with the next
+    /// hop, and whether the capture shows our own frames (which makes RTTs
+    /// wire times); every degraded path named, then a verdict. Sends only
+    /// ARP requests to the next hop.
+    #[arg(long, conflicts_with_all = ["forever", "count", "flood", "arp", "trace", "respond",
+          "tcp", "udp", "histogram", "pcap", "alive_only", "unreachable_only", "retries", "rate"])]
+    pub diagnose: bool,
+
     /// One JSON object per line for every reply, timeout and error, and a
     /// final summary object (fields in README.md). With --flood, only the
     /// start and summary objects (the summary with elapsed_ms).
@@ -193,7 +204,7 @@ pub struct Args {
     /// Host name or IPv4 address to ping. Several, a block (10.0.0.0/24) or
     /// a range (10.0.0.1-10.0.0.50, also 10.0.0.1-50) make a sweep: which
     /// of them are alive, on-link ones asked with our own ARP.
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(required_unless_present = "diagnose", value_name = "TARGET")]
     pub targets: Vec<String>,
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::args::Args;
 use crate::out::{emit, err, err_raw, out, out_raw, Failure};
 use crate::report::{hex_dump, histogram_text, ms, ms_value, statistics, summary_json};
-use crate::setup;
+use crate::setup::{self, Verbose};
 
 /// ARP-pings `target` (called `name`, if it was a name) as `args` say.
 pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
@@ -24,7 +24,11 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             route.next_hop, route.nic.description
         )));
     }
-    let setup = setup::open(route, false, args.pcap.as_ref())?;
+    let setup = setup::open(
+        route,
+        Verbose::without_arp(args.verbose),
+        args.pcap.as_ref(),
+    )?;
     let nic = setup.interface.nic();
     if args.json {
         out!(

@@ -5,12 +5,14 @@
 //! One file per mode, each with its own text and JSON output: `ping.rs`
 //! (echo, and `--flood`), `arp.rs` (`--arp`), `sweep.rs` (many targets),
 //! `trace.rs` (`--trace`, with `names.rs` for its reverse lookups),
-//! `respond.rs` (`--respond`). What they share: `out.rs`
+//! `respond.rs` (`--respond`), `diagnose.rs` (`--diagnose`, and the facts
+//! `-v` prints). What they share: `out.rs`
 //! (writing without panics), `target.rs` (names and addresses), `setup.rs`
 //! (route, NIC, Ctrl+C), `report.rs` (times, the statistics block).
 
 mod args;
 mod arp;
+mod diagnose;
 mod names;
 mod out;
 mod ping;
@@ -49,6 +51,14 @@ fn main() -> ExitCode {
 
 /// Picks the mode and runs it.
 fn run(args: &Args) -> Result<ExitCode, Failure> {
+    if args.diagnose {
+        let target = match args.targets.as_slice() {
+            [] => None,
+            [one] => Some(target::resolve(one)?.0),
+            _ => return Err(Failure("--diagnose takes one TARGET at most".into())),
+        };
+        return Ok(diagnose::run(target, args.json));
+    }
     if args.sweep_options() || target::is_sweep(&args.targets)? {
         return sweep::run(args);
     }

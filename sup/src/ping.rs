@@ -13,13 +13,13 @@ use crate::out::{emit, err, err_raw, out, out_raw, stdout_closed, Failure};
 use crate::report::{
     hex_dump, histogram_text, ms, ms_value, statistics, summary_json, unreachable_text,
 };
-use crate::setup;
+use crate::setup::{self, Verbose};
 
 /// Pings `target` (called `name`, if it was a name) as `args` say.
 pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
     let verbose = args.verbose;
     let route = setup::route(target, verbose)?;
-    let setup = setup::open(route, verbose, args.pcap.as_ref())?;
+    let setup = setup::open(route, Verbose::with_arp(verbose), args.pcap.as_ref())?;
     let interface = &setup.interface;
     let options = Options {
         size: usize::from(args.size()),

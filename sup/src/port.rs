@@ -15,7 +15,7 @@ use crate::out::{emit, err_raw, out, out_raw, Failure};
 use crate::report::{
     hex_dump, histogram_text, ms, ms_value, statistics, summary_json, unreachable_text,
 };
-use crate::setup;
+use crate::setup::{self, Verbose};
 
 /// Probes `port` of `target` (called `name`, if it was a name).
 pub fn run(
@@ -28,7 +28,7 @@ pub fn run(
     let route = setup::route(target, args.verbose)?;
     let setup = setup::open_with(
         route,
-        args.verbose,
+        Verbose::with_arp(args.verbose),
         args.pcap.as_ref(),
         &port::opening(protocol, port),
     )?;

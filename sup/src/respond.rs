@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::args::Args;
 use crate::out::{err, out, Failure};
-use crate::setup;
+use crate::setup::{self, Verbose};
 
 /// Answers for `addr` as `args` say.
 pub fn run(args: &Args, addr: ipv4::Addr) -> Result<ExitCode, Failure> {
@@ -36,7 +36,7 @@ pub fn run(args: &Args, addr: ipv4::Addr) -> Result<ExitCode, Failure> {
     options.rate = args.rate.unwrap_or(1000);
     let setup = setup::open_with(
         route,
-        false,
+        Verbose::without_arp(args.verbose),
         args.pcap.as_ref(),
         &respond::opening(&options),
     )?;

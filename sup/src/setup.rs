@@ -9,6 +9,7 @@ use ersatz::capture::{self, Recorder};
 use ersatz::interface::Opening;
 use ersatz::{ipv4, netinfo, Interface};
 
+use crate::diagnose;
 use crate::out::{err, Failure};
 
 /// An opened NIC and the flags that end a run.
@@ -56,36 +57,56 @@ impl Setup {
 pub fn route(target: ipv4::Addr, verbose: bool) -> Result<netinfo::Route, Failure> {
     let route = netinfo::route_to(target)?;
     if verbose {
-        err!(
-            "NIC: {} [{}], device {}, index {}",
-            route.nic,
-            route.nic.name,
-            route.nic.device,
-            route.nic.index
-        );
-        match route.on_link() {
-            true => err!("route: {target} is on-link"),
-            false => err!("route: {target} via {}", route.next_hop),
-        }
+        err!("{}", diagnose::nic_line(&route.nic));
+        err!("{}", diagnose::route_line(&route));
     }
     Ok(route)
 }
 
+/// What `-v` says on stderr once the NIC is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbose {
+    /// Nothing.
+    No,
+    /// What the capture does (library, immediate mode, timestamps).
+    Capture,
+    /// That, then the next hop's MAC from our own ARP (learned first), and
+    /// whether the capture showed our ARP request going out.
+    CaptureAndArp,
+}
+
+impl Verbose {
+    /// `-v` for a mode that sends through the next hop.
+    pub fn with_arp(verbose: bool) -> Self {
+        match verbose {
+            true => Verbose::CaptureAndArp,
+            false => Verbose::No,
+        }
+    }
+
+    /// `-v` for a mode that does its own ARP (--arp, sweeps).
+    pub fn without_arp(verbose: bool) -> Self {
+        match verbose {
+            true => Verbose::Capture,
+            false => Verbose::No,
+        }
+    }
+}
+
 /// Opens the route's NIC, starts `--pcap`'s file (`pcap`) before anything
-/// is sent, and wires Ctrl+C to it. With `verbose_arp`, first learns the
-/// next hop's MAC with our own ARP and says so on stderr.
+/// is sent, and wires Ctrl+C to it; says on stderr what `verbose` asks.
 pub fn open(
     route: netinfo::Route,
-    verbose_arp: bool,
+    verbose: Verbose,
     pcap: Option<&PathBuf>,
 ) -> Result<Setup, Failure> {
-    open_with(route, verbose_arp, pcap, &Opening::default())
+    open_with(route, verbose, pcap, &Opening::default())
 }
 
 /// [`open`], the NIC opened as `how` says (promiscuous, more let through).
 pub fn open_with(
     route: netinfo::Route,
-    verbose_arp: bool,
+    verbose: Verbose,
     pcap: Option<&PathBuf>,
     how: &Opening,
 ) -> Result<Setup, Failure> {
@@ -106,10 +127,18 @@ pub fn open_with(
     if let Some(recorder) = recorder {
         interface.record(recorder);
     }
-    if verbose_arp {
+    if verbose != Verbose::No {
+        diagnose::say_capture(interface.capture_facts());
+    }
+    if verbose == Verbose::CaptureAndArp {
         // Before Ctrl+C is wired to the interface: this wait is at most 3 s.
         match interface.resolve(next_hop) {
-            Ok(mac) => err!("next hop {next_hop} is at {mac} (our ARP)"),
+            Ok(mac) => {
+                err!("next hop {next_hop} is at {mac} (our ARP)");
+                // A reply is believed once the capture showed our request,
+                // or after waiting for it in vain.
+                err!("{}", diagnose::own_frames_line(interface.stats().own > 0));
+            }
             Err(e) => err!("next hop {next_hop}: {e}"),
         }
     }

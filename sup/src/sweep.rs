@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use crate::args::Args;
 use crate::out::{emit, err, out, Failure};
 use crate::report::{ms_value, unreachable_text};
-use crate::{setup, target};
+use crate::setup::{self, Verbose};
+use crate::target;
 
 /// Sweeps the targets `args` name.
 pub fn run(args: &Args) -> Result<ExitCode, Failure> {
@@ -71,7 +72,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         ..Options::default()
     };
     let opening = sweep::opening(&options);
-    let setup = setup::open_with(planned.route.clone(), false, args.pcap.as_ref(), &opening)?;
+    let setup = setup::open_with(
+        planned.route.clone(),
+        Verbose::without_arp(args.verbose),
+        args.pcap.as_ref(),
+        &opening,
+    )?;
     if let Some(rate) = args.rate {
         options.interval = Duration::from_secs(1) / rate;
         options.budget = None;

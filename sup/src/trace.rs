@@ -15,7 +15,7 @@ use crate::args::Args;
 use crate::names::Names;
 use crate::out::{out, out_raw, Failure};
 use crate::report::{ms_value, unreachable_text};
-use crate::setup;
+use crate::setup::{self, Verbose};
 
 /// How long the names may keep the output waiting, at most, after the trace.
 const NAME_WAIT: Duration = Duration::from_secs(1);
@@ -40,7 +40,12 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
         ..Options::default()
     };
     let opening = trace::opening(&options);
-    let setup = setup::open_with(route, args.verbose, args.pcap.as_ref(), &opening)?;
+    let setup = setup::open_with(
+        route,
+        Verbose::with_arp(args.verbose),
+        args.pcap.as_ref(),
+        &opening,
+    )?;
     // tcptraceroute's words: `on TCP port 443`.
     let on = args
         .tcp

@@ -1310,8 +1310,20 @@ fn verbose_shows_nic_route_arp_and_frames() {
         "{show}"
     );
     assert_eq!(lines[1], "route: 10.77.2.2 via 10.77.1.1", "{show}");
+    // What the capture does (as --diagnose says it), then our ARP.
+    assert!(lines[2].starts_with("capture: libpcap"), "{show}");
+    // Immediate mode, and pcap_breakloop wakes the reader (libpcap 1.10):
+    // the read timeout only bounds idle waits (capture::read_timeout).
     assert_eq!(
-        lines[2], "next hop 10.77.1.1 is at 02-E5-A7-01-00-01 (our ARP)",
+        lines[3], "capture: immediate mode on, nanosecond timestamps, read timeout 250 ms",
+        "{show}"
+    );
+    assert_eq!(
+        lines[4], "next hop 10.77.1.1 is at 02-E5-A7-01-00-01 (our ARP)",
+        "{show}"
+    );
+    assert_eq!(
+        lines[5], "own frames: seen by the capture (RTTs run from the wire time of each request)",
         "{show}"
     );
 
@@ -1320,7 +1332,7 @@ fn verbose_shows_nic_route_arp_and_frames() {
     let received = hex_dump(stderr, "received (74 bytes):");
     assert_eq!((sent.len(), received.len()), (74, 74), "{show}");
     assert!(
-        lines[4].starts_with("  0000  02 e5 a7 01 00 01 02 e5 a7 01 00 02 08 00 45"),
+        lines[7].starts_with("  0000  02 e5 a7 01 00 01 02 e5 a7 01 00 02 08 00 45"),
         "the first dump line: gateway MAC, ours, IPv4\n{show}"
     );
     let request = requests_to(&frames, addrs::REMOTE);
@@ -1541,4 +1553,127 @@ fn histogram_percentiles_and_jitter() {
             "{key}: {summary}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// --diagnose
+
+/// `--diagnose` in the lab: what `ip` says about the NIC and route, the
+/// gateway's MAC from our ARP, immediate mode and nanosecond timestamps
+/// (Linux libpcap), our own frames seen; exit 0. Nothing but ARP is sent.
+#[test]
+fn diagnose_reports_the_path_and_says_ready() {
+    let lab = Lab::new();
+    let wire = lab.gw.tcpdump("host0", "ether src 02:e5:a7:01:00:02");
+    let run = sup(&lab.host, &["--diagnose", addrs::REMOTE]);
+    let json = sup(&lab.host, &["--diagnose", "--json"]);
+    let frames = wire.stop();
+    run.expect_code(0);
+    let show = run.show();
+    let lines = run.lines();
+    let index = lab.host.sh("cat /sys/class/net/lab0/ifindex");
+    assert_eq!(
+        lines[0],
+        format!(
+            "NIC: lab0 (10.77.1.2/24, 02-E5-A7-01-00-02) [lab0], device lab0, index {}",
+            index.trim()
+        ),
+        "{show}"
+    );
+    assert_eq!(lines[1], "route: 10.77.2.2 via 10.77.1.1", "{show}");
+    assert!(lines[2].starts_with("capture: libpcap"), "{show}");
+    assert_eq!(
+        lines[3],
+        // Immediate mode, and pcap_breakloop wakes the reader (libpcap 1.10):
+        // the read timeout only bounds idle waits (capture::read_timeout).
+        "capture: immediate mode on, nanosecond timestamps, read timeout 250 ms"
+    );
+    assert!(
+        lines[4].starts_with("next hop 10.77.1.1 is at 02-E5-A7-01-00-01 (our ARP, time="),
+        "{show}"
+    );
+    assert_eq!(
+        lines[5],
+        "own frames: seen by the capture (RTTs run from the wire time of each request)"
+    );
+    assert_eq!(lines[6], "verdict: sup can ping 10.77.2.2 from here");
+    assert_eq!(lines.len(), 7, "{show}");
+
+    json.expect_code(0);
+    let v: Value = serde_json::from_str(json.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["type"], "diagnosis", "{}", json.show());
+    assert_eq!(v["target"], Value::Null);
+    assert_eq!(v["route"]["destination"], "0.0.0.0");
+    assert_eq!(v["route"]["next_hop"], addrs::GW);
+    assert_eq!(v["nic"]["mac"], "02-E5-A7-01-00-02");
+    assert_eq!(v["nic"]["mtu"], 1500);
+    assert_eq!(v["next_hop"]["mac"], "02-E5-A7-01-00-01");
+    assert_eq!(v["next_hop"]["requests"], 1);
+    assert!(v["next_hop"]["time_ms"].as_f64().is_some_and(|t| t > 0.0));
+    assert_eq!(v["capture"]["immediate"], true);
+    assert_eq!(v["capture"]["nanosecond_timestamps"], true);
+    assert_eq!(v["library"]["immediate_available"], true);
+    assert_eq!(v["own_frames_seen"], true);
+    assert_eq!(v["degraded"], serde_json::json!([]));
+    assert_eq!(v["failure"], Value::Null);
+    assert_eq!(v["verdict"], "ready");
+
+    // One ARP request per run, nothing else from us (the host's kernel
+    // may answer the gateway's ARP: not ours).
+    let ours: Vec<&String> = frames.iter().filter(|f| !f.contains(" Reply ")).collect();
+    assert_eq!(ours.len(), 2, "{frames:#?}");
+    for f in ours {
+        assert!(
+            f.contains("Request who-has 10.77.1.1 tell 10.77.1.2"),
+            "{f}"
+        );
+    }
+}
+
+/// A next hop that answers no ARP: named, three requests, exit 1.
+#[test]
+fn diagnose_names_a_silent_next_hop() {
+    let lab = Lab::new();
+    let run = sup(&lab.host, &["--diagnose", addrs::ABSENT]);
+    run.expect_code(1);
+    let show = run.show();
+    let lines = run.lines();
+    assert!(
+        lines.contains(&"next hop 10.77.1.99: no answer to 3 ARP requests"),
+        "{show}"
+    );
+    assert!(
+        lines.contains(
+            &"degraded: 10.77.1.99 did not answer our ARP requests: every ping through it will fail (Destination host unreachable)"
+        ),
+        "{show}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"verdict: sup runs here, degraded as said above (the route to 10.77.1.99)")
+    );
+}
+
+/// No route: the stage and the error, exit 2; no NIC opened. With --json,
+/// the failure in the object.
+#[test]
+fn diagnose_without_a_route_cannot_run() {
+    let lab = Lab::new();
+    lab.host.sh("ip route del default");
+    let run = sup(&lab.host, &["--diagnose"]);
+    run.expect_code(2);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 3, "{}", run.show());
+    assert!(lines[0].starts_with("capture: libpcap"), "{}", run.show());
+    assert!(lines[1].starts_with("failed at route: "), "{}", run.show());
+    assert_eq!(lines[2], "verdict: sup cannot run here");
+    let json = sup(&lab.host, &["--diagnose", "--json", addrs::REMOTE]);
+    json.expect_code(2);
+    let v: Value = serde_json::from_str(json.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["failure"]["stage"], "route", "{}", json.show());
+    assert_eq!(v["verdict"], "cannot run");
+    assert_eq!(v["capture"], Value::Null);
+    let two = sup(&lab.host, &["--diagnose", addrs::GW, addrs::REMOTE]);
+    two.expect_code(2);
+    assert_eq!(two.stderr.trim(), "--diagnose takes one TARGET at most");
 }

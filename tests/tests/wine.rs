@@ -743,9 +743,22 @@ fn sup_exe_verbose_shows_iphlpapi_and_arp() {
             "{}",
             show(&out)
         );
+        // Wine's wpcap.dll has no pcap_set_immediate_mode: -v says so.
         assert_eq!(
-            lines.get(2).copied(),
+            lines.get(3).copied(),
+            Some("capture: immediate mode not in this library (answers may wait up to 2 ms), nanosecond timestamps, read timeout 2 ms"),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(
+            lines.get(4).copied(),
             Some(format!("next hop {} is at {gw_mac} (our ARP)", addrs::GW).as_str()),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(
+            lines.get(5).copied(),
+            Some("own frames: seen by the capture (RTTs run from the wire time of each request)"),
             "{}",
             show(&out)
         );
@@ -753,6 +766,57 @@ fn sup_exe_verbose_shows_iphlpapi_and_arp() {
         assert!(stderr.contains("sent seq=1 (74 bytes):"), "{}", show(&out));
         assert!(stderr.contains("received (74 bytes):"), "{}", show(&out));
     }
+}
+
+/// `sup.exe --diagnose` names Wine's degraded path (no immediate mode in
+/// its wpcap.dll) and exits 1; the facts it shares with Linux sup (NIC as
+/// IPHLPAPI gives it, route, the gateway's MAC from our ARP, own frames
+/// seen) are there. Without wpcap.dll: cannot run, exit 2, in one object
+/// with --json.
+#[test]
+fn sup_exe_diagnose_names_the_missing_immediate_mode() {
+    let (lab, wine) = lab_with_wine();
+    let gw_mac = lab.gw.mac("br0").to_uppercase().replace(':', "-");
+    let out = run(&wine, "sup.exe", &["--diagnose", addrs::REMOTE], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("NIC: lab0 (10.77.1.2/24, "),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        lines[1],
+        format!("route: {} via {}", addrs::REMOTE, addrs::GW)
+    );
+    assert!(lines[2].contains("wpcap"), "{}", show(&out));
+    assert!(
+        lines[4].starts_with(&format!(
+            "next hop {} is at {gw_mac} (our ARP, time=",
+            addrs::GW
+        )),
+        "{}",
+        show(&out)
+    );
+    for line in [
+        "capture: immediate mode not in this library (answers may wait up to 2 ms), nanosecond timestamps, read timeout 2 ms",
+        "own frames: seen by the capture (RTTs run from the wire time of each request)",
+        "degraded: no immediate mode: answers may wait up to 2 ms in the capture buffer before sup sees them (RTTs still come from capture timestamps)",
+        "verdict: sup runs here, degraded as said above (the route to 10.77.2.2)",
+    ] {
+        assert!(lines.contains(&line), "{line}\n{}", show(&out));
+    }
+    let out = run(
+        &wine,
+        "sup.exe",
+        &["--diagnose", "--json"],
+        &[("WINEDLLOVERRIDES", "wpcap=d")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["failure"]["stage"], "capture library", "{}", show(&out));
+    assert_eq!(v["verdict"], "cannot run");
 }
 
 /// With Wine's `wpcap.dll` disabled, as on a PC without Npcap, sup.exe says

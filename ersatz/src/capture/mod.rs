@@ -113,35 +113,42 @@ pub(crate) struct Link {
     pub tx: Box<dyn Transmit>,
     pub rx: Box<dyn Receive>,
     pub stop: Box<dyn Stop>,
-    /// How the capture library opened it (None for the in-memory wire).
-    pub facts: Option<Facts>,
+    pub facts: Facts,
 }
 
-/// How the capture library opened a NIC's capture handle: what a
-/// diagnosis shows. From [`crate::Interface::capture_facts`].
+/// What the capture library and the capturing handle turned out to do:
+/// each `false` is a path sup can run on, but degraded (`sup --diagnose`
+/// names it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Facts {
-    /// `pcap_lib_version`, e.g. "Npcap version 1.79, based on libpcap
-    /// version 1.10.4".
-    pub library_version: String,
-    /// Where the library was loaded from (`C:\Windows\System32\Npcap\wpcap.dll`).
-    pub library_path: String,
-    /// Frames are delivered at once (`pcap_set_immediate_mode`); without
-    /// it, they may wait up to [`Facts::read_timeout`].
-    pub immediate_mode: bool,
-    /// The read timeout the handle was opened with (see [`read_timeout`]).
+    /// The capture library's path as it was loaded (`wpcap.dll`'s,
+    /// `libpcap.so.1`'s), or what stands in for it.
+    pub library: String,
+    /// The library's version string (`pcap_lib_version`).
+    pub version: String,
+    /// Immediate mode is on: every frame is handed over as it comes. Off
+    /// (Wine's `wpcap.dll`, libpcap before 1.5), frames may wait up to
+    /// [`read_timeout`](Facts::read_timeout) in the library's buffer: the
+    /// capture timestamps (the RTTs) stay right, answers are seen later.
+    pub immediate: bool,
+    /// Whether the library has `pcap_set_immediate_mode` at all.
+    pub immediate_available: bool,
+    /// Capture timestamps have nanosecond precision; otherwise microseconds.
+    pub nanosecond_timestamps: bool,
+    /// The handles' read timeout.
     pub read_timeout: Duration,
+    /// What the library warned about when the capturing handle was
+    /// activated, if anything (e.g. promiscuous mode not supported).
+    pub warning: Option<String>,
     /// Whether a stop wakes a blocked receive at once (libpcap >= 1.10 on
-    /// Linux and Windows), rather than after the read timeout.
+    /// Linux and Windows) rather than after the read timeout
+    /// (`rawsock::Library::breakloop_wakes_reader`; see [`read_timeout`]).
     pub breakloop_wakes_reader: bool,
     /// The time stamp type that was set (`host_hiprec`), or None for the
-    /// device's default (Npcap: `host_hiprec_unsynced`; Linux: `host`).
+    /// device's default (Npcap: `host_hiprec_unsynced`, which drifts from
+    /// the system clock; Linux: `host`).
     pub timestamp_type: Option<String>,
-    /// The time stamp types the device offered.
+    /// The time stamp types the device offered (`pcap_list_tstamp_types`).
     pub offered_timestamp_types: Vec<String>,
-    /// Nanosecond time stamps (else microseconds; Npcap has only these).
-    pub nanosecond_timestamps: bool,
-    /// The data link (always Ethernet: others are refused).
-    pub data_link: String,
 }

@@ -478,10 +478,13 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
     });
     let (rx, tx) = (rx?, tx?);
     let facts = super::Facts {
-        library_version: library.version(),
-        library_path: library.path().to_string(),
-        immediate_mode: rx.immediate_mode(),
+        library: library.path().to_string(),
+        version: library.version(),
+        immediate: rx.immediate_mode(),
+        immediate_available: library.supports_immediate_mode(),
+        nanosecond_timestamps: rx.nanosecond_timestamps(),
         read_timeout: rx.read_timeout(),
+        warning: rx.activation_warning().map(str::to_string),
         breakloop_wakes_reader: wakes,
         timestamp_type: rx.timestamp_type().map(|t| t.to_string()),
         offered_timestamp_types: rx
@@ -489,8 +492,6 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
             .iter()
             .map(ToString::to_string)
             .collect(),
-        nanosecond_timestamps: rx.nanosecond_timestamps(),
-        data_link: rx.data_link().to_string(),
     };
     let state = Arc::new(StopState::default());
     let stop = Breaking {
@@ -514,7 +515,7 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
             stop: state,
         }),
         stop: Box::new(stop),
-        facts: Some(facts),
+        facts,
     })
 }
 

@@ -314,8 +314,8 @@ pub struct Interface {
     stop: Option<Box<dyn capture::Stop>>,
     /// The capture thread; it hands back the receiving side when it ends.
     thread: Option<JoinHandle<Box<dyn capture::Receive>>>,
-    /// How the capture library opened the capture handle.
-    facts: Option<capture::Facts>,
+    /// What the capture library and handle do here.
+    facts: capture::Facts,
     /// Declared last, dropped last: waits for the capture handle's close.
     closing: Closing,
 }
@@ -462,11 +462,10 @@ impl Interface {
         &self.shared.nic
     }
 
-    /// How the capture library opened the NIC: library version and path,
-    /// immediate mode, read timeout, time stamp type and precision, data
-    /// link. None for links that are not a capture library's.
-    pub fn capture_facts(&self) -> Option<&capture::Facts> {
-        self.facts.as_ref()
+    /// What the capture library and the capturing handle do on this NIC:
+    /// immediate mode, timestamp precision, the library's path and version.
+    pub fn capture_facts(&self) -> &capture::Facts {
+        &self.facts
     }
 
     /// The MAC of `ip`: from the cache, or learned with our own ARP request

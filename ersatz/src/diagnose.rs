@@ -1,0 +1,444 @@
+//! Self-diagnosis: can this machine ping from here, and on which path?
+//!
+//! [`run`] does what every ping does before its first probe, one stage at a
+//! time, and keeps what each stage found: the capture library (path,
+//! version, immediate mode), the route to the target and its NIC, the
+//! handles' facts ([`capture::Facts`]: immediate mode, timestamp
+//! precision), one ARP exchange with the next hop, and a measured answer to
+//! "does the capture show our own frames?" (our ARP request is the frame
+//! looked for). The first stage that fails ends the diagnosis
+//! ([`Diagnosis::failure`]); everything sup can still run on, but degraded,
+//! is a [`Degradation`]. [`Diagnosis::verdict`] sums it up.
+//!
+//! ```no_run
+//! use ersatz::diagnose::{self, Verdict};
+//!
+//! let diagnosis = diagnose::run(None); // the default route
+//! for d in diagnosis.degradations() {
+//!     println!("degraded: {d}");
+//! }
+//! if diagnosis.verdict() == Verdict::CannotRun {
+//!     eprintln!("{}", diagnosis.failure.as_ref().map_or("", |f| &f.message));
+//! }
+//! ```
+
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use crate::arping::ArpProbe;
+use crate::probe::{self, Engine, Event, Pace};
+use crate::{capture, ethernet, ipv4, netinfo, Interface};
+
+/// ARP requests sent to the next hop, a second apart, before it counts as
+/// silent (as [`Interface::resolve`] asks).
+pub const ARP_TRIES: u32 = 3;
+/// How long each ARP request waits for its answer.
+pub const ARP_WAIT: Duration = Duration::from_secs(1);
+/// How long after our ARP request the capture may take to show it.
+pub const OWN_FRAME_WAIT: Duration = Duration::from_millis(200);
+
+/// What one diagnosis found, stage by stage; a stage not reached is `None`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Diagnosis {
+    /// The target asked about; `None`: the default route's gateway.
+    pub target: Option<ipv4::Addr>,
+    /// The capture library, as loaded.
+    pub library: Option<Library>,
+    /// The route to the target (or the default route) and its NIC.
+    pub route: Option<netinfo::Route>,
+    /// What the opened capture handles do.
+    pub capture: Option<capture::Facts>,
+    /// The ARP exchange with the route's next hop.
+    pub next_hop: Option<NextHop>,
+    /// Whether the capture showed our own ARP request going out (`None`:
+    /// nothing was sent).
+    pub own_frames_seen: Option<bool>,
+    /// The stage that failed, if one did: sup cannot run.
+    pub failure: Option<Failure>,
+}
+
+/// The capture library as loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Library {
+    /// Its path (what was asked of the loader).
+    pub path: String,
+    /// Its version string (`pcap_lib_version`).
+    pub version: String,
+    /// Whether it has `pcap_set_immediate_mode`.
+    pub immediate_available: bool,
+}
+
+/// The ARP exchange with the next hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NextHop {
+    /// Its address: the gateway, or the target when it is on-link.
+    pub addr: ipv4::Addr,
+    /// Its MAC and the round trip of the ARP request it answered; `None`
+    /// when it answered none of [`ARP_TRIES`] requests.
+    pub answer: Option<(ethernet::Addr, Duration)>,
+    /// ARP requests sent.
+    pub requests: u32,
+}
+
+/// A stage of the diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Loading the capture library.
+    Library,
+    /// Finding the route and its NIC.
+    Route,
+    /// Opening the NIC for capture.
+    Open,
+    /// Sending our ARP request.
+    Send,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Library => "capture library",
+            Stage::Route => "route",
+            Stage::Open => "opening the NIC",
+            Stage::Send => "sending",
+        })
+    }
+}
+
+/// Why sup cannot run here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// Where it failed.
+    pub stage: Stage,
+    /// What went wrong, in one sentence (the error sup would print).
+    pub message: String,
+}
+
+/// A path sup can run on, but degraded: each says what changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Degradation {
+    /// No immediate mode: frames may wait up to the read timeout in the
+    /// library's buffer before sup sees them.
+    NoImmediateMode {
+        /// The read timeout that bounds the wait.
+        read_timeout: Duration,
+    },
+    /// Capture timestamps have microsecond precision only.
+    MicrosecondTimestamps,
+    /// The capture does not show our own frames: RTTs start when a request
+    /// is handed to the library (queue time), not when it leaves.
+    OwnFramesNotSeen,
+    /// The library warned when the capture was activated.
+    ActivationWarning(String),
+    /// The next hop answered none of our ARP requests: nothing beyond it
+    /// can be reached.
+    NextHopSilent(ipv4::Addr),
+}
+
+impl fmt::Display for Degradation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Degradation::NoImmediateMode { read_timeout } => write!(
+                f,
+                "no immediate mode: answers may wait up to {} ms in the capture buffer before sup sees them (RTTs still come from capture timestamps)",
+                read_timeout.as_millis()
+            ),
+            Degradation::MicrosecondTimestamps => f.write_str(
+                "capture timestamps have microsecond precision: RTTs are whole microseconds",
+            ),
+            Degradation::OwnFramesNotSeen => f.write_str(
+                "the capture does not show our own frames: RTTs start when a request is queued, not when it leaves (a little longer than the wire's)",
+            ),
+            Degradation::ActivationWarning(w) => write!(f, "the capture library warned: {w}"),
+            Degradation::NextHopSilent(a) => write!(
+                f,
+                "{a} did not answer our ARP requests: every ping through it will fail (Destination host unreachable)"
+            ),
+        }
+    }
+}
+
+/// The sum of a diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// sup can ping from here, on its best path.
+    Ready,
+    /// sup runs, but something degrades it (see [`Diagnosis::degradations`]).
+    Degraded,
+    /// sup cannot run (see [`Diagnosis::failure`]).
+    CannotRun,
+}
+
+impl Diagnosis {
+    fn new(target: Option<ipv4::Addr>) -> Self {
+        Diagnosis {
+            target,
+            library: None,
+            route: None,
+            capture: None,
+            next_hop: None,
+            own_frames_seen: None,
+            failure: None,
+        }
+    }
+
+    fn fail(mut self, stage: Stage, message: impl fmt::Display) -> Self {
+        self.failure = Some(Failure {
+            stage,
+            message: message.to_string(),
+        });
+        self
+    }
+
+    /// Every degraded path found, in the order the stages ran.
+    pub fn degradations(&self) -> Vec<Degradation> {
+        let mut found = Vec::new();
+        if let Some(facts) = &self.capture {
+            if !facts.immediate {
+                found.push(Degradation::NoImmediateMode {
+                    read_timeout: facts.read_timeout,
+                });
+            }
+            if !facts.nanosecond_timestamps {
+                found.push(Degradation::MicrosecondTimestamps);
+            }
+            if let Some(w) = &facts.warning {
+                found.push(Degradation::ActivationWarning(w.clone()));
+            }
+        }
+        if let Some(hop) = &self.next_hop {
+            if hop.answer.is_none() {
+                found.push(Degradation::NextHopSilent(hop.addr));
+            }
+        }
+        if self.own_frames_seen == Some(false) {
+            found.push(Degradation::OwnFramesNotSeen);
+        }
+        found
+    }
+
+    /// Ready, degraded, or cannot run.
+    pub fn verdict(&self) -> Verdict {
+        if self.failure.is_some() {
+            Verdict::CannotRun
+        } else if self.degradations().is_empty() {
+            Verdict::Ready
+        } else {
+            Verdict::Degraded
+        }
+    }
+}
+
+/// Diagnoses the path to `target` (`None`: the default route's gateway):
+/// loads the library, finds the route, opens the NIC, and asks the next hop
+/// for its MAC with our own ARP request. Never fails: a stage that cannot
+/// be done is [`Diagnosis::failure`]. Takes up to [`ARP_TRIES`] ×
+/// [`ARP_WAIT`] when the next hop is silent, a few milliseconds otherwise.
+pub fn run(target: Option<ipv4::Addr>) -> Diagnosis {
+    let mut diagnosis = Diagnosis::new(target);
+    let library = match capture::library() {
+        Ok(l) => l,
+        Err(e) => return diagnosis.fail(Stage::Library, e),
+    };
+    diagnosis.library = Some(Library {
+        path: library.path().to_string(),
+        version: library.version(),
+        immediate_available: library.supports_immediate_mode(),
+    });
+    let route = match target {
+        Some(t) => netinfo::route_to(t),
+        None => netinfo::default_route(),
+    };
+    let route = match route {
+        Ok(r) => r,
+        Err(e) => return diagnosis.fail(Stage::Route, e),
+    };
+    diagnosis.route = Some(route.clone());
+    let next_hop = route.next_hop;
+    let interface = match Interface::open_route(route) {
+        Ok(i) => i,
+        Err(e) => return diagnosis.fail(Stage::Open, e),
+    };
+    diagnosis.capture = Some(interface.capture_facts().clone());
+    match ask_next_hop(&interface, next_hop) {
+        Ok((hop, own)) => {
+            diagnosis.next_hop = Some(hop);
+            diagnosis.own_frames_seen = Some(own);
+            diagnosis
+        }
+        Err(message) => diagnosis.fail(Stage::Send, message),
+    }
+}
+
+/// Asks `next_hop` for its MAC with our own ARP requests (up to
+/// [`ARP_TRIES`], stopping at the first answer) on the engine, and
+/// measures whether the capture showed our request going out. Returns what
+/// the exchange found and that measure; an error when no request could be
+/// sent.
+pub fn ask_next_hop(
+    interface: &Interface,
+    next_hop: ipv4::Addr,
+) -> Result<(NextHop, bool), String> {
+    let own_before = interface.stats().own;
+    let mut pace = Pace::lock_step(ARP_WAIT, ARP_WAIT);
+    pace.tries = ARP_TRIES;
+    let mut engine = Engine::new(interface, ArpProbe::new(interface.nic()), pace, false);
+    let mut answer = None;
+    let mut requests = 0;
+    let mut failed = None;
+    engine.run(
+        &mut probe::jobs(
+            std::iter::once(next_hop),
+            |event: &Event<'_, ArpProbe>| match event {
+                Event::Sent { .. } => requests += 1,
+                Event::Reply(a) if answer.is_none() => answer = Some((a.reply.mac, a.rtt)),
+                Event::SendFailed { error, .. } => failed = Some(error.to_string()),
+                _ => {}
+            },
+        ),
+        &AtomicBool::new(false),
+    );
+    if requests == 0 {
+        return Err(failed.unwrap_or_else(|| "no ARP request could be sent".into()));
+    }
+    // Our request shows up within microseconds where the capture shows our
+    // frames at all; by the time an answer came, it has.
+    let deadline = Instant::now() + OWN_FRAME_WAIT;
+    while interface.stats().own == own_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let own = interface.stats().own > own_before;
+    Ok((
+        NextHop {
+            addr: next_hop,
+            answer,
+            requests,
+        },
+        own,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::memory::{arp_reply, GW, GW_MAC};
+    use crate::probe::testing::Wired;
+
+    const HOP: ipv4::Addr = ipv4::Addr([10, 0, 0, 5]);
+    const HOP_MAC: ethernet::Addr = ethernet::Addr([2, 0, 0, 0, 0, 5]);
+
+    /// A next hop on the in-memory wire that answers ARP (or not), on a link
+    /// that shows our own frames (or not).
+    fn exchange(answers: bool, shows_own: bool) -> (NextHop, bool, u32) {
+        let wired = Wired::new(move |frame| {
+            let mut back = Vec::new();
+            if shows_own {
+                if let Ok(own) = frame.to_vec() {
+                    back.push((Duration::ZERO, own));
+                }
+            }
+            if answers {
+                if let Some(reply) = arp_reply(frame, HOP_MAC) {
+                    back.push((Duration::from_millis(2), reply));
+                }
+            }
+            back
+        });
+        let (hop, own) = ask_next_hop(&wired.interface, HOP).expect("sent");
+        let frames = wired.stop();
+        (hop, own, frames)
+    }
+
+    #[test]
+    fn an_answering_hop_on_a_link_that_shows_our_frames() {
+        let (hop, own, frames) = exchange(true, true);
+        assert_eq!(hop.addr, HOP);
+        let (mac, rtt) = hop.answer.expect("answered");
+        assert_eq!(mac, HOP_MAC);
+        assert!(rtt >= Duration::from_millis(2), "{rtt:?}");
+        assert_eq!((hop.requests, frames), (1, 1));
+        assert!(own);
+    }
+
+    #[test]
+    fn own_frames_not_shown_are_measured_as_such() {
+        let (hop, own, _) = exchange(true, false);
+        assert!(hop.answer.is_some());
+        assert!(!own);
+    }
+
+    #[test]
+    fn a_silent_hop_is_asked_three_times() {
+        let (hop, own, frames) = exchange(false, true);
+        assert_eq!(hop.answer, None);
+        assert_eq!((hop.requests, frames), (ARP_TRIES, ARP_TRIES));
+        assert!(own);
+    }
+
+    fn facts() -> capture::Facts {
+        capture::Facts {
+            library: "libpcap.so.1".into(),
+            version: "libpcap version 1.10.3".into(),
+            immediate: true,
+            immediate_available: true,
+            nanosecond_timestamps: true,
+            read_timeout: Duration::from_millis(2),
+            warning: None,
+            breakloop_wakes_reader: true,
+            timestamp_type: None,
+            offered_timestamp_types: vec!["host".into()],
+        }
+    }
+
+    fn reached(facts: capture::Facts, answer: bool, own: bool) -> Diagnosis {
+        let mut d = Diagnosis::new(Some(HOP));
+        d.capture = Some(facts);
+        d.next_hop = Some(NextHop {
+            addr: GW,
+            answer: answer.then_some((GW_MAC, Duration::from_micros(40))),
+            requests: 1,
+        });
+        d.own_frames_seen = Some(own);
+        d
+    }
+
+    #[test]
+    fn verdicts() {
+        let ready = reached(facts(), true, true);
+        assert_eq!(ready.degradations(), vec![]);
+        assert_eq!(ready.verdict(), Verdict::Ready);
+
+        let mut wine = facts();
+        wine.immediate = false;
+        wine.immediate_available = false;
+        wine.nanosecond_timestamps = false;
+        wine.warning = Some("promiscuous mode not supported".into());
+        let degraded = reached(wine, false, false);
+        assert_eq!(
+            degraded.degradations(),
+            vec![
+                Degradation::NoImmediateMode {
+                    read_timeout: Duration::from_millis(2)
+                },
+                Degradation::MicrosecondTimestamps,
+                Degradation::ActivationWarning("promiscuous mode not supported".into()),
+                Degradation::NextHopSilent(GW),
+                Degradation::OwnFramesNotSeen,
+            ]
+        );
+        assert_eq!(degraded.verdict(), Verdict::Degraded);
+        assert!(degraded.degradations()[0]
+            .to_string()
+            .contains("up to 2 ms"));
+
+        let failed = Diagnosis::new(None).fail(Stage::Route, "no default route");
+        assert_eq!(failed.verdict(), Verdict::CannotRun);
+        assert_eq!(failed.failure.map(|f| f.stage), Some(Stage::Route));
+    }
+}
