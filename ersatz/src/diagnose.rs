@@ -392,6 +392,9 @@ mod tests {
             nanosecond_timestamps: true,
             read_timeout: Duration::from_millis(2),
             warning: None,
+            breakloop_wakes_reader: true,
+            timestamp_type: None,
+            offered_timestamp_types: vec!["host".into()],
         }
     }
 

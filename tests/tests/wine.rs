@@ -857,6 +857,60 @@ fn sup_exe_without_wpcap_says_npcap_is_missing() {
     );
 }
 
+/// Where wpcap.dll is looked for (rawsock's `load_library`): Npcap's
+/// `System32\Npcap\wpcap.dll` first, then `wpcap.dll` from System32 only.
+/// A copy of Wine's wpcap.dll in `System32\Npcap` is the one loaded; and a
+/// DLL named wpcap.dll planted beside sup.exe is never loaded: with Wine's
+/// own hidden (`wpcap=n`: native DLLs only, and System32 holds only Wine's
+/// builtin placeholder), sup.exe says Npcap is missing. (A bare
+/// `LoadLibrary("wpcap.dll")`, as before, loaded the planted one and said
+/// "wpcap.dll is not a usable packet capture library".)
+#[test]
+fn wpcap_dll_comes_from_system32_npcap_never_from_beside_the_exe() {
+    let (_lab, wine) = lab_with_wine();
+    let system32 = wine.prefix().join("drive_c/windows/system32");
+    let npcap = system32.join("Npcap");
+    std::fs::create_dir_all(&npcap).expect("create System32\\Npcap");
+    std::fs::copy(system32.join("wpcap.dll"), npcap.join("wpcap.dll"))
+        .expect("copy Wine's wpcap.dll into System32\\Npcap");
+    let out = run(&wine, "examples/list_interfs.exe", &[], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        first.ends_with(r"(c:\windows\system32\npcap\wpcap.dll)"),
+        "{}",
+        show(&out)
+    );
+    std::fs::remove_dir_all(&npcap).expect("remove System32\\Npcap");
+
+    let planted = wine.prefix().join("drive_c/planted");
+    std::fs::create_dir_all(&planted).expect("create the planted directory");
+    std::fs::copy(windows_exe("sup.exe"), planted.join("sup.exe")).expect("copy sup.exe");
+    // Any DLL that is not a capture library: the Rust std shim.
+    std::fs::copy(
+        system32.join("bcryptprimitives.dll"),
+        planted.join("wpcap.dll"),
+    )
+    .expect("plant a wpcap.dll");
+    let out = wine.run_with_env(
+        &planted.join("sup.exe"),
+        &["-n", "1", addrs::GW],
+        &[("WINEDLLOVERRIDES", "wpcap=n")],
+        BOUND,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "Npcap is not installed (https://npcap.com)",
+        "{}",
+        show(&out)
+    );
+}
+
 /// Nothing links `wpcap.dll` at build time: sup.exe starts on a PC without
 /// Npcap (and says so, above), because ersatz loads it at run time. The
 /// imports are read from the PE file with mingw's objdump.

@@ -33,6 +33,7 @@ pub(crate) fn nic() -> NIC {
         mac: OUR_MAC,
         gateway: Some(GW),
         mtu: 1500,
+        kind: crate::netinfo::AdapterKind::Ethernet,
     }
 }
 
@@ -104,6 +105,9 @@ pub(crate) fn wire() -> (Link, Peer) {
                 nanosecond_timestamps: true,
                 read_timeout: Duration::ZERO,
                 warning: None,
+                breakloop_wakes_reader: true,
+                timestamp_type: None,
+                offered_timestamp_types: Vec::new(),
             },
         },
         Peer {

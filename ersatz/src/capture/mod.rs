@@ -6,8 +6,12 @@
 //! captures, in immediate mode (each frame delivered at once, not after the
 //! read timeout) with a BPF filter that lets through only ARP and the ICMP to
 //! or from our address. The capture handle also sees the frames the sending
-//! handle sent (a handle does not see its own): their capture timestamps are
-//! the best "sent at" time the platform has. After each frame the capture
+//! handle sent: their capture timestamps are the best "sent at" time the
+//! platform has. (On Linux a handle does not see its own; Npcap by default
+//! delivers what a handle sends to every handle on the adapter, its own
+//! included, unless it was opened with `PCAP_OPENFLAG_NOCAPTURE_LOCAL`,
+//! which `pcap_create` cannot set. The sending handle's filter keeps those
+//! copies out of its buffer.) After each frame the capture
 //! thread looks for the next with naps for a while ([`BUSY`]) before it
 //! blocks in the library again.
 //!
@@ -15,6 +19,9 @@
 //! next one with its timestamp, and stop a receive in progress from another
 //! thread. The real backend is `pcap` (Npcap / libpcap); tests use
 //! an in-memory wire (`memory`).
+
+// Npcap's own frames: https://github.com/nmap/npcap/issues/648 ("default
+// behavior for Npcap"), https://github.com/nmap/npcap/issues/289.
 
 #[cfg(test)]
 pub(crate) mod memory;
@@ -24,7 +31,10 @@ mod record;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use pcap::open_link;
-pub use pcap::{filter_for, library, snaplen, Error, BUSY, NAP_MAX, NAP_MIN, READ_TIMEOUT};
+pub use pcap::{
+    describe_data_link, filter_for, library, read_timeout, snaplen, Error, BUSY, IDLE_READ_TIMEOUT,
+    NAP_MAX, NAP_MIN, READ_TIMEOUT, STOP_READ_TIMEOUT,
+};
 pub use record::Recorder;
 
 /// A capture time: wall-clock time since the UNIX epoch, as the capture
@@ -131,4 +141,14 @@ pub struct Facts {
     /// What the library warned about when the capturing handle was
     /// activated, if anything (e.g. promiscuous mode not supported).
     pub warning: Option<String>,
+    /// Whether a stop wakes a blocked receive at once (libpcap >= 1.10 on
+    /// Linux and Windows) rather than after the read timeout
+    /// (`rawsock::Library::breakloop_wakes_reader`; see [`read_timeout`]).
+    pub breakloop_wakes_reader: bool,
+    /// The time stamp type that was set (`host_hiprec`), or None for the
+    /// device's default (Npcap: `host_hiprec_unsynced`, which drifts from
+    /// the system clock; Linux: `host`).
+    pub timestamp_type: Option<String>,
+    /// The time stamp types the device offered (`pcap_list_tstamp_types`).
+    pub offered_timestamp_types: Vec<String>,
 }

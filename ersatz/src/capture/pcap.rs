@@ -29,12 +29,30 @@ pub enum Error {
         /// What to do about it.
         hint: &'static str,
     },
+    /// Npcap was installed with "Restrict Npcap driver's access to
+    /// Administrators only" and this process is not elevated (Windows).
+    #[error("Npcap is installed for administrators only: run sup from an administrator shell")]
+    AdminOnly {
+        /// The pcap device.
+        device: String,
+        /// What the library said.
+        message: String,
+    },
+    /// Npcap does not list the NIC among its devices: its filter driver is
+    /// not bound to that adapter (Windows).
+    #[error("Npcap does not capture on {device}: it is not among Npcap's devices (its driver is not bound to that adapter)")]
+    NotBound {
+        /// The pcap device.
+        device: String,
+        /// What the library said.
+        message: String,
+    },
     /// The NIC is not an Ethernet device for the capture library.
-    #[error("{device} is not an Ethernet device for packet capture (data link {data_link})")]
+    #[error("{device} is not an Ethernet device for packet capture: {data_link}")]
     NotEthernet {
         /// The pcap device.
         device: String,
-        /// Its data link type.
+        /// Its data link type, in words ([`describe_data_link`]).
         data_link: String,
     },
     /// Anything else the capture library said.
@@ -52,12 +70,119 @@ const PERMISSION_HINT: &str = "run sup from an administrator shell";
 #[cfg(not(windows))]
 const PERMISSION_HINT: &str = "run as root, or give the program CAP_NET_RAW";
 
-/// Read timeout of both handles: where immediate mode is missing (Wine's
-/// wpcap.dll), it bounds the delay of every captured frame.
+/// Read timeout of both handles where immediate mode is missing (Wine's
+/// wpcap.dll, libpcap < 1.5): it bounds the delay of every captured frame.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(2);
+/// Read timeout in immediate mode where a stop wakes the reader at once:
+/// it only bounds how long an idle capture thread sleeps.
+pub const IDLE_READ_TIMEOUT: Duration = Duration::from_millis(250);
+/// Read timeout in immediate mode where a stop does not wake the reader:
+/// it bounds how long a stop waits.
+pub const STOP_READ_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// The read timeout to open a capture handle with.
+// Npcap's Packet.dll waits for the adapter's read event for the read
+// timeout, then reads whatever is buffered (possibly nothing: then
+// `pcap_next_ex` returns 0), and its driver sets that event once more than
+// "mintocopy" bytes are buffered, which immediate mode sets to 0
+// (`pcap_activate_npf`: https://github.com/nmap/libpcap/blob/master/pcap-npf.c;
+// `pcap_setmintocopy`: https://npcap.com/guide/npcap-api.html: "a read from
+// the application to return (unless the timeout expires)"). So on Npcap an
+// idle capture thread wakes once per read timeout, and in immediate mode
+// the timeout delays no frame: a short one only costs wake-ups (500 a
+// second at 2 ms). What it still bounds is a stop, where `pcap_breakloop`
+// cannot wake the reader (libpcap < 1.10: it sets the read event only
+// since 1.10, https://github.com/nmap/npcap/issues/276). On Linux an idle
+// receive in immediate mode does not time out at all (measured, see
+// vendor/rawsock/PATCHES.md 10), so the value changes nothing there.
+pub fn read_timeout(immediate_mode: bool, breakloop_wakes_reader: bool) -> Duration {
+    match (immediate_mode, breakloop_wakes_reader) {
+        (false, _) => READ_TIMEOUT,
+        (true, true) => IDLE_READ_TIMEOUT,
+        (true, false) => STOP_READ_TIMEOUT,
+    }
+}
+
+/// A data link that is not Ethernet, in words, for [`Error::NotEthernet`].
+pub fn describe_data_link(data_link: rawsock::DataLink) -> String {
+    // DLT_ values: https://www.tcpdump.org/linktypes.html
+    let what = match data_link.dlt() {
+        1 => "Ethernet",
+        // Npcap's loopback adapter (\Device\NPF_Loopback, and the legacy
+        // "Npcap Loopback Adapter"): a 4-byte header, no Ethernet
+        // (https://npcap.com/guide/npcap-devguide.html#npcap-feature-loopback).
+        0 => "a loopback adapter (DLT_NULL: no Ethernet header)",
+        // pcap-npf.c maps NdisMediumIP (Wintun: wintun.inf *MediaType = 19)
+        // and NdisMediumWirelessWan to DLT_RAW.
+        12 | 14 => "raw IP without an Ethernet header (a tunnel such as Wintun or WireGuard, or mobile broadband)",
+        // Npcap gives 802.11 headers only in monitor mode; otherwise fake
+        // Ethernet (https://npcap.com/guide/npcap-devguide.html#npcap-feature-dot11).
+        105 | 127 | 192 => "802.11 frames: the Wi-Fi adapter is in monitor mode",
+        113 | 276 => "Linux cooked capture (the \"any\" device)",
+        _ => "",
+    };
+    if what.is_empty() {
+        format!("data link {data_link}")
+    } else {
+        format!("{what}, DLT {}", data_link.dlt())
+    }
+}
+
+/// What a failed open of a NIC means with Npcap.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenFailure {
+    /// "Admin-only" Npcap and a process that is not elevated.
+    AdminOnly,
+    /// Npcap does not list the device.
+    NotBound,
+    /// Something else: the library's own message.
+    Other,
+}
+
+/// How the library refused to open a device.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    PermissionDenied,
+    NoSuchDevice,
+}
+
+/// Decides what an open failure on Windows means, from the refusal, the
+/// `AdminOnly` installation option (None when unknown) and whether
+/// `pcap_findalldevs` lists the device (None when unknown).
+// * `PCAP_ERROR_PERM_DENIED` comes only from `PacketOpenAdapter` failing
+//   with `ERROR_ACCESS_DENIED`, i.e. the "Admin-only Mode" driver refused
+//   us (`pcap_activate_npf`, https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+// * In admin-only mode a non-elevated process more often gets "no such
+//   device": `ERROR_BAD_UNIT` when the UAC prompt is declined
+//   (https://github.com/nmap/npcap/issues/587), and only the loopback
+//   device is listed to it (https://github.com/nmap/npcap/issues/756).
+// * Otherwise "no such device" for an adapter IP Helper lists means
+//   Npcap is not bound to it (virtual adapters it skips:
+//   https://github.com/nmap/npcap/issues/304,
+//   https://github.com/nmap/npcap/issues/854).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn windows_open_failure(
+    refusal: Refusal,
+    admin_only: Option<bool>,
+    listed: Option<bool>,
+) -> OpenFailure {
+    match (refusal, admin_only, listed) {
+        (Refusal::PermissionDenied, _, _) => OpenFailure::AdminOnly,
+        (Refusal::NoSuchDevice, Some(true), _) => OpenFailure::AdminOnly,
+        (Refusal::NoSuchDevice, _, Some(false)) => OpenFailure::NotBound,
+        _ => OpenFailure::Other,
+    }
+}
 
 impl Error {
     fn from_rawsock(device: &str, e: rawsock::Error) -> Self {
+        #[cfg(windows)]
+        let e = match windows_refusal(device, e) {
+            Ok(error) => return error,
+            Err(e) => e,
+        };
         match e {
             rawsock::Error::LibraryNotFound { attempts } => {
                 Error::NotInstalled(attempts.join("; "))
@@ -69,13 +194,35 @@ impl Error {
             },
             rawsock::Error::NotEthernet { device, data_link } => Error::NotEthernet {
                 device,
-                data_link: format!("{data_link:?}"),
+                data_link: describe_data_link(data_link),
             },
             other => Error::Library {
                 device: device.to_string(),
                 message: other.to_string(),
             },
         }
+    }
+}
+
+/// The Npcap meaning of a refused open ([`windows_open_failure`]), or the
+/// error back when it has none.
+#[cfg(windows)]
+fn windows_refusal(device: &str, e: rawsock::Error) -> Result<Error, rawsock::Error> {
+    let refusal = match &e {
+        rawsock::Error::PermissionDenied { .. } => Refusal::PermissionDenied,
+        rawsock::Error::NoSuchDevice { .. } => Refusal::NoSuchDevice,
+        _ => return Err(e),
+    };
+    let listed = library()
+        .ok()
+        .and_then(|lib| lib.all_interfaces().ok())
+        .map(|devices| devices.iter().any(|d| d.name.eq_ignore_ascii_case(device)));
+    let message = e.to_string();
+    let device = device.to_string();
+    match windows_open_failure(refusal, rawsock::npcap_admin_only(), listed) {
+        OpenFailure::AdminOnly => Ok(Error::AdminOnly { device, message }),
+        OpenFailure::NotBound => Ok(Error::NotBound { device, message }),
+        OpenFailure::Other => Err(e),
     }
 }
 
@@ -300,12 +447,14 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
     let device = nic.device.as_str();
     let wrap = |e| Error::from_rawsock(device, e);
     let library = library()?;
+    let wakes = library.breakloop_wakes_reader();
     let config = rawsock::Config::new()
         .snaplen(snaplen(nic.mtu))
         .immediate(true)
-        .read_timeout(READ_TIMEOUT)
+        .read_timeout(read_timeout(library.supports_immediate_mode(), wakes))
         .promisc(how.promiscuous)
-        .require_ethernet(true);
+        .require_ethernet(true)
+        .precise_host_timestamps(true);
     let open = |filter: &str| -> Result<rawsock::Interface, Error> {
         let mut handle = library.open_interface_with(device, &config).map_err(wrap)?;
         handle.set_filter(filter).map_err(wrap)?;
@@ -314,7 +463,9 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
     // Both at once: setting up a handle's ring on Linux waits for the
     // kernel's RCU grace periods (some 10 ms each here), not for the CPU.
     let (rx, tx) = std::thread::scope(|s| {
-        // The sending handle never reads: let nothing pile up in its buffer.
+        // The sending handle never reads: let nothing pile up in its buffer
+        // (on Npcap it would otherwise receive its own frames, see the
+        // module's doc).
         let tx = s.spawn(|| open("less 1"));
         let rx = open(&filter_for(nic, how.filter.as_deref()));
         let tx = tx.join().unwrap_or_else(|_| {
@@ -334,6 +485,13 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         nanosecond_timestamps: rx.nanosecond_timestamps(),
         read_timeout: rx.read_timeout(),
         warning: rx.activation_warning().map(str::to_string),
+        breakloop_wakes_reader: wakes,
+        timestamp_type: rx.timestamp_type().map(|t| t.to_string()),
+        offered_timestamp_types: rx
+            .offered_timestamp_types()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     };
     let state = Arc::new(StopState::default());
     let stop = Breaking {
@@ -345,6 +503,12 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         rx: Box::new(Capturing {
             rx,
             busy_until: None,
+            // Not on Windows: there Npcap's pcap_setnonblock sets the read
+            // timeout to -1, so that Packet.dll skips its wait and reads at
+            // once (pcap_setnonblock_npf in
+            // https://github.com/nmap/libpcap/blob/master/pcap-npf.c), but
+            // every such look is still a ReadFile into the driver, a system
+            // call per look, which is what the looks avoid on Linux.
             look_nonblocking: cfg!(unix),
             nonblocking: false,
             nap: NAP_MIN,
@@ -353,4 +517,113 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         stop: Box::new(stop),
         facts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rawsock::DataLink;
+
+    #[test]
+    fn read_timeout_only_stays_short_without_immediate_mode() {
+        // Wine's wpcap.dll, libpcap < 1.5: every frame may wait this long.
+        assert_eq!(read_timeout(false, false), READ_TIMEOUT);
+        assert_eq!(read_timeout(false, true), READ_TIMEOUT);
+        // Npcap >= libpcap 1.10, Linux libpcap 1.10: idle wake-ups only.
+        assert_eq!(read_timeout(true, true), IDLE_READ_TIMEOUT);
+        // Npcap on libpcap 1.9: a stop waits for the timeout.
+        assert_eq!(read_timeout(true, false), STOP_READ_TIMEOUT);
+        assert!(READ_TIMEOUT < STOP_READ_TIMEOUT && STOP_READ_TIMEOUT < IDLE_READ_TIMEOUT);
+        // 4 idle wake-ups a second instead of 500.
+        assert_eq!(
+            Duration::from_secs(1).as_millis() / IDLE_READ_TIMEOUT.as_millis(),
+            4
+        );
+    }
+
+    #[test]
+    fn data_links_in_words() {
+        assert_eq!(
+            describe_data_link(DataLink::Other(0)),
+            "a loopback adapter (DLT_NULL: no Ethernet header), DLT 0"
+        );
+        assert!(
+            describe_data_link(DataLink::RawIp).starts_with("raw IP without an Ethernet header")
+        );
+        assert!(describe_data_link(DataLink::Other(127)).contains("monitor mode"));
+        assert!(describe_data_link(DataLink::Other(113)).contains("\"any\""));
+        assert_eq!(
+            describe_data_link(DataLink::Other(999)),
+            "data link DLT 999"
+        );
+        let e = Error::NotEthernet {
+            device: r"\Device\NPF_Loopback".into(),
+            data_link: describe_data_link(DataLink::Other(0)),
+        };
+        assert_eq!(
+            e.to_string(),
+            r"\Device\NPF_Loopback is not an Ethernet device for packet capture: a loopback adapter (DLT_NULL: no Ethernet header), DLT 0"
+        );
+    }
+
+    #[test]
+    fn npcap_open_failures() {
+        use OpenFailure::{AdminOnly, NotBound};
+        use Refusal::{NoSuchDevice, PermissionDenied};
+        // PCAP_ERROR_PERM_DENIED on Npcap is always the admin-only driver.
+        assert_eq!(
+            windows_open_failure(PermissionDenied, None, None),
+            AdminOnly
+        );
+        assert_eq!(
+            windows_open_failure(PermissionDenied, Some(false), Some(true)),
+            AdminOnly
+        );
+        // "No such device" with AdminOnly=1: the UAC prompt or the helper.
+        assert_eq!(
+            windows_open_failure(NoSuchDevice, Some(true), Some(false)),
+            AdminOnly
+        );
+        assert_eq!(
+            windows_open_failure(NoSuchDevice, Some(true), None),
+            AdminOnly
+        );
+        // Not admin-only and not listed: Npcap is not bound to the adapter.
+        assert_eq!(
+            windows_open_failure(NoSuchDevice, Some(false), Some(false)),
+            NotBound
+        );
+        assert_eq!(
+            windows_open_failure(NoSuchDevice, None, Some(false)),
+            NotBound
+        );
+        // Listed, or nothing known: the library's own message.
+        assert_eq!(
+            windows_open_failure(NoSuchDevice, Some(false), Some(true)),
+            OpenFailure::Other
+        );
+        assert_eq!(
+            windows_open_failure(NoSuchDevice, None, None),
+            OpenFailure::Other
+        );
+    }
+
+    #[test]
+    fn open_error_sentences() {
+        let admin = Error::AdminOnly {
+            device: r"\Device\NPF_{4D36E972-E325-11CE-BFC1-08002BE10318}".into(),
+            message: "permission denied".into(),
+        };
+        assert_eq!(
+            admin.to_string(),
+            "Npcap is installed for administrators only: run sup from an administrator shell"
+        );
+        let unbound = Error::NotBound {
+            device: r"\Device\NPF_{4D36E972-E325-11CE-BFC1-08002BE10318}".into(),
+            message: "no such device".into(),
+        };
+        assert!(unbound.to_string().starts_with(
+            r"Npcap does not capture on \Device\NPF_{4D36E972-E325-11CE-BFC1-08002BE10318}: it is not among Npcap's devices"
+        ));
+    }
 }

@@ -156,12 +156,23 @@ pub fn route_to(destination: ipv4::Addr) -> Result<Route, Error> {
 }
 
 pub fn route_in(snapshot: &Snapshot, destination: ipv4::Addr) -> Result<Route, Error> {
-    table::route_to(&snapshot.routes, &snapshot.adapters, by_name, destination)
+    table::route_to(
+        &snapshot.routes,
+        &snapshot.adapters,
+        by_name,
+        destination,
+        table::SourceRule::SubnetOfNextHop,
+    )
 }
 
 pub fn default_route() -> Result<Route, Error> {
     let routes = routes()?;
-    table::default_route(&routes, &adapters(&routes)?, by_name)
+    table::default_route(
+        &routes,
+        &adapters(&routes)?,
+        by_name,
+        table::SourceRule::SubnetOfNextHop,
+    )
 }
 
 pub fn nic_named(name: &str) -> Result<NIC, Error> {

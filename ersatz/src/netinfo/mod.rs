@@ -116,6 +116,37 @@ pub struct NIC {
     /// The largest IPv4 packet the adapter sends in one frame (1500 for
     /// Ethernet); larger packets are fragmented.
     pub mtu: u32,
+    /// What sort of Ethernet adapter it is (Windows tells Wi-Fi, Hyper-V
+    /// and TAP-Windows adapters apart; on Linux every one is `Ethernet`).
+    pub kind: AdapterKind,
+}
+
+/// What sort of adapter a [`NIC`] is. Each carries Ethernet frames through
+/// the capture library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AdapterKind {
+    /// Ethernet, or anything the system presents as Ethernet.
+    #[default]
+    Ethernet,
+    /// Wi-Fi (Windows `IF_TYPE_IEEE80211`): Npcap gives and takes Ethernet
+    /// frames outside monitor mode.
+    WiFi,
+    /// A Hyper-V virtual Ethernet adapter (`vEthernet (WSL)`,
+    /// `vEthernet (Default Switch)`).
+    HyperV,
+    /// An OpenVPN TAP-Windows adapter (Ethernet frames).
+    Tap,
+}
+
+impl fmt::Display for AdapterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AdapterKind::Ethernet => "Ethernet",
+            AdapterKind::WiFi => "Wi-Fi",
+            AdapterKind::HyperV => "Hyper-V virtual Ethernet",
+            AdapterKind::Tap => "TAP-Windows",
+        })
+    }
 }
 
 impl NIC {

@@ -6,7 +6,7 @@
 
 use std::io;
 
-use super::{Error, Route, Via, NIC};
+use super::{AdapterKind, Error, Route, Via, NIC};
 use crate::{ethernet, ipv4};
 
 /// The subnet mask of a prefix length (lengths above 32 count as 32).
@@ -210,6 +210,8 @@ pub(crate) struct Adapter {
     pub gateway: Option<ipv4::Addr>,
     /// [`NIC::mtu`]; 0 when unknown (taken as 1500).
     pub mtu: u32,
+    /// [`NIC::kind`] (meaningful when `not_ethernet` is None).
+    pub kind: AdapterKind,
 }
 
 impl Adapter {
@@ -261,6 +263,7 @@ impl Adapter {
             mac,
             gateway: self.gateway,
             mtu: if self.mtu == 0 { DEFAULT_MTU } else { self.mtu },
+            kind: self.kind,
         })
     }
 
@@ -309,6 +312,145 @@ pub(crate) fn nics(adapters: &[Adapter]) -> Vec<NIC> {
         .collect()
 }
 
+/// `IF_TYPE_ETHERNET_CSMACD` and `IF_TYPE_IEEE80211` (ipifcons.h).
+#[cfg_attr(not(windows), allow(dead_code))]
+const IF_TYPE_ETHERNET_CSMACD: u32 = 6;
+#[cfg_attr(not(windows), allow(dead_code))]
+const IF_TYPE_IEEE80211: u32 = 71;
+
+/// Windows: whether an adapter, as IP Helper describes it (`IfType`,
+/// friendly name such as `Ethernet 2`, driver description such as
+/// `Intel(R) Ethernet Connection I219-V`), carries the Ethernet frames
+/// ersatz builds through Npcap: its kind, or what it is instead (for
+/// [`Error::NotEthernet`]).
+// * Ethernet (`IfType` 6), and adapters that present themselves as
+//   Ethernet: Hyper-V's `vEthernet (...)` host adapters ("Hyper-V Virtual
+//   Ethernet Adapter"), OpenVPN's TAP-Windows (tap-windows6's INF:
+//   `*IfType = 0x6`, `*MediaType = 0x0 ; NdisMedium802_3`,
+//   https://github.com/OpenVPN/tap-windows6/blob/master/src/OemVista.inf.in).
+//   Npcap maps NdisMedium802_3 to `DLT_EN10MB` (`pcap_activate_npf`,
+//   https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+// * Except Npcap's legacy loopback adapter, a copy of Microsoft's KM-TEST
+//   Loopback Adapter (`IfType` 6 with a MAC) named "Npcap Loopback
+//   Adapter": Npcap captures and injects loopback traffic there with
+//   `DLT_NULL` headers, not Ethernet
+//   (https://npcap.com/guide/npcap-devguide.html#npcap-feature-loopback).
+//   (Npcap's `\Device\NPF_Loopback` has no IP Helper adapter at all; the
+//   "Loopback Pseudo-Interface 1" is `IfType` 24.)
+// * Wi-Fi (`IfType` 71): outside monitor mode Npcap gives and takes "fake
+//   Ethernet" headers
+//   (https://npcap.com/guide/npcap-devguide.html#npcap-feature-dot11).
+// * Not Wintun and WireGuard (`IfType` 53, `IF_TYPE_PROP_VIRTUAL`, medium
+//   NdisMediumIP: https://github.com/WireGuard/wintun/blob/master/driver/wintun.inf),
+//   which Npcap opens as `DLT_RAW`, nor PPP, tunnels, mobile broadband or
+//   loopback.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn windows_adapter_kind(
+    if_type: u32,
+    friendly_name: &str,
+    driver: &str,
+) -> Result<AdapterKind, String> {
+    let has = |text: &str, what: &str| text.to_ascii_lowercase().contains(what);
+    match if_type {
+        IF_TYPE_ETHERNET_CSMACD => {
+            if has(friendly_name, "npcap loopback adapter")
+                || has(driver, "npcap loopback adapter")
+                || has(driver, "km-test loopback")
+            {
+                Err(format!(
+                    "Npcap's loopback adapter, which carries no Ethernet frames (DLT_NULL), IfType {if_type}"
+                ))
+            } else if has(driver, "hyper-v virtual ethernet adapter") {
+                Ok(AdapterKind::HyperV)
+            } else if has(driver, "tap-windows adapter") {
+                Ok(AdapterKind::Tap)
+            } else {
+                Ok(AdapterKind::Ethernet)
+            }
+        }
+        IF_TYPE_IEEE80211 => Ok(AdapterKind::WiFi),
+        other => Err(windows_if_type(other)),
+    }
+}
+
+/// What an adapter of `IfType` `t` is, for [`Error::NotEthernet`].
+#[cfg_attr(not(windows), allow(dead_code))]
+fn windows_if_type(t: u32) -> String {
+    let what = match t {
+        24 => "software loopback",
+        23 => "PPP",
+        131 => "tunnel",
+        53 => "virtual adapter without Ethernet frames (raw IP), e.g. Wintun or WireGuard",
+        243 | 244 => "mobile broadband",
+        28 => "SLIP",
+        37 => "ATM",
+        9 => "token ring",
+        1 => "other",
+        _ => "not Ethernet",
+    };
+    format!("{what}, IfType {t}")
+}
+
+/// One row of Windows' `GetIpForwardTable2`, as far as routing needs it.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WindowsRouteRow {
+    /// `InterfaceIndex`.
+    pub if_index: u32,
+    /// `DestinationPrefix`.
+    pub destination: ipv4::Addr,
+    /// `DestinationPrefix.PrefixLength`.
+    pub prefix_len: u8,
+    /// `NextHop`; None when it is 0.0.0.0 (on-link).
+    pub next_hop: Option<ipv4::Addr>,
+    /// `Metric`: the route's metric *offset*.
+    pub metric: u32,
+}
+
+/// An interface as routing sees it: index, IPv4 interface metric
+/// (`Ipv4Metric` of `GetAdaptersAddresses`), and whether it is connected.
+#[cfg_attr(not(windows), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowsInterface {
+    pub index: u32,
+    pub metric: u32,
+    pub up: bool,
+}
+
+/// The route entries Windows compares: route plus interface metric, rows of
+/// unknown interfaces dropped.
+// The route entries Windows compares, from the forwarding table and the
+// interfaces: rows of unknown interfaces are dropped, and each metric is
+// the route's plus its interface's. MIB_IPFORWARD_ROW2's `Metric` "is
+// the route metric offset ... the actual route metric used to compute
+// the route preference is the summation of interface metric specified in
+// the Metric member of the MIB_IPINTERFACE_ROW structure and the route
+// metric offset": https://learn.microsoft.com/en-us/windows/win32/api/netioapi/ns-netioapi-mib_ipforward_row2
+// (`route print` shows the sum). With the longest prefix first
+// ([`best_route`]), this picks what `GetBestRoute2` picks among default
+// routes of different metrics; equal sums are an equal-cost choice that
+// Windows does not document, the first in table order here.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn windows_routes(
+    rows: &[WindowsRouteRow],
+    interfaces: &[WindowsInterface],
+) -> Vec<RouteEntry<u32>> {
+    rows.iter()
+        .filter_map(|row| {
+            let interface = interfaces.iter().find(|i| i.index == row.if_index)?;
+            Some(RouteEntry {
+                iface: row.if_index,
+                destination: row.destination,
+                prefix_len: row.prefix_len.min(32),
+                gateway: row.next_hop.filter(|g| g.0 != [0; 4]),
+                metric: row.metric.saturating_add(interface.metric),
+                up: interface.up,
+                reject: false,
+            })
+        })
+        .collect()
+}
+
 /// [`Error::OwnAddress`] if `dest` is loopback or one of the adapters' addresses.
 pub(crate) fn check_not_own(adapters: &[Adapter], dest: ipv4::Addr) -> Result<(), Error> {
     if is_loopback(dest)
@@ -321,6 +463,73 @@ pub(crate) fn check_not_own(adapters: &[Adapter], dest: ipv4::Addr) -> Result<()
     Ok(())
 }
 
+/// How the system picks the source address among an adapter's addresses
+/// when a route names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceRule {
+    /// Linux: the address whose subnet holds the next hop (the primary one
+    /// first: the kernel gives each connected route the preferred source
+    /// of its subnet), see [`Adapter::to_nic`].
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    SubnetOfNextHop,
+    /// Windows: [`windows_source`].
+    #[cfg_attr(not(windows), allow(dead_code))]
+    LongestMatch,
+}
+
+impl SourceRule {
+    fn source(
+        self,
+        adapter: &Adapter,
+        next_hop: ipv4::Addr,
+        dest: ipv4::Addr,
+    ) -> Option<ipv4::Addr> {
+        match self {
+            SourceRule::SubnetOfNextHop => None,
+            SourceRule::LongestMatch => windows_source(&adapter.addrs, next_hop, dest),
+        }
+    }
+}
+
+/// How many leading bits `a` and `b` share.
+fn common_prefix(a: ipv4::Addr, b: ipv4::Addr) -> u32 {
+    (u32::from_be_bytes(a.0) ^ u32::from_be_bytes(b.0)).leading_zeros()
+}
+
+/// The source address Windows picks on an adapter with `addrs` for `dest`
+/// through `next_hop`: the longest bit match with the next hop, then with
+/// the destination, then the first.
+// The source address Windows (Vista and later) gives a packet to `dest`
+// leaving through an adapter with `addrs`, towards `next_hop` (the
+// gateway, or `dest` itself on-link), when the program names none:
+// the address with the most leading bits in common with the next hop,
+// then with the destination; on a tie the first in the adapter's order.
+// Not the first address whose subnet holds the next hop, as on Linux:
+// with 192.168.1.14/24 and 192.168.1.68/24 and gateway 192.168.1.127,
+// Windows sends from .68. "Prefer same address" does not arise (our own
+// addresses are refused) and "prefer outgoing interface" is the adapter.
+// https://support.microsoft.com/kb/969029 (archived at
+// https://mskb.pkisolutions.com/kb/969029), and the networking team's
+// "Source IP address selection on a Multi-Homed Windows Computer" (2009):
+// http://blogs.technet.com/b/networking/archive/2009/04/25/source-ip-address-selection-on-a-multi-homed-windows-computer.aspx
+// (Addresses marked SkipAsSource are not visible to GetAdaptersAddresses;
+// where GetBestRoute2 works it names the source itself.)
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn windows_source(
+    addrs: &[(ipv4::Addr, u8)],
+    next_hop: ipv4::Addr,
+    dest: ipv4::Addr,
+) -> Option<ipv4::Addr> {
+    let mut best: Option<(ipv4::Addr, (u32, u32))> = None;
+    for &(a, _) in addrs {
+        let score = (common_prefix(a, next_hop), common_prefix(a, dest));
+        if best.is_none_or(|(_, b)| score > b) {
+            best = Some((a, score));
+        }
+    }
+    best.map(|(a, _)| a)
+}
+
 /// [`super::route_to`] over a routing table and the adapters (the Linux way,
 /// and Windows' when `GetBestRoute2` is not implemented; `K` is how a route
 /// names its adapter).
@@ -329,6 +538,7 @@ pub(crate) fn route_to<K>(
     adapters: &[Adapter],
     iface_of: impl Fn(&Adapter, &K) -> bool,
     dest: ipv4::Addr,
+    rule: SourceRule,
 ) -> Result<Route, Error>
 where
     K: std::fmt::Display,
@@ -342,7 +552,8 @@ where
         .find(|a| iface_of(a, &entry.iface))
         .ok_or_else(|| Error::NoSuchNic(entry.iface.to_string()))?;
     let next_hop = entry.gateway.unwrap_or(dest);
-    let nic = adapter.to_nic(Via::Route(dest), None, Some(next_hop))?;
+    let source = rule.source(adapter, next_hop, dest);
+    let nic = adapter.to_nic(Via::Route(dest), source, Some(next_hop))?;
     Ok(Route {
         nic,
         destination: dest,
@@ -355,6 +566,7 @@ pub(crate) fn default_route<K>(
     routes: &[RouteEntry<K>],
     adapters: &[Adapter],
     iface_of: impl Fn(&Adapter, &K) -> bool,
+    rule: SourceRule,
 ) -> Result<Route, Error>
 where
     K: std::fmt::Display,
@@ -364,7 +576,8 @@ where
         .iter()
         .find(|a| iface_of(a, &entry.iface))
         .ok_or_else(|| Error::NoSuchNic(entry.iface.to_string()))?;
-    let nic = adapter.to_nic(Via::DefaultRoute, None, entry.gateway)?;
+    let source = entry.gateway.and_then(|gw| rule.source(adapter, gw, gw));
+    let nic = adapter.to_nic(Via::DefaultRoute, source, entry.gateway)?;
     let gateway = entry.gateway.ok_or_else(|| Error::NoGateway {
         nic: adapter.description.clone(),
     })?;
@@ -577,6 +790,7 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
             addrs: addrs.iter().map(|(x, l)| (a(x), *l)).collect(),
             gateway: gw.map(a),
             mtu: 0,
+            kind: AdapterKind::Ethernet,
         }
     }
 
@@ -594,14 +808,28 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
             eth("eth2", &[], None),
         ];
         let by_name = |ad: &Adapter, k: &String| ad.name == *k;
-        let r = route_to(&routes, &adapters, by_name, a("8.8.8.8")).unwrap();
+        let r = route_to(
+            &routes,
+            &adapters,
+            by_name,
+            a("8.8.8.8"),
+            SourceRule::SubnetOfNextHop,
+        )
+        .unwrap();
         assert_eq!(
             (r.nic.name.as_str(), r.next_hop, r.on_link()),
             ("eth1", a("10.0.0.1"), false)
         );
         assert_eq!((r.nic.addr, r.nic.prefix_len), (a("10.0.0.5"), 8));
         assert_eq!(r.nic.mask(), a("255.0.0.0"));
-        let r = route_to(&routes, &adapters, by_name, a("192.168.1.77")).unwrap();
+        let r = route_to(
+            &routes,
+            &adapters,
+            by_name,
+            a("192.168.1.77"),
+            SourceRule::SubnetOfNextHop,
+        )
+        .unwrap();
         assert_eq!(
             (r.nic.name.as_str(), r.next_hop),
             ("eth0", a("192.168.1.77"))
@@ -609,18 +837,24 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
         assert!(r.on_link() && r.nic.is_on_link(a("192.168.1.77")));
         assert!(!r.nic.is_on_link(a("192.168.2.77")));
         assert!(matches!(
-            route_to(&routes, &adapters, by_name, a("10.0.0.6")),
+            route_to(&routes, &adapters, by_name, a("10.0.0.6"), SourceRule::SubnetOfNextHop),
             Err(Error::OwnAddress(x)) if x == a("10.0.0.6")
         ));
         assert!(matches!(
-            route_to(&routes, &adapters, by_name, a("127.0.0.1")),
+            route_to(
+                &routes,
+                &adapters,
+                by_name,
+                a("127.0.0.1"),
+                SourceRule::SubnetOfNextHop
+            ),
             Err(Error::OwnAddress(_))
         ));
         assert!(matches!(
-            route_to(&routes, &adapters, by_name, a("10.4.0.1")),
+            route_to(&routes, &adapters, by_name, a("10.4.0.1"), SourceRule::SubnetOfNextHop),
             Err(Error::NoIpv4Address { nic }) if nic == "eth2"
         ));
-        let d = default_route(&routes, &adapters, by_name).unwrap();
+        let d = default_route(&routes, &adapters, by_name, SourceRule::SubnetOfNextHop).unwrap();
         assert_eq!(
             (d.nic.name.as_str(), d.next_hop, d.destination),
             ("eth1", a("10.0.0.1"), a("0.0.0.0"))
@@ -634,31 +868,43 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
         let adapters = [eth("eth0", &[("10.77.1.2", 24)], None)];
         let by_name = |ad: &Adapter, k: &String| ad.name == *k;
         assert!(matches!(
-            route_to(&routes, &adapters, by_name, a("10.99.0.1")),
+            route_to(&routes, &adapters, by_name, a("10.99.0.1"), SourceRule::SubnetOfNextHop),
             Err(Error::NoRoute(x)) if x == a("10.99.0.1")
         ));
         assert!(matches!(
-            default_route(&routes, &adapters, by_name),
+            default_route(&routes, &adapters, by_name, SourceRule::SubnetOfNextHop),
             Err(Error::NoDefaultRoute)
         ));
-        assert!(route_to(&routes, &adapters, by_name, a("10.77.1.3"))
-            .unwrap()
-            .on_link());
+        assert!(route_to(
+            &routes,
+            &adapters,
+            by_name,
+            a("10.77.1.3"),
+            SourceRule::SubnetOfNextHop
+        )
+        .unwrap()
+        .on_link());
         // A device-only default route has no gateway.
         let routes = vec![entry("eth0", "0.0.0.0", 0, None, 0)];
         assert!(matches!(
-            default_route(&routes, &adapters, by_name),
+            default_route(&routes, &adapters, by_name, SourceRule::SubnetOfNextHop),
             Err(Error::NoGateway { nic }) if nic == "eth0"
         ));
         // Reject routes are no route.
         let mut routes = vec![entry("*", "0.0.0.0", 0, None, 0)];
         routes[0].reject = true;
         assert!(matches!(
-            route_to(&routes, &adapters, by_name, a("1.1.1.1")),
+            route_to(
+                &routes,
+                &adapters,
+                by_name,
+                a("1.1.1.1"),
+                SourceRule::SubnetOfNextHop
+            ),
             Err(Error::NoRoute(_))
         ));
         assert!(matches!(
-            default_route(&routes, &adapters, by_name),
+            default_route(&routes, &adapters, by_name, SourceRule::SubnetOfNextHop),
             Err(Error::NoDefaultRoute)
         ));
     }
@@ -670,13 +916,26 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
         tun.mac = None;
         let routes = vec![entry("tun0", "0.0.0.0", 0, None, 0)];
         let by_name = |ad: &Adapter, k: &String| ad.name == *k;
-        let e = route_to(&routes, std::slice::from_ref(&tun), by_name, a("1.2.3.4")).unwrap_err();
+        let e = route_to(
+            &routes,
+            std::slice::from_ref(&tun),
+            by_name,
+            a("1.2.3.4"),
+            SourceRule::SubnetOfNextHop,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the route to 1.2.3.4 goes through tun0, which is not an Ethernet adapter \
              (tunnel without link layer (ARPHRD 65534)); sup needs an Ethernet or Wi-Fi adapter"
         );
-        let e = default_route(&routes, std::slice::from_ref(&tun), by_name).unwrap_err();
+        let e = default_route(
+            &routes,
+            std::slice::from_ref(&tun),
+            by_name,
+            SourceRule::SubnetOfNextHop,
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("the default route goes through tun0, which"),
@@ -805,5 +1064,466 @@ tun0\t000010AC\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0
             source: io::Error::new(io::ErrorKind::NotFound, "gone"),
         };
         assert_eq!(os.to_string(), "reading /proc/net/route failed: gone");
+    }
+
+    // ---- Windows: tables shaped like IP Helper's on a laptop docked on
+    // Ethernet with Wi-Fi also up, WSL's Hyper-V switch, an OpenVPN TAP, a
+    // WireGuard tunnel, the loopback pseudo-interface and Npcap's legacy
+    // loopback adapter (friendly names, GUIDs, automatic interface metrics
+    // as `route print` shows them: 25 for 1 Gb/s Ethernet, 35 for Wi-Fi,
+    // 75 for loopback, 5000 for WSL's switch).
+
+    /// An adapter as windows.rs makes it from GetAdaptersAddresses.
+    #[allow(clippy::too_many_arguments)]
+    fn win(
+        index: u32,
+        guid: &str,
+        friendly: &str,
+        driver: &str,
+        if_type: u32,
+        addrs: &[(&str, u8)],
+        gw: Option<&str>,
+    ) -> Adapter {
+        let kind = windows_adapter_kind(if_type, friendly, driver);
+        Adapter {
+            name: guid.to_string(),
+            description: friendly.to_string(),
+            device: format!(r"\Device\NPF_{guid}"),
+            aliases: vec![driver.to_string()],
+            index,
+            not_ethernet: kind.as_ref().err().cloned(),
+            kind: kind.unwrap_or_default(),
+            mac: (if_type != 24 && if_type != 53).then_some(ethernet::Addr([
+                0x14,
+                0x0c,
+                0x76,
+                0x6a,
+                0x71,
+                index as u8,
+            ])),
+            addrs: addrs.iter().map(|(x, l)| (a(x), *l)).collect(),
+            gateway: gw.map(a),
+            mtu: 1500,
+        }
+    }
+
+    fn laptop() -> Vec<Adapter> {
+        vec![
+            win(
+                1,
+                "{6B4B6B0E-1B2A-4C3D-9E8F-000000000001}",
+                "Loopback Pseudo-Interface 1",
+                "Software Loopback Interface 1",
+                24,
+                &[("127.0.0.1", 8)],
+                None,
+            ),
+            win(
+                12,
+                "{4D36E972-E325-11CE-BFC1-08002BE10318}",
+                "Ethernet 2",
+                "Intel(R) Ethernet Connection (7) I219-V",
+                6,
+                // Two addresses on one subnet, the gateway of the KB969029 example.
+                &[("192.168.1.14", 24), ("192.168.1.68", 24)],
+                Some("192.168.1.127"),
+            ),
+            win(
+                7,
+                "{A1C3E5F7-0B2D-4F61-8A9C-7E5D3B1F2A40}",
+                "Wi-Fi",
+                "Intel(R) Wi-Fi 6 AX201 160MHz",
+                71,
+                &[("10.20.3.44", 16)],
+                Some("10.20.0.1"),
+            ),
+            win(
+                45,
+                "{C08D1E2A-7F3B-4A5C-9D6E-1F2A3B4C5D6E}",
+                "vEthernet (WSL)",
+                "Hyper-V Virtual Ethernet Adapter",
+                6,
+                &[("172.29.96.1", 20)],
+                None,
+            ),
+            win(
+                20,
+                "{E3D2C1B0-A9F8-4E7D-8C6B-5A4938271605}",
+                "OpenVPN TAP-Windows6",
+                "TAP-Windows Adapter V9",
+                6,
+                &[("10.8.0.6", 24)],
+                None,
+            ),
+            win(
+                30,
+                "{F1E2D3C4-B5A6-4978-8695-A4B3C2D1E0F9}",
+                "wg0",
+                "WireGuard Tunnel",
+                53,
+                &[("10.66.66.2", 24)],
+                None,
+            ),
+            win(
+                16,
+                "{0D8E4F55-3C1B-4B9A-AE63-2F1D0C9B8A77}",
+                "Npcap Loopback Adapter",
+                "Microsoft KM-TEST Loopback Adapter",
+                6,
+                &[("169.254.62.11", 16)],
+                None,
+            ),
+        ]
+    }
+
+    fn interfaces() -> Vec<WindowsInterface> {
+        [
+            (1, 75),
+            (12, 25),
+            (7, 35),
+            (45, 5000),
+            (20, 35),
+            (30, 5),
+            (16, 25),
+        ]
+        .into_iter()
+        .map(|(index, metric)| WindowsInterface {
+            index,
+            metric,
+            up: true,
+        })
+        .collect()
+    }
+
+    fn row(if_index: u32, dst: &str, len: u8, hop: &str, metric: u32) -> WindowsRouteRow {
+        WindowsRouteRow {
+            if_index,
+            destination: a(dst),
+            prefix_len: len,
+            next_hop: Some(a(hop)),
+            metric,
+        }
+    }
+
+    /// GetIpForwardTable2's IPv4 rows (route metric offsets; on-link routes
+    /// have next hop 0.0.0.0), with two default routes.
+    fn forward_table() -> Vec<WindowsRouteRow> {
+        vec![
+            row(12, "0.0.0.0", 0, "192.168.1.127", 0),
+            row(7, "0.0.0.0", 0, "10.20.0.1", 0),
+            row(1, "127.0.0.0", 8, "0.0.0.0", 256),
+            row(1, "127.0.0.1", 32, "0.0.0.0", 256),
+            row(12, "192.168.1.0", 24, "0.0.0.0", 256),
+            row(12, "192.168.1.14", 32, "0.0.0.0", 256),
+            row(12, "192.168.1.68", 32, "0.0.0.0", 256),
+            row(12, "192.168.1.255", 32, "0.0.0.0", 256),
+            row(7, "10.20.0.0", 16, "0.0.0.0", 256),
+            row(45, "172.29.96.0", 20, "0.0.0.0", 256),
+            row(20, "10.8.0.0", 24, "0.0.0.0", 256),
+            row(30, "10.66.66.0", 24, "0.0.0.0", 0),
+            row(16, "169.254.0.0", 16, "0.0.0.0", 256),
+            row(12, "224.0.0.0", 4, "0.0.0.0", 256),
+            row(7, "224.0.0.0", 4, "0.0.0.0", 256),
+            row(12, "255.255.255.255", 32, "0.0.0.0", 256),
+            // A row of an interface IP Helper did not list: dropped.
+            row(99, "10.99.0.0", 16, "0.0.0.0", 0),
+        ]
+    }
+
+    fn by_index(ad: &Adapter, k: &u32) -> bool {
+        ad.index == *k
+    }
+
+    #[test]
+    fn windows_route_metrics_are_route_plus_interface() {
+        let routes = windows_routes(&forward_table(), &interfaces());
+        assert_eq!(routes.len(), forward_table().len() - 1);
+        assert!(routes.iter().all(|r| r.iface != 99));
+        let metric = |iface: u32, dst: &str| {
+            routes
+                .iter()
+                .find(|r| r.iface == iface && r.destination == a(dst))
+                .map(|r| (r.metric, r.gateway))
+        };
+        assert_eq!(metric(12, "0.0.0.0"), Some((25, Some(a("192.168.1.127")))));
+        assert_eq!(metric(7, "0.0.0.0"), Some((35, Some(a("10.20.0.1")))));
+        // On-link: next hop 0.0.0.0 is no gateway.
+        assert_eq!(metric(45, "172.29.96.0"), Some((5256, None)));
+        assert_eq!(metric(1, "127.0.0.0"), Some((331, None)));
+    }
+
+    #[test]
+    fn windows_two_default_routes_lowest_sum_wins() {
+        let adapters = laptop();
+        let rule = SourceRule::LongestMatch;
+        // 25 (Ethernet 2) beats 35 (Wi-Fi).
+        let routes = windows_routes(&forward_table(), &interfaces());
+        let r = route_to(&routes, &adapters, by_index, a("8.8.8.8"), rule).unwrap();
+        assert_eq!(
+            (r.nic.description.as_str(), r.next_hop, r.nic.kind),
+            ("Ethernet 2", a("192.168.1.127"), AdapterKind::Ethernet)
+        );
+        assert_eq!(
+            r.nic.device,
+            r"\Device\NPF_{4D36E972-E325-11CE-BFC1-08002BE10318}"
+        );
+        let d = default_route(&routes, &adapters, by_index, rule).unwrap();
+        assert_eq!((d.nic.index, d.next_hop), (12, a("192.168.1.127")));
+
+        // A route metric offset of 50 on the Ethernet default route: 75 > 35,
+        // Wi-Fi wins, although Ethernet's interface metric is lower.
+        let mut rows = forward_table();
+        rows[0].metric = 50;
+        let routes = windows_routes(&rows, &interfaces());
+        let r = route_to(&routes, &adapters, by_index, a("8.8.8.8"), rule).unwrap();
+        assert_eq!(
+            (
+                r.nic.description.as_str(),
+                r.next_hop,
+                r.nic.addr,
+                r.nic.kind
+            ),
+            ("Wi-Fi", a("10.20.0.1"), a("10.20.3.44"), AdapterKind::WiFi)
+        );
+
+        // The interface metric alone can decide too: Wi-Fi at 10, Ethernet 25.
+        let mut ifs = interfaces();
+        ifs.iter_mut().find(|i| i.index == 7).unwrap().metric = 10;
+        let routes = windows_routes(&forward_table(), &ifs);
+        let d = default_route(&routes, &adapters, by_index, rule).unwrap();
+        assert_eq!(d.nic.description, "Wi-Fi");
+
+        // Ethernet unplugged (not up): its routes are not used.
+        let mut ifs = interfaces();
+        ifs.iter_mut().find(|i| i.index == 12).unwrap().up = false;
+        let routes = windows_routes(&forward_table(), &ifs);
+        let r = route_to(&routes, &adapters, by_index, a("8.8.8.8"), rule).unwrap();
+        assert_eq!(r.nic.description, "Wi-Fi");
+        // ... but a longer prefix still beats any metric.
+        let routes = windows_routes(&forward_table(), &interfaces());
+        let r = route_to(&routes, &adapters, by_index, a("10.20.9.9"), rule).unwrap();
+        assert_eq!((r.nic.description.as_str(), r.on_link()), ("Wi-Fi", true));
+    }
+
+    #[test]
+    fn windows_source_is_the_longest_match_with_the_next_hop() {
+        let adapters = laptop();
+        let routes = windows_routes(&forward_table(), &interfaces());
+        // 192.168.1.14 shares 25 bits with the gateway .127, .68 shares 26
+        // (KB969029's example): Windows sends from .68, Linux would take .14.
+        let r = route_to(
+            &routes,
+            &adapters,
+            by_index,
+            a("8.8.8.8"),
+            SourceRule::LongestMatch,
+        )
+        .unwrap();
+        assert_eq!((r.nic.addr, r.nic.prefix_len), (a("192.168.1.68"), 24));
+        let linux = route_to(
+            &routes,
+            &adapters,
+            by_index,
+            a("8.8.8.8"),
+            SourceRule::SubnetOfNextHop,
+        )
+        .unwrap();
+        assert_eq!(linux.nic.addr, a("192.168.1.14"));
+        // On-link, the destination is the next hop.
+        let r = route_to(
+            &routes,
+            &adapters,
+            by_index,
+            a("192.168.1.20"),
+            SourceRule::LongestMatch,
+        )
+        .unwrap();
+        assert_eq!(r.nic.addr, a("192.168.1.14"));
+        let r = route_to(
+            &routes,
+            &adapters,
+            by_index,
+            a("192.168.1.70"),
+            SourceRule::LongestMatch,
+        )
+        .unwrap();
+        assert_eq!(r.nic.addr, a("192.168.1.68"));
+        let d = default_route(&routes, &adapters, by_index, SourceRule::LongestMatch).unwrap();
+        assert_eq!(d.nic.addr, a("192.168.1.68"));
+
+        let addrs = [
+            (a("10.0.0.5"), 24),
+            (a("10.0.0.200"), 24),
+            (a("10.1.0.5"), 16),
+        ];
+        // Next hop first, then the destination, then the adapter's order.
+        assert_eq!(
+            windows_source(&addrs, a("10.0.0.1"), a("8.8.8.8")),
+            Some(a("10.0.0.5"))
+        );
+        assert_eq!(
+            windows_source(&addrs, a("10.0.0.201"), a("8.8.8.8")),
+            Some(a("10.0.0.200"))
+        );
+        let tie = [(a("10.0.0.4"), 24), (a("10.0.0.5"), 24)];
+        assert_eq!(
+            windows_source(&tie, a("10.0.0.1"), a("10.0.0.1")),
+            Some(a("10.0.0.4"))
+        );
+        assert_eq!(
+            windows_source(&tie, a("10.0.0.1"), a("10.0.0.5")),
+            Some(a("10.0.0.5"))
+        );
+        assert_eq!(windows_source(&[], a("10.0.0.1"), a("10.0.0.1")), None);
+    }
+
+    #[test]
+    fn windows_virtual_adapters() {
+        let adapters = laptop();
+        let routes = windows_routes(&forward_table(), &interfaces());
+        let rule = SourceRule::LongestMatch;
+        // WSL's Hyper-V switch and OpenVPN's TAP carry Ethernet frames.
+        let r = route_to(&routes, &adapters, by_index, a("172.29.100.5"), rule).unwrap();
+        assert_eq!(
+            (r.nic.description.as_str(), r.nic.kind, r.on_link()),
+            ("vEthernet (WSL)", AdapterKind::HyperV, true)
+        );
+        let r = route_to(&routes, &adapters, by_index, a("10.8.0.1"), rule).unwrap();
+        assert_eq!(
+            (r.nic.description.as_str(), r.nic.kind),
+            ("OpenVPN TAP-Windows6", AdapterKind::Tap)
+        );
+        // WireGuard (Wintun-like, IfType 53): one sentence, no frame sent.
+        let e = route_to(&routes, &adapters, by_index, a("10.66.66.1"), rule).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the route to 10.66.66.1 goes through wg0, which is not an Ethernet adapter \
+             (virtual adapter without Ethernet frames (raw IP), e.g. Wintun or WireGuard, IfType 53); \
+             sup needs an Ethernet or Wi-Fi adapter"
+        );
+        // Npcap's legacy loopback adapter, by route and by name.
+        let e = route_to(&routes, &adapters, by_index, a("169.254.1.1"), rule).unwrap_err();
+        assert!(e.to_string().contains("Npcap's loopback adapter"), "{e}");
+        let e = nic_named(&adapters, "Npcap Loopback Adapter").unwrap_err();
+        assert!(
+            e.to_string().starts_with("Npcap Loopback Adapter is not an Ethernet adapter (Npcap's loopback adapter, which carries no Ethernet frames (DLT_NULL), IfType 6)"),
+            "{e}"
+        );
+        // Loopback addresses never get that far.
+        assert!(matches!(
+            route_to(&routes, &adapters, by_index, a("127.0.0.1"), rule),
+            Err(Error::OwnAddress(_))
+        ));
+        // Every usable NIC, by name: GUID without braces, friendly name,
+        // driver description, capture device.
+        let usable: Vec<String> = nics(&adapters).into_iter().map(|n| n.description).collect();
+        assert_eq!(
+            usable,
+            [
+                "Ethernet 2",
+                "Wi-Fi",
+                "vEthernet (WSL)",
+                "OpenVPN TAP-Windows6"
+            ]
+        );
+        for name in [
+            "wi-fi",
+            "a1c3e5f7-0b2d-4f61-8a9c-7e5d3b1f2a40",
+            "Intel(R) Wi-Fi 6 AX201 160MHz",
+            r"\Device\NPF_{A1C3E5F7-0B2D-4F61-8A9C-7E5D3B1F2A40}",
+        ] {
+            assert_eq!(
+                nic_named(&adapters, name).unwrap().kind,
+                AdapterKind::WiFi,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn windows_adapter_acceptance() {
+        let cases: [(u32, &str, &str, Result<AdapterKind, &str>); 12] = [
+            (
+                6,
+                "Ethernet 2",
+                "Intel(R) Ethernet Connection (7) I219-V",
+                Ok(AdapterKind::Ethernet),
+            ),
+            (
+                6,
+                "Ethernet",
+                "Realtek USB GbE Family Controller",
+                Ok(AdapterKind::Ethernet),
+            ),
+            (
+                71,
+                "Wi-Fi",
+                "Intel(R) Wi-Fi 6 AX201 160MHz",
+                Ok(AdapterKind::WiFi),
+            ),
+            (
+                71,
+                "Local Area Connection* 2",
+                "Microsoft Wi-Fi Direct Virtual Adapter #2",
+                Ok(AdapterKind::WiFi),
+            ),
+            (
+                6,
+                "vEthernet (WSL)",
+                "Hyper-V Virtual Ethernet Adapter",
+                Ok(AdapterKind::HyperV),
+            ),
+            (
+                6,
+                "vEthernet (Default Switch)",
+                "Hyper-V Virtual Ethernet Adapter #2",
+                Ok(AdapterKind::HyperV),
+            ),
+            (
+                6,
+                "OpenVPN TAP-Windows6",
+                "TAP-Windows Adapter V9",
+                Ok(AdapterKind::Tap),
+            ),
+            (
+                53,
+                "OpenVPN Wintun",
+                "Wintun Userspace Tunnel",
+                Err("e.g. Wintun or WireGuard, IfType 53"),
+            ),
+            (
+                6,
+                "Npcap Loopback Adapter",
+                "Microsoft KM-TEST Loopback Adapter",
+                Err("Npcap's loopback adapter"),
+            ),
+            (
+                24,
+                "Loopback Pseudo-Interface 1",
+                "Software Loopback Interface 1",
+                Err("software loopback, IfType 24"),
+            ),
+            (
+                243,
+                "Cellular",
+                "Generic Mobile Broadband Adapter",
+                Err("mobile broadband, IfType 243"),
+            ),
+            (
+                131,
+                "Teredo Tunneling Pseudo-Interface",
+                "Teredo Tunneling Pseudo-Interface",
+                Err("tunnel, IfType 131"),
+            ),
+        ];
+        for (if_type, friendly, driver, want) in cases {
+            let got = windows_adapter_kind(if_type, friendly, driver);
+            match (want, &got) {
+                (Ok(kind), Ok(k)) => assert_eq!(*k, kind, "{friendly}"),
+                (Err(part), Err(text)) => assert!(text.contains(part), "{friendly}: {text}"),
+                _ => panic!("{friendly}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(AdapterKind::HyperV.to_string(), "Hyper-V virtual Ethernet");
     }
 }

@@ -24,15 +24,14 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     FreeMibTable, GetAdaptersAddresses, GetBestRoute2, GetIpForwardTable2,
     GAA_FLAG_INCLUDE_GATEWAYS, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER,
-    GAA_FLAG_SKIP_MULTICAST, IF_TYPE_ETHERNET_CSMACD, IF_TYPE_IEEE80211, IP_ADAPTER_ADDRESSES_LH,
-    MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
+    GAA_FLAG_SKIP_MULTICAST, IP_ADAPTER_ADDRESSES_LH, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
 };
 use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
 use windows_sys::Win32::Networking::WinSock::{
     AF_INET, SOCKADDR_IN, SOCKADDR_INET, SOCKET_ADDRESS,
 };
 
-use super::table::{self, Adapter, RouteEntry};
+use super::table::{self, Adapter, RouteEntry, SourceRule, WindowsInterface, WindowsRouteRow};
 use super::{Error, Route, Via, NIC};
 use crate::{ethernet, ipv4};
 
@@ -50,23 +49,6 @@ fn os(what: &'static str, code: WIN32_ERROR) -> Error {
         what,
         source: io::Error::from_raw_os_error(code as i32),
     }
-}
-
-/// What an adapter of `IfType` `t` is, for [`Error::NotEthernet`].
-fn kind(t: u32) -> String {
-    let what = match t {
-        24 => "software loopback",
-        23 => "PPP",
-        131 => "tunnel",
-        53 => "virtual adapter, e.g. Wintun or WireGuard",
-        243 | 244 => "mobile broadband",
-        28 => "SLIP",
-        37 => "ATM",
-        9 => "token ring",
-        1 => "other",
-        _ => "not Ethernet",
-    };
-    format!("{what}, IfType {t}")
 }
 
 /// An adapter and whether it is connected (routes over a disconnected one are
@@ -212,20 +194,28 @@ unsafe fn collect(first: *const IP_ADAPTER_ADDRESSES_LH) -> Vec<Listed> {
             g = ga.Next;
             seen += 1;
         }
-        let ethernet = a.IfType == IF_TYPE_ETHERNET_CSMACD || a.IfType == IF_TYPE_IEEE80211;
+        let kind = table::windows_adapter_kind(a.IfType, &friendly, &driver);
         out.push(Listed {
             adapter: Adapter {
+                // Npcap names the capture device of adapter {GUID}
+                // \Device\NPF_{GUID} (pcap_findalldevs:
+                // https://npcap.com/guide/npcap-devguide.html, "Npcap's
+                // loopback adapter device is reported ... as
+                // \Device\NPF_Loopback").
                 device: format!(r"\Device\NPF_{name}"),
                 name,
                 description: friendly,
                 aliases: vec![driver],
                 index,
-                not_ethernet: (!ethernet).then(|| kind(a.IfType)),
+                not_ethernet: kind.as_ref().err().cloned(),
+                kind: kind.unwrap_or_default(),
                 mac,
                 addrs,
                 gateway,
                 mtu: a.Mtu,
             },
+            // Routes over an adapter that is not up are not used (its
+            // OperStatus, https://learn.microsoft.com/en-us/windows/win32/api/iptypes/ns-iptypes-ip_adapter_addresses_lh).
             up: a.OperStatus == IfOperStatusUp,
             metric: a.Ipv4Metric,
         });
@@ -264,29 +254,31 @@ fn routes(adapters: &[Listed]) -> Result<Vec<RouteEntry<u32>>, Error> {
     };
     // SAFETY: allocated by GetIpForwardTable2, freed once, not used after.
     unsafe { FreeMibTable(table.cast()) };
-    let mut out = Vec::new();
-    for row in &rows {
-        let Some(listed) = adapters
-            .iter()
-            .find(|l| l.adapter.index == row.InterfaceIndex)
-        else {
-            continue;
-        };
-        let Some(destination) = sockaddr_inet_v4(&row.DestinationPrefix.Prefix) else {
-            continue;
-        };
-        let gateway = sockaddr_inet_v4(&row.NextHop).filter(|g| g.0 != [0; 4]);
-        out.push(RouteEntry {
-            iface: row.InterfaceIndex,
-            destination,
-            prefix_len: row.DestinationPrefix.PrefixLength.min(32),
-            gateway,
-            metric: row.Metric.saturating_add(listed.metric),
-            up: listed.up,
-            reject: false,
-        });
-    }
-    Ok(out)
+    let rows: Vec<WindowsRouteRow> = rows
+        .iter()
+        .filter_map(|row| {
+            Some(WindowsRouteRow {
+                if_index: row.InterfaceIndex,
+                destination: sockaddr_inet_v4(&row.DestinationPrefix.Prefix)?,
+                prefix_len: row.DestinationPrefix.PrefixLength,
+                next_hop: sockaddr_inet_v4(&row.NextHop),
+                metric: row.Metric,
+            })
+        })
+        .collect();
+    let interfaces: Vec<WindowsInterface> = adapters
+        .iter()
+        .map(|l| WindowsInterface {
+            index: l.adapter.index,
+            // IP_ADAPTER_ADDRESSES' Ipv4Metric: "The IPv4 interface metric
+            // for the adapter address", the MIB_IPINTERFACE_ROW Metric that
+            // route metrics are offsets from:
+            // https://learn.microsoft.com/en-us/windows/win32/api/iptypes/ns-iptypes-ip_adapter_addresses_lh
+            metric: l.metric,
+            up: l.up,
+        })
+        .collect();
+    Ok(table::windows_routes(&rows, &interfaces))
 }
 
 fn sockaddr_inet(a: ipv4::Addr) -> SOCKADDR_INET {
@@ -330,17 +322,29 @@ pub fn route_in(snapshot: &Snapshot, destination: ipv4::Addr) -> Result<Route, E
     // SAFETY: every pointer is valid for the call: the optional luid and
     // source are null (any interface, any source), `dest` is readable, `row`
     // and `source` writable.
+    // GetBestRoute2 gives the route and the "best source IP address"
+    // Windows would use:
+    // https://learn.microsoft.com/en-us/windows/win32/api/netioapi/nf-netioapi-getbestroute2
     let rc = unsafe { GetBestRoute2(ptr::null(), 0, ptr::null(), &dest, 0, &mut row, &mut source) };
     match rc {
         NO_ERROR => {}
         ERROR_NOT_FOUND | ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE => {
             return Err(Error::NoRoute(destination))
         }
-        // A stub that is there but does nothing (Wine 8.0): the same answer
-        // from the forwarding table, by longest prefix, then metric.
+        // A stub that is there but does nothing (Wine 8.0; on Windows this
+        // error only means "no IPv4 stack", per the page above): the same
+        // answer from the forwarding table, by longest prefix, then route
+        // plus interface metric, and the source address by Windows' rule
+        // (table::windows_routes, table::windows_source).
         ERROR_NOT_SUPPORTED => {
             return match &snapshot.routes {
-                Ok(routes) => table::route_to(routes, adapters, by_index, destination),
+                Ok(routes) => table::route_to(
+                    routes,
+                    adapters,
+                    by_index,
+                    destination,
+                    SourceRule::LongestMatch,
+                ),
                 Err(e) => Err(Error::Os {
                     what: "GetIpForwardTable2 (reading the routing table)",
                     source: io::Error::other(e.clone()),
@@ -371,7 +375,7 @@ pub fn route_in(snapshot: &Snapshot, destination: ipv4::Addr) -> Result<Route, E
 pub fn default_route() -> Result<Route, Error> {
     let listed = adapters()?;
     let routes = routes(&listed)?;
-    table::default_route(&routes, &owned(listed), by_index)
+    table::default_route(&routes, &owned(listed), by_index, SourceRule::LongestMatch)
 }
 
 pub fn nic_named(name: &str) -> Result<NIC, Error> {

@@ -23,6 +23,15 @@ pub(crate) const PCAP_WARNING: c_int = 1;
 pub(crate) const PCAP_WARNING_PROMISC_NOTSUP: c_int = 2;
 
 pub(crate) const PCAP_TSTAMP_PRECISION_NANO: c_int = 1;
+
+// Time stamp types, pcap/pcap.h; what each means: pcap-tstamp(7),
+// https://www.tcpdump.org/manpages/pcap-tstamp.7.html
+pub(crate) const PCAP_TSTAMP_HOST: c_int = 0;
+pub(crate) const PCAP_TSTAMP_HOST_LOWPREC: c_int = 1;
+pub(crate) const PCAP_TSTAMP_HOST_HIPREC: c_int = 2;
+pub(crate) const PCAP_TSTAMP_ADAPTER: c_int = 3;
+pub(crate) const PCAP_TSTAMP_ADAPTER_UNSYNCED: c_int = 4;
+pub(crate) const PCAP_TSTAMP_HOST_HIPREC_UNSYNCED: c_int = 5;
 pub(crate) const PCAP_NETMASK_UNKNOWN: u32 = 0xffff_ffff;
 
 pub(crate) const PCAP_IF_LOOPBACK: u32 = 0x0000_0001;
@@ -46,7 +55,11 @@ pub(crate) struct PcapT {
 #[cfg(unix)]
 pub(crate) type Timeval = libc::timeval;
 
-/// `struct timeval` of winsock: two `long`s, 32 bits each even on 64-bit Windows.
+/// `struct timeval` of winsock: two 32-bit `long`s.
+// `struct timeval` of winsock: two `long`s, 32 bits each even on 64-bit
+// Windows (https://learn.microsoft.com/en-us/windows/win32/api/winsock/ns-winsock-timeval;
+// Npcap's bpf_hdr "matches a pcap_pkthdr", pcap_read_npf in
+// https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
 #[cfg(windows)]
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -82,9 +95,12 @@ pub(crate) struct BpfProgram {
     pub bf_insns: *mut c_void,
 }
 
-/// `struct pcap_stat`, with room for the three extra `u_int`s of the `_WIN32`
-/// definition (`ps_capt`, `ps_sent`, `ps_netdrop`) so that a library built
-/// with them cannot write past the end.
+/// `struct pcap_stat`, with room for the `_WIN32` extras.
+// `struct pcap_stat`, with room for the three extra `u_int`s of the `_WIN32`
+// definition (`ps_capt`, `ps_sent`, `ps_netdrop`) so that a library built
+// with them cannot write past the end. (Npcap's pcap_stats fills only
+// ps_recv, ps_drop and a 0 in ps_ifdrop: pcap_stats_npf in
+// https://github.com/nmap/libpcap/blob/master/pcap-npf.c.)
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct PcapStat {
@@ -106,6 +122,18 @@ pub(crate) struct CreateApi {
     pub set_promisc: unsafe extern "C" fn(p: *mut PcapT, promisc: c_int) -> c_int,
     pub set_timeout: unsafe extern "C" fn(p: *mut PcapT, to_ms: c_int) -> c_int,
     pub activate: unsafe extern "C" fn(p: *mut PcapT) -> c_int,
+}
+
+/// The time stamp type functions, looked up as a group.
+// `pcap_list_tstamp_types`, `pcap_free_tstamp_types` and
+// `pcap_set_tstamp_type` (libpcap >= 1.2.1; Npcap lists its modes since it
+// is based on libpcap 1.10, https://github.com/nmap/npcap/issues/276),
+// looked up as a group.
+#[derive(Clone, Copy)]
+pub(crate) struct TstampApi {
+    pub list: unsafe extern "C" fn(p: *mut PcapT, types: *mut *mut c_int) -> c_int,
+    pub free: unsafe extern "C" fn(types: *mut c_int),
+    pub set: unsafe extern "C" fn(p: *mut PcapT, tstamp_type: c_int) -> c_int,
 }
 
 /// The functions of an opened libpcap / wpcap.dll.
@@ -159,9 +187,13 @@ pub(crate) struct Api {
     pub set_tstamp_precision:
         Option<unsafe extern "C" fn(p: *mut PcapT, precision: c_int) -> c_int>,
     pub get_tstamp_precision: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
+    /// Missing in libpcap < 1.2.1.
+    pub tstamp: Option<TstampApi>,
     pub statustostr: Option<unsafe extern "C" fn(error: c_int) -> *const c_char>,
-    /// Unix only (Npcap has no such function; Windows waits on
-    /// `pcap_getevent`, which Wine stubs).
+    /// Unix only.
+    // Unix only (Npcap neither defines nor exports it,
+    // https://npcap.com/guide/npcap-api.html; Windows waits on
+    // `pcap_getevent`, which Wine stubs).
     #[cfg(unix)]
     pub get_selectable_fd: Option<unsafe extern "C" fn(p: *mut PcapT) -> c_int>,
     /// Missing in very old libraries.
@@ -243,6 +275,13 @@ impl Api {
             set_immediate_mode: optional!("pcap_set_immediate_mode"),
             set_tstamp_precision: optional!("pcap_set_tstamp_precision"),
             get_tstamp_precision: optional!("pcap_get_tstamp_precision"),
+            tstamp: (|| {
+                Some(TstampApi {
+                    list: optional!("pcap_list_tstamp_types")?,
+                    free: optional!("pcap_free_tstamp_types")?,
+                    set: optional!("pcap_set_tstamp_type")?,
+                })
+            })(),
             statustostr: optional!("pcap_statustostr"),
             #[cfg(unix)]
             get_selectable_fd: optional!("pcap_get_selectable_fd"),
@@ -291,18 +330,61 @@ fn load_library(path: &OsStr) -> Result<libloading::Library, libloading::Error> 
 
 #[cfg(windows)]
 fn load_library(path: &OsStr) -> Result<libloading::Library, libloading::Error> {
-    use libloading::os::windows::{Library, LOAD_WITH_ALTERED_SEARCH_PATH};
-    if std::path::Path::new(path).is_absolute() {
-        // With a full path, LOAD_WITH_ALTERED_SEARCH_PATH makes Windows look
-        // for wpcap.dll's own imports (Packet.dll) in wpcap.dll's directory
-        // (System32\Npcap) first, without changing the process-wide DLL
-        // search path the way SetDllDirectory would.
-        // SAFETY: as below, loading only runs wpcap.dll's DllMain.
-        unsafe { Library::load_with_flags(path, LOAD_WITH_ALTERED_SEARCH_PATH) }.map(Into::into)
+    use libloading::os::windows::{
+        Library, LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR, LOAD_LIBRARY_SEARCH_SYSTEM32,
+    };
+    // Npcap installs wpcap.dll and the Packet.dll it imports into
+    // System32\Npcap, and says to make that directory searched rather than
+    // rely on the default DLL search path (which is why WinPcap's DLLs in
+    // System32 would win over Npcap's):
+    // https://npcap.com/guide/npcap-devguide.html#npcap-feature-native-dll
+    // Its example does that with SetDllDirectory, which changes the search
+    // path of the whole process. The LOAD_LIBRARY_SEARCH_* flags of
+    // LoadLibraryExW do it for this one load only, and leave out the
+    // directories that can be planted: the application directory, the
+    // current directory and PATH (both the standard search and
+    // LOAD_WITH_ALTERED_SEARCH_PATH's order look in the current directory
+    // and PATH):
+    // https://learn.microsoft.com/en-us/windows/win32/api/libloaderapi/nf-libloaderapi-loadlibraryexw
+    // https://learn.microsoft.com/en-us/windows/win32/dlls/dynamic-link-library-search-order
+    // (public report of the hijack with a bare LoadLibrary("wpcap.dll"):
+    // https://github.com/google/gopacket/issues/690).
+    let given = std::path::Path::new(path);
+    let (path, flags) = match dll_search(given) {
+        DllSearch::OwnDirAndSystem32 => (
+            // DLL_LOAD_DIR wants a full path.
+            std::path::absolute(given)
+                .unwrap_or_else(|_| given.to_path_buf())
+                .into_os_string(),
+            LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR | LOAD_LIBRARY_SEARCH_SYSTEM32,
+        ),
+        DllSearch::System32Only => (path.to_os_string(), LOAD_LIBRARY_SEARCH_SYSTEM32),
+    };
+    // SAFETY: loading runs wpcap.dll's (and Packet.dll's) DllMain, which
+    // has no preconditions on the caller.
+    unsafe { Library::load_with_flags(path, flags) }.map(Into::into)
+}
+
+/// Where Windows may look for a candidate library and its imports.
+#[cfg(any(windows, test))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DllSearch {
+    /// A path (`System32\Npcap\wpcap.dll`): that directory, so that its
+    /// Packet.dll is the one beside it, then System32.
+    OwnDirAndSystem32,
+    /// A bare name (`wpcap.dll` of WinPcap, of Npcap in "WinPcap
+    /// API-compatible mode", Wine's builtin): System32 only. Never the
+    /// application directory, the current directory or PATH.
+    System32Only,
+}
+
+/// See [`DllSearch`].
+#[cfg(any(windows, test))]
+pub(crate) fn dll_search(path: &std::path::Path) -> DllSearch {
+    if path.components().count() > 1 {
+        DllSearch::OwnDirAndSystem32
     } else {
-        // SAFETY: loading runs wpcap.dll's (and Packet.dll's) DllMain, which
-        // has no preconditions on the caller.
-        unsafe { libloading::Library::new(path) }
+        DllSearch::System32Only
     }
 }
 
@@ -354,4 +436,24 @@ pub(crate) fn local_errbuf_text(buf: &[c_char; PCAP_ERRBUF_SIZE]) -> String {
         .map(|&c| c as u8)
         .collect();
     String::from_utf8_lossy(&bytes).trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn dll_search_never_includes_the_current_directory() {
+        assert_eq!(dll_search(Path::new("wpcap.dll")), DllSearch::System32Only);
+        assert_eq!(
+            dll_search(Path::new("C:/Windows/System32/Npcap/wpcap.dll")),
+            DllSearch::OwnDirAndSystem32
+        );
+        // A relative path is made absolute before loading, never searched.
+        assert_eq!(
+            dll_search(Path::new("Npcap/wpcap.dll")),
+            DllSearch::OwnDirAndSystem32
+        );
+    }
 }

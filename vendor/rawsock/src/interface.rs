@@ -9,8 +9,10 @@ use std::time::Duration;
 use crate::ffi::{
     self, Api, BpfProgram, PcapPkthdr, PcapStat, PcapT, DLT_EN10MB, DLT_RAW, PCAP_ERRBUF_SIZE,
     PCAP_ERROR, PCAP_ERROR_BREAK, PCAP_ERROR_NO_SUCH_DEVICE, PCAP_ERROR_PERM_DENIED,
-    PCAP_ERROR_PROMISC_PERM_DENIED, PCAP_NETMASK_UNKNOWN, PCAP_TSTAMP_PRECISION_NANO, PCAP_WARNING,
-    PCAP_WARNING_PROMISC_NOTSUP,
+    PCAP_ERROR_PROMISC_PERM_DENIED, PCAP_NETMASK_UNKNOWN, PCAP_TSTAMP_ADAPTER,
+    PCAP_TSTAMP_ADAPTER_UNSYNCED, PCAP_TSTAMP_HOST, PCAP_TSTAMP_HOST_HIPREC,
+    PCAP_TSTAMP_HOST_HIPREC_UNSYNCED, PCAP_TSTAMP_HOST_LOWPREC, PCAP_TSTAMP_PRECISION_NANO,
+    PCAP_WARNING, PCAP_WARNING_PROMISC_NOTSUP,
 };
 use crate::packet::timestamp_from_pcap;
 use crate::{BorrowedPacket, Error};
@@ -39,6 +41,12 @@ pub struct Config {
     /// timer also runs while no frame arrives (Npcap), it is how long a
     /// [`Interface::receive`] on an idle interface waits before returning
     /// `Ok(None)`; on Linux it does not run then (see there).
+    // Npcap: Packet.dll's PacketReceivePacket waits for the adapter's read
+    // event for the read timeout (forever for 0, not at all for -1), then
+    // reads what is buffered, possibly nothing
+    // (https://github.com/nmap/npcap/blob/master/packetWin7/Dll/Packet32.cpp);
+    // pcap_setmintocopy: "causes a read from the application to return
+    // (unless the timeout expires)" (https://npcap.com/guide/npcap-api.html).
     pub read_timeout: Duration,
     /// Immediate mode (`pcap_set_immediate_mode`): deliver each frame as
     /// soon as it arrives. Default on. Only applied when the library exports
@@ -47,6 +55,10 @@ pub struct Config {
     /// Refuse devices whose data link is not Ethernet (`DLT_EN10MB`) with
     /// [`Error::NotEthernet`]. Default off.
     pub require_ethernet: bool,
+    /// Ask for [`TimestampType::HostHiPrec`] time stamps (precise *and* on
+    /// the system clock) when the device offers them; otherwise the
+    /// device's default stays. Default on. See [`Interface::timestamp_type`].
+    pub precise_host_timestamps: bool,
 }
 
 impl Default for Config {
@@ -57,6 +69,7 @@ impl Default for Config {
             read_timeout: Duration::from_millis(10),
             immediate: true,
             require_ethernet: false,
+            precise_host_timestamps: true,
         }
     }
 }
@@ -97,6 +110,12 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::precise_host_timestamps`].
+    pub fn precise_host_timestamps(mut self, precise: bool) -> Self {
+        self.precise_host_timestamps = precise;
+        self
+    }
+
     /// The timeout as passed to the library: whole milliseconds, rounded up,
     /// in `1..=i32::MAX`.
     pub(crate) fn timeout_ms(&self) -> c_int {
@@ -111,6 +130,12 @@ impl Config {
 }
 
 /// The link-layer header type of a device (`pcap_datalink`).
+// The link-layer header type of a device (`pcap_datalink`). Npcap maps
+// NDIS media to these in `pcap_activate_npf`
+// (https://github.com/nmap/libpcap/blob/master/pcap-npf.c): 802.3 and WAN
+// to Ethernet, NdisMediumIP (Wintun) and wireless WAN to raw IP, its
+// loopback adapter to `DLT_NULL`, Wi-Fi in monitor mode to 802.11 with
+// radiotap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataLink {
     /// `DLT_EN10MB`: Ethernet, and what the OS presents as Ethernet (Wi-Fi
@@ -151,6 +176,96 @@ impl Display for DataLink {
             DataLink::Other(dlt) => write!(f, "DLT {dlt}"),
         }
     }
+}
+
+/// Where a capture time stamp comes from (`PCAP_TSTAMP_*`, pcap-tstamp(7)).
+// Where a capture time stamp comes from (`PCAP_TSTAMP_*`, pcap-tstamp(7):
+// https://www.tcpdump.org/manpages/pcap-tstamp.7.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// `host`: the host stamps it, nothing promised about how.
+    Host,
+    /// `host_lowprec`: the host's system clock, cheap and coarse (Npcap:
+    /// `KeQuerySystemTime`, a scheduler tick of up to 15.6 ms).
+    HostLowPrec,
+    /// `host_hiprec`: the host, precise (Npcap: `KeQuerySystemTimePrecise`
+    /// for every packet, on the system clock).
+    HostHiPrec,
+    /// `host_hiprec_unsynced`: the host, precise but not kept on the
+    /// system clock (Npcap's default: the system time read once, then the
+    /// performance counter).
+    HostHiPrecUnsynced,
+    /// `adapter`: the network adapter, on the system clock.
+    Adapter,
+    /// `adapter_unsynced`: the network adapter, on its own clock.
+    AdapterUnsynced,
+    /// Any other value.
+    Other(i32),
+}
+
+impl TimestampType {
+    /// From a `PCAP_TSTAMP_` value.
+    pub fn from_raw(value: i32) -> TimestampType {
+        match value {
+            PCAP_TSTAMP_HOST => TimestampType::Host,
+            PCAP_TSTAMP_HOST_LOWPREC => TimestampType::HostLowPrec,
+            PCAP_TSTAMP_HOST_HIPREC => TimestampType::HostHiPrec,
+            PCAP_TSTAMP_HOST_HIPREC_UNSYNCED => TimestampType::HostHiPrecUnsynced,
+            PCAP_TSTAMP_ADAPTER => TimestampType::Adapter,
+            PCAP_TSTAMP_ADAPTER_UNSYNCED => TimestampType::AdapterUnsynced,
+            other => TimestampType::Other(other),
+        }
+    }
+
+    /// The `PCAP_TSTAMP_` value.
+    pub fn raw(self) -> i32 {
+        match self {
+            TimestampType::Host => PCAP_TSTAMP_HOST,
+            TimestampType::HostLowPrec => PCAP_TSTAMP_HOST_LOWPREC,
+            TimestampType::HostHiPrec => PCAP_TSTAMP_HOST_HIPREC,
+            TimestampType::HostHiPrecUnsynced => PCAP_TSTAMP_HOST_HIPREC_UNSYNCED,
+            TimestampType::Adapter => PCAP_TSTAMP_ADAPTER,
+            TimestampType::AdapterUnsynced => PCAP_TSTAMP_ADAPTER_UNSYNCED,
+            TimestampType::Other(value) => value,
+        }
+    }
+}
+
+impl Display for TimestampType {
+    /// The name `pcap_tstamp_type_val_to_name` gives (`host_hiprec`).
+    fn fmt(&self, f: &mut Formatter<'_>) -> FmtResult {
+        match self {
+            TimestampType::Host => f.write_str("host"),
+            TimestampType::HostLowPrec => f.write_str("host_lowprec"),
+            TimestampType::HostHiPrec => f.write_str("host_hiprec"),
+            TimestampType::HostHiPrecUnsynced => f.write_str("host_hiprec_unsynced"),
+            TimestampType::Adapter => f.write_str("adapter"),
+            TimestampType::AdapterUnsynced => f.write_str("adapter_unsynced"),
+            TimestampType::Other(value) => write!(f, "time stamp type {value}"),
+        }
+    }
+}
+
+/// The time stamp type to ask for among those a device `offered`, or None
+/// to keep its default.
+// Only `host_hiprec`, when asked for: it is the one type both precise and
+// on the system clock. Npcap's default is `host_hiprec_unsynced` (the
+// system time read once when the capture starts, then the performance
+// counter), which drifts from the system clock over a long capture, and
+// `host_lowprec` is `KeQuerySystemTime`, a scheduler tick of 10-16 ms:
+// https://github.com/nmap/npcap/issues/71 (the maintainers on the modes),
+// https://github.com/nmap/npcap/issues/767 (per handle, before
+// activation; `host` leaves the default). Callers that mix capture time
+// stamps with the system clock (ersatz falls back to the time a frame was
+// queued when the capture does not show it) need the two on one clock.
+// Linux offers `host` (and `adapter*` with hardware time stamping): the
+// default stays there.
+pub(crate) fn choose_timestamp_type(
+    offered: &[TimestampType],
+    precise_host: bool,
+) -> Option<TimestampType> {
+    (precise_host && offered.contains(&TimestampType::HostHiPrec))
+        .then_some(TimestampType::HostHiPrec)
 }
 
 /// Capture statistics (`pcap_stats`); what is counted differs by platform.
@@ -212,9 +327,15 @@ impl Handle {
     fn break_loop(&self) {
         // SAFETY: the handle is open (we hold it). pcap_breakloop is
         // documented for use from another thread than the one blocked in
-        // pcap_next_ex / pcap_loop: it sets the handle's break flag and, on
-        // Linux (libpcap >= 1.10) and Npcap, signals an eventfd / event
-        // object that the blocked thread waits on.
+        // pcap_next_ex / pcap_loop
+        // (https://www.tcpdump.org/manpages/pcap_breakloop.3pcap.html): it
+        // sets the handle's break flag and, on Linux (libpcap >= 1.10) and
+        // Npcap (based on libpcap >= 1.10), signals an eventfd / the
+        // adapter's read event that the blocked thread waits on
+        // (pcap_breakloop_npf: SetEvent(PacketGetReadEvent(...)),
+        // https://github.com/nmap/libpcap/blob/master/pcap-npf.c;
+        // https://github.com/nmap/npcap/issues/276). See
+        // `Library::breakloop_wakes_reader`.
         unsafe { (self.api.breakloop)(self.ptr()) }
     }
 
@@ -237,8 +358,9 @@ impl Handle {
         // flag) and calls send(2) on the packet socket, leaving the ring
         // buffer and all read-side state alone; on Npcap it calls
         // PacketSendPacket, a WriteFile on the adapter's handle with a
-        // PACKET on its own stack, which the driver serialises against the
-        // reader's ReadFile. The one thing both sides may write is the error
+        // PACKET on its own stack (pcap_inject_npf,
+        // https://github.com/nmap/libpcap/blob/master/pcap-npf.c), which
+        // the driver serialises against the reader's ReadFile. The one thing both sides may write is the error
         // text in `p->errbuf`, and only when they fail; `send_lock` keeps
         // senders apart and our reads of it are bounded (`Handle::geterr`),
         // so a simultaneous receive failure can at worst garble a message.
@@ -308,6 +430,8 @@ pub struct Interface {
     data_link: DataLink,
     immediate: bool,
     nanos: bool,
+    timestamp_type: Option<TimestampType>,
+    offered_timestamp_types: Vec<TimestampType>,
     read_timeout: Duration,
     warning: Option<String>,
 }
@@ -359,6 +483,8 @@ pub(crate) fn open(api: &Arc<Api>, name: &str, config: &Config) -> Result<Interf
     let timeout_ms = config.timeout_ms();
     let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
 
+    let mut offered_timestamp_types = Vec::new();
+    let mut timestamp_type = None;
     let (handle, immediate, mut nanos, warning) = if let Some(create) = &api.create {
         // SAFETY: `c_name` is NUL-terminated, `errbuf` has PCAP_ERRBUF_SIZE bytes.
         let p = unsafe { (create.create)(c_name.as_ptr(), errbuf.as_mut_ptr()) };
@@ -392,12 +518,34 @@ pub(crate) fn open(api: &Arc<Api>, name: &str, config: &Config) -> Result<Interf
             _ => false,
         };
         // Nanosecond time stamps when the library has them; it refuses with
-        // PCAP_ERROR_TSTAMP_PRECISION_NOTSUP where it cannot.
+        // PCAP_ERROR_TSTAMP_PRECISION_NOTSUP where it cannot. Npcap does:
+        // its pcap-npf.c declares no precision list, so libpcap accepts only
+        // microseconds there
+        // (https://github.com/nmap/libpcap/blob/master/pcap-npf.c,
+        // pcap_set_tstamp_precision in pcap.c); Linux has nanoseconds.
         let nanos = match api.set_tstamp_precision {
             // SAFETY: as for pcap_set_snaplen.
             Some(set) => unsafe { set(p, PCAP_TSTAMP_PRECISION_NANO) == 0 },
             None => false,
         };
+        // The time stamp type, chosen from what the device offers (the
+        // list is only complete before activation: pcap_list_tstamp_types(3PCAP),
+        // https://www.tcpdump.org/manpages/pcap_list_tstamp_types.3pcap.html).
+        if let Some(tstamp) = api.tstamp {
+            offered_timestamp_types = list_timestamp_types(&tstamp, p);
+            if let Some(wanted) =
+                choose_timestamp_type(&offered_timestamp_types, config.precise_host_timestamps)
+            {
+                // SAFETY: as for pcap_set_snaplen.
+                let rc = unsafe { (tstamp.set)(p, wanted.raw()) };
+                // Anything else (PCAP_WARNING_TSTAMP_TYPE_NOTSUP, or old
+                // libraries' PCAP_ERROR_CANTSET_TSTAMP_TYPE) leaves the
+                // default in place, which is no reason not to capture.
+                if rc == 0 {
+                    timestamp_type = Some(wanted);
+                }
+            }
+        }
         // SAFETY: `p` is live and not activated yet.
         let rc = unsafe { (create.activate)(p) };
         if rc < 0 {
@@ -459,16 +607,48 @@ pub(crate) fn open(api: &Arc<Api>, name: &str, config: &Config) -> Result<Interf
         data_link,
         immediate,
         nanos,
+        timestamp_type,
+        offered_timestamp_types,
         read_timeout: Duration::from_millis(timeout_ms.unsigned_abs().into()),
         warning,
     })
+}
+
+/// `pcap_list_tstamp_types` on a created, not yet activated handle (an
+/// empty list when it fails).
+fn list_timestamp_types(api: &crate::ffi::TstampApi, p: *mut PcapT) -> Vec<TimestampType> {
+    let mut types: *mut c_int = ptr::null_mut();
+    // SAFETY: `p` is a live handle; `types` is a valid out-pointer.
+    let n = unsafe { (api.list)(p, &mut types) };
+    if types.is_null() {
+        return Vec::new();
+    }
+    let list = match usize::try_from(n) {
+        // SAFETY: on success the library points `types` at `n` ints it
+        // allocated, valid until pcap_free_tstamp_types below.
+        Ok(n) if n > 0 => unsafe { std::slice::from_raw_parts(types, n) }
+            .iter()
+            .map(|&t| TimestampType::from_raw(t))
+            .collect(),
+        _ => Vec::new(),
+    };
+    // SAFETY: `types` came from pcap_list_tstamp_types and is freed once,
+    // with the library's own function (its allocator), after the copy.
+    unsafe { (api.free)(types) };
+    list
 }
 
 /// Error for a failed `pcap_create` / `pcap_open_live`, which only give text.
 fn classify(device: &str, message: String) -> Error {
     let device = device.to_owned();
     let lower = message.to_ascii_lowercase();
-    if lower.contains("permission") || lower.contains("not permitted") {
+    // Npcap's admin-only refusal reads 'The helper program for "Admin-only
+    // Mode" must be allowed to make changes to your device'
+    // (pcap_activate_npf, https://github.com/nmap/libpcap/blob/master/pcap-npf.c).
+    if lower.contains("permission")
+        || lower.contains("not permitted")
+        || lower.contains("admin-only")
+    {
         Error::PermissionDenied { device, message }
     } else if lower.contains("no such device") {
         Error::NoSuchDevice { device, message }
@@ -535,6 +715,19 @@ impl Interface {
     /// microseconds.
     pub fn nanosecond_timestamps(&self) -> bool {
         self.nanos
+    }
+
+    /// The time stamp type that was set ([`Config::precise_host_timestamps`]:
+    /// `host_hiprec` where offered), or None where the device's default is
+    /// in effect (Npcap's default: `host_hiprec_unsynced`; Linux: `host`).
+    pub fn timestamp_type(&self) -> Option<TimestampType> {
+        self.timestamp_type
+    }
+
+    /// The time stamp types the device offered (`pcap_list_tstamp_types`
+    /// before activation); empty where the library cannot tell.
+    pub fn offered_timestamp_types(&self) -> &[TimestampType] {
+        &self.offered_timestamp_types
     }
 
     /// The read timeout in effect (whole milliseconds).
@@ -871,11 +1064,58 @@ mod tests {
     }
 
     #[test]
+    fn timestamp_types() {
+        for raw in 0..=6 {
+            let t = TimestampType::from_raw(raw);
+            assert_eq!(t.raw(), raw);
+        }
+        assert_eq!(TimestampType::from_raw(2), TimestampType::HostHiPrec);
+        assert_eq!(
+            TimestampType::from_raw(5),
+            TimestampType::HostHiPrecUnsynced
+        );
+        assert_eq!(TimestampType::from_raw(9), TimestampType::Other(9));
+        assert_eq!(TimestampType::HostHiPrec.to_string(), "host_hiprec");
+        assert_eq!(
+            TimestampType::HostHiPrecUnsynced.to_string(),
+            "host_hiprec_unsynced"
+        );
+    }
+
+    #[test]
+    fn host_hiprec_is_chosen_only_where_offered() {
+        use TimestampType::*;
+        // Npcap (libpcap's get_ts_types in pcap-npf.c): host, then the
+        // driver's modes.
+        let npcap = [Host, HostHiPrecUnsynced, HostLowPrec, HostHiPrec];
+        assert_eq!(choose_timestamp_type(&npcap, true), Some(HostHiPrec));
+        assert_eq!(choose_timestamp_type(&npcap, false), None);
+        // Linux: host, and the adapter's with hardware time stamping.
+        assert_eq!(choose_timestamp_type(&[Host], true), None);
+        assert_eq!(
+            choose_timestamp_type(&[Host, Adapter, AdapterUnsynced], true),
+            None
+        );
+        // An Npcap driver without the precise mode: its default stays.
+        assert_eq!(
+            choose_timestamp_type(&[Host, HostHiPrecUnsynced, HostLowPrec], true),
+            None
+        );
+        assert_eq!(choose_timestamp_type(&[], true), None);
+        assert!(Config::default().precise_host_timestamps);
+    }
+
+    #[test]
     fn open_errors_are_classified_from_text() {
         let e = classify("eth0", "socket: Operation not permitted".into());
         assert!(matches!(e, Error::PermissionDenied { .. }));
         let e = classify("x", "x: No such device exists".into());
         assert!(matches!(e, Error::NoSuchDevice { .. }));
+        let e = classify(
+            r"\Device\NPF_{4D36E972-E325-11CE-BFC1-08002BE10318}",
+            "The helper program for \"Admin-only Mode\" must be allowed to make changes to your device".into(),
+        );
+        assert!(matches!(e, Error::PermissionDenied { .. }));
         let e = classify("x", "something else".into());
         assert!(matches!(e, Error::OpeningInterface { .. }));
     }

@@ -49,6 +49,6 @@ mod library;
 mod packet;
 
 pub use error::{Error, NOT_INSTALLED};
-pub use interface::{Breaker, Config, DataLink, Interface, Sender, Stats};
-pub use library::{open_best_library, InterfaceDescription, Library};
+pub use interface::{Breaker, Config, DataLink, Interface, Sender, Stats, TimestampType};
+pub use library::{npcap_admin_only, open_best_library, InterfaceDescription, Library};
 pub use packet::{BorrowedPacket, OwnedPacket};

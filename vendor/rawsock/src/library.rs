@@ -29,12 +29,15 @@ impl Library {
     ///
     /// * Windows: `%SystemRoot%\System32\Npcap\wpcap.dll` (the only place
     ///   Npcap installs it unless "WinPcap API-compatible mode" was chosen;
-    ///   the full path comes from `GetSystemDirectoryW`), then `wpcap.dll`
-    ///   from the standard DLL search path (Npcap in compatible mode,
-    ///   WinPcap, Wine).
+    ///   the full path comes from `GetSystemDirectoryW`), loaded so that its
+    ///   own directory and System32 are searched for its `Packet.dll`; then
+    ///   `wpcap.dll` from System32 only (Npcap in compatible mode, WinPcap,
+    ///   Wine): never from the application directory, the current directory
+    ///   or PATH, where a planted DLL could wait.
     /// * Linux and other Unixes: `libpcap.so.1`, `libpcap.so.0.8` (Debian's
     ///   soname), `libpcap.so` (only present with the -dev package).
     /// * macOS: `libpcap.A.dylib`, `libpcap.dylib`.
+    // Npcap's DLL directory: https://npcap.com/guide/npcap-devguide.html#npcap-feature-native-dll
     pub fn default_paths() -> Vec<OsString> {
         default_paths()
     }
@@ -87,8 +90,32 @@ impl Library {
     /// The library's version text (`pcap_lib_version`), e.g.
     /// "libpcap version 1.10.3 (with TPACKET_V3)" or
     /// "Npcap version 1.79, based on libpcap version 1.10.4".
+    // Npcap's form: https://npcap.com/guide/npcap-devguide.html#npcap-detect-run-time
     pub fn version(&self) -> String {
         self.api.version()
+    }
+
+    /// The libpcap version the library is or is based on, from
+    /// [`Library::version`]: `(1, 10, 4)` for "Npcap version 1.79, based on
+    /// libpcap version 1.10.4" and for "libpcap version 1.10.4 (with
+    /// TPACKET_V3)". None for texts without one (WinPcap's "WinPcap version
+    /// 4.1.3").
+    pub fn libpcap_version(&self) -> Option<(u32, u32, u32)> {
+        libpcap_version(&self.version())
+    }
+
+    /// Whether a [`crate::Breaker`] wakes a receive blocked in the library at
+    /// once, rather than at the end of the read timeout: libpcap >= 1.10 on
+    /// Linux and Windows (Npcap based on it). Elsewhere (macOS, BSD, older
+    /// versions) only the read timeout ends the wait.
+    // libpcap 1.10 made pcap_breakloop signal what the reader waits on: an
+    // eventfd on Linux (https://github.com/the-tcpdump-group/libpcap/issues/903,
+    // fixed in 1.10.0), the adapter's read event on Windows
+    // (pcap_breakloop_npf calls SetEvent(PacketGetReadEvent(...)); "not in
+    // any 1.9.x release": https://github.com/the-tcpdump-group/libpcap/issues/734;
+    // in Npcap since it moved to libpcap 1.10: https://github.com/nmap/npcap/issues/276).
+    pub fn breakloop_wakes_reader(&self) -> bool {
+        breakloop_wakes_reader(self.libpcap_version())
     }
 
     /// Whether the library exports `pcap_create`/`pcap_activate`. Without
@@ -207,6 +234,69 @@ impl Display for InterfaceDescription {
     }
 }
 
+/// The `major.minor.patch` after "libpcap version " in a
+/// `pcap_lib_version` text (a missing patch counts as 0).
+fn libpcap_version(text: &str) -> Option<(u32, u32, u32)> {
+    let (_, rest) = text.split_once("libpcap version ")?;
+    let number: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut parts = number.split('.').map(str::parse::<u32>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next()?.ok()?;
+    let patch = parts.next().and_then(Result::ok).unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+/// See [`Library::breakloop_wakes_reader`].
+fn breakloop_wakes_reader(version: Option<(u32, u32, u32)>) -> bool {
+    cfg!(any(windows, target_os = "linux")) && version.is_some_and(|v| v >= (1, 10, 0))
+}
+
+/// Whether Npcap was installed with "Restrict Npcap driver's access to
+/// Administrators only": the `AdminOnly` DWORD under
+/// `HKLM\SYSTEM\CurrentControlSet\Services\npcap\Parameters`, 1 when
+/// checked. None when the value cannot be read (no Npcap, or not Windows).
+// Npcap's guide: https://npcap.com/guide/npcap-devguide.html#npcap-detect-install-time
+pub fn npcap_admin_only() -> Option<bool> {
+    #[cfg(windows)]
+    {
+        npcap_parameter("AdminOnly").map(|v| v == 1)
+    }
+    #[cfg(not(windows))]
+    {
+        None
+    }
+}
+
+/// A DWORD value of Npcap's `Parameters` registry key.
+#[cfg(windows)]
+fn npcap_parameter(name: &str) -> Option<u32> {
+    use windows_sys::Win32::System::Registry::{
+        RegGetValueW, HKEY_LOCAL_MACHINE, RRF_RT_REG_DWORD,
+    };
+    let wide = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
+    let key = wide(r"SYSTEM\CurrentControlSet\Services\npcap\Parameters");
+    let value = wide(name);
+    let mut data: u32 = 0;
+    let mut size = std::mem::size_of::<u32>() as u32;
+    // SAFETY: `key` and `value` are NUL-terminated UTF-16 strings; `data` is
+    // a writable DWORD and `size` says so; the type pointer may be NULL.
+    let rc = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            key.as_ptr(),
+            value.as_ptr(),
+            RRF_RT_REG_DWORD,
+            ptr::null_mut(),
+            (&mut data as *mut u32).cast(),
+            &mut size,
+        )
+    };
+    (rc == 0).then_some(data)
+}
+
 #[cfg(windows)]
 fn default_paths() -> Vec<OsString> {
     let mut paths = Vec::new();
@@ -309,6 +399,42 @@ mod tests {
             paths.extend(Library::default_paths());
             assert!(Library::open_paths(paths).is_ok());
         }
+    }
+
+    #[test]
+    fn libpcap_versions_from_version_texts() {
+        let cases = [
+            (
+                "Npcap version 1.79, based on libpcap version 1.10.4",
+                Some((1, 10, 4)),
+            ),
+            (
+                "Npcap version 0.993, based on libpcap version 1.9.0",
+                Some((1, 9, 0)),
+            ),
+            ("libpcap version 1.10.3 (with TPACKET_V3)", Some((1, 10, 3))),
+            ("libpcap version 1.9.1", Some((1, 9, 1))),
+            ("libpcap version 1.10", Some((1, 10, 0))),
+            (
+                "WinPcap version 4.1.3 (packet.dll version 4.1.0.2980)",
+                None,
+            ),
+            ("libpcap version x.y", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(libpcap_version(text), want, "{text}");
+        }
+        let wakes = breakloop_wakes_reader(Some((1, 10, 0)));
+        assert_eq!(wakes, cfg!(any(windows, target_os = "linux")));
+        assert!(!breakloop_wakes_reader(Some((1, 9, 1))));
+        assert!(!breakloop_wakes_reader(None));
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn npcap_admin_only_is_unknown_off_windows() {
+        assert_eq!(npcap_admin_only(), None);
     }
 
     #[test]

@@ -293,6 +293,17 @@ fn one_way(lib: &Library, config: &Config, rounds: u32, label: &str) -> (Duratio
     rx.set_filter(&format!("ether proto {ETHERTYPE_REQUEST:#06x}"))
         .expect("filter");
     let nanos = rx.nanosecond_timestamps();
+    // Linux libpcap offers `host` (plus `adapter*` where the NIC stamps in
+    // hardware; a veth does not): never `host_hiprec`, so the default stays.
+    println!(
+        "{label}: time stamp types offered {:?}, set {:?}",
+        rx.offered_timestamp_types(),
+        rx.timestamp_type()
+    );
+    assert!(rx
+        .offered_timestamp_types()
+        .contains(&rawsock::TimestampType::Host));
+    assert_eq!(rx.timestamp_type(), None);
     let (seen, receiver, breaker) = spawn_receiver(rx, ETHERTYPE_REQUEST, nonce);
     let mut latencies = Vec::new();
     let mut offsets = Vec::new();
