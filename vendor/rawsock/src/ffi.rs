@@ -3,9 +3,9 @@
 //!
 //! Only the functions listed in [`Api`] are ever looked up, so a library
 //! whose other exports are stubs that abort (Wine's `wpcap.dll`:
-//! `pcap_sendqueue_*`, `pcap_setmintocopy`, `pcap_getevent`, `pcap_open_dead`,
-//! `pcap_open_offline`, `pcap_dump_*`) or that lacks newer functions
-//! (`pcap_set_immediate_mode`) still loads.
+//! `pcap_sendqueue_*`, `pcap_setmintocopy`, `pcap_getevent`, `pcap_open_dead`
+//! (looked up on Linux only), `pcap_open_offline`, `pcap_dump_*`) or that
+//! lacks newer functions (`pcap_set_immediate_mode`) still loads.
 
 use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void, CStr, OsStr};
 use std::marker::{PhantomData, PhantomPinned};
@@ -73,6 +73,17 @@ pub(crate) struct PcapIf {
     pub description: *mut c_char,
     pub addresses: *mut c_void,
     pub flags: u32,
+}
+
+/// `struct bpf_insn`: the same layout as the kernel's `struct sock_filter`.
+#[cfg(target_os = "linux")]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BpfInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
 }
 
 /// `struct bpf_program`.
@@ -167,6 +178,10 @@ pub(crate) struct Api {
     /// Missing in very old libraries.
     pub setnonblock:
         Option<unsafe extern "C" fn(p: *mut PcapT, nonblock: c_int, errbuf: *mut c_char) -> c_int>,
+    /// Linux only, for compiling the filters of [`crate::linux`]'s sockets
+    /// (never looked up elsewhere: Wine's wpcap.dll stubs it).
+    #[cfg(target_os = "linux")]
+    pub open_dead: Option<unsafe extern "C" fn(linktype: c_int, snaplen: c_int) -> *mut PcapT>,
 
     /// Where the library was loaded from (for messages).
     pub path: String,
@@ -247,6 +262,8 @@ impl Api {
             #[cfg(unix)]
             get_selectable_fd: optional!("pcap_get_selectable_fd"),
             setnonblock: optional!("pcap_setnonblock"),
+            #[cfg(target_os = "linux")]
+            open_dead: optional!("pcap_open_dead"),
             path: display,
             _lib: lib,
         })

@@ -46,6 +46,8 @@ mod error;
 mod ffi;
 mod interface;
 mod library;
+#[cfg(target_os = "linux")]
+pub mod linux;
 mod packet;
 
 pub use error::{Error, NOT_INSTALLED};

@@ -155,6 +155,12 @@ impl Library {
     pub fn open_interface_with(&self, name: &str, config: &Config) -> Result<Interface, Error> {
         interface::open(&self.api, name, config)
     }
+
+    /// The library's functions.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn api(&self) -> &Arc<Api> {
+        &self.api
+    }
 }
 
 impl Debug for Library {
