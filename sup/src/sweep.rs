@@ -70,12 +70,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         },
         ..Options::default()
     };
-    let opening = sweep::opening(&options);
-    let setup = setup::open_with(planned.route.clone(), false, args.pcap.as_ref(), &opening)?;
     if let Some(rate) = args.rate {
         options.interval = Duration::from_secs(1) / rate;
         options.budget = None;
     }
+    let opening = sweep::opening(&options);
+    let setup = setup::open_with(planned.route.clone(), false, args.pcap.as_ref(), &opening)?;
     let lists = args.alive_only || args.unreachable_only;
     let swept = sweep::run(&setup.interface, &planned, &options, &setup.halt, |host| {
         let line = || (!lists).then(|| line(host, args.arp, options.method));

@@ -1,20 +1,29 @@
 //! Capture backend: raw frames in and out through our patched `rawsock`
 //! (`vendor/rawsock`) over Npcap's `wpcap.dll` on Windows or libpcap
-//! elsewhere, loaded at run time.
+//! elsewhere, loaded at run time; on Linux through packet sockets of its own
+//! (`rawsock::linux`), libpcap only compiling the capture filter.
 //!
-//! An [`crate::Interface`] opens two handles on its NIC: one sends, the other
-//! captures, in immediate mode (each frame delivered at once, not after the
-//! read timeout) with a BPF filter that lets through only ARP and the ICMP to
-//! or from our address. The capture handle also sees the frames the sending
-//! handle sent (a handle does not see its own): their capture timestamps are
-//! the best "sent at" time the platform has. After each frame the capture
-//! thread looks for the next with naps for a while ([`BUSY`]) before it
-//! blocks in the library again.
+//! An [`crate::Interface`] opens two sockets on its NIC: one sends, the other
+//! captures, every frame delivered at once (immediate mode, where it is a
+//! library handle) through a BPF filter that lets through only ARP and the
+//! ICMP to or from our address. The capture also sees the frames the sending
+//! socket sent (a socket does not see its own): their capture timestamps
+//! are the best "sent at" time the platform has. After each frame the
+//! capture thread looks for the next with naps for a while ([`BUSY`]) before
+//! it blocks again.
+//!
+//! Why Linux has its own: libpcap captures there through a memory-mapped
+//! ring, and the kernel waits for an RCU grace period (10-16 ms on the lab
+//! machine) to set one up, and two more to tear it down and release the
+//! socket; a socket without a ring costs one, at close. A one-probe run
+//! spends most of its time waiting for them (tests/bench/RESULTS.md). The
+//! ring costs less per frame, so a capture that expects many frames a second
+//! ([`Opening::bulk`]) still goes through libpcap.
 //!
 //! What the Interface needs from a capture backend: send a frame, receive the
 //! next one with its timestamp, and stop a receive in progress from another
-//! thread. The real backend is `pcap` (Npcap / libpcap); tests use
-//! an in-memory wire (`memory`).
+//! thread. The real backend is `pcap` (Npcap / libpcap, and Linux's packet
+//! sockets); tests use an in-memory wire (`memory`).
 
 #[cfg(test)]
 pub(crate) mod memory;
@@ -69,6 +78,12 @@ pub struct Opening {
     /// More for the capture filter to let through: a BPF expression, OR'ed
     /// with the default one (e.g. `tcp and host 10.0.0.9 and port 443`).
     pub filter: Option<String>,
+    /// Many frames a second are expected (a flood, a responder): on Linux,
+    /// capture through libpcap's memory-mapped ring, which costs less per
+    /// frame (no system call while frames keep coming) but some 30-45 ms
+    /// more to open and close (the kernel's RCU grace periods, see
+    /// [`crate::Interface`]). Elsewhere it changes nothing.
+    pub bulk: bool,
 }
 
 /// The outcome of one receive.

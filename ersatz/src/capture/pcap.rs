@@ -99,16 +99,54 @@ pub fn filter_for(nic: &NIC, also: Option<&str>) -> String {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 struct Sending(rawsock::Interface);
 
+#[cfg(not(target_os = "linux"))]
 impl Transmit for Sending {
     fn send(&self, frame: &[u8]) -> Result<(), String> {
         self.0.send(frame).map_err(|e| e.to_string())
     }
 }
 
-struct Capturing {
-    rx: rawsock::Interface,
+#[cfg(target_os = "linux")]
+impl Transmit for rawsock::linux::SendSocket {
+    fn send(&self, frame: &[u8]) -> Result<(), String> {
+        rawsock::linux::SendSocket::send(self, frame).map_err(|e| e.to_string())
+    }
+}
+
+/// What the capture thread reads from: a library handle, or on Linux a
+/// packet socket of our own (`rawsock::linux`).
+trait Reader: Send + 'static {
+    fn receive(&mut self) -> Result<Option<rawsock::BorrowedPacket<'_>>, rawsock::Error>;
+    /// `Ok(false)` where the reader cannot be nonblocking.
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, rawsock::Error>;
+}
+
+impl Reader for rawsock::Interface {
+    fn receive(&mut self) -> Result<Option<rawsock::BorrowedPacket<'_>>, rawsock::Error> {
+        rawsock::Interface::receive(self)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, rawsock::Error> {
+        rawsock::Interface::set_nonblocking(self, nonblocking)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Reader for rawsock::linux::CaptureSocket {
+    fn receive(&mut self) -> Result<Option<rawsock::BorrowedPacket<'_>>, rawsock::Error> {
+        rawsock::linux::CaptureSocket::receive(self)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, rawsock::Error> {
+        rawsock::linux::CaptureSocket::set_nonblocking(self, nonblocking)
+    }
+}
+
+struct Capturing<R> {
+    rx: R,
     /// Until when to look for frames without blocking in the library.
     busy_until: Option<Instant>,
     /// Whether to look while busy: nonblocking receives (Unix, where the
@@ -156,7 +194,7 @@ fn frame(packet: rawsock::BorrowedPacket<'_>) -> Next<'_> {
     Next::Frame(packet.data(), Timestamp::from_unix(at))
 }
 
-impl Capturing {
+impl<R: Reader> Capturing<R> {
     /// Switches the handle to `nonblocking` mode, never while a stop is
     /// being requested, and not at all once one was (see [`StopState`]).
     fn switch(&mut self, nonblocking: bool) -> Switch {
@@ -235,7 +273,7 @@ pub const NAP_MIN: Duration = Duration::from_micros(50);
 /// few frames (`sup --interval 10`: about one per millisecond).
 pub const NAP_MAX: Duration = Duration::from_millis(1);
 
-impl Receive for Capturing {
+impl<R: Reader> Receive for Capturing<R> {
     fn next(&mut self) -> Next<'_> {
         if let Some(until) = self.busy_until {
             if self.stop.stopped.load(Ordering::SeqCst) {
@@ -295,28 +333,56 @@ pub fn snaplen(mtu: u32) -> u32 {
     mtu.clamp(576, 65_535 - 18) + 18
 }
 
-/// Opens the NIC's two handles, the capturing one as `how` says.
+/// Opens the NIC's two sockets, the capturing one as `how` says.
+///
+/// Linux: the sending socket is always a packet socket of our own
+/// (`rawsock::linux::SendSocket`), without the memory-mapped ring libpcap
+/// would set up for it. The capture, unless `how.bulk`, is one too
+/// (`rawsock::linux::CaptureSocket`, libpcap only compiling its filter):
+/// the kernel waits for an RCU grace period (10-16 ms here) to set up a
+/// ring, and for two more to tear it down and release the socket at close;
+/// a socket without a ring costs none to open and one to close. With
+/// `how.bulk`, the capture is a libpcap handle with its ring, which costs
+/// less per frame (no system call while frames keep coming).
+#[cfg(target_os = "linux")]
 pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> {
     let device = nic.device.as_str();
     let wrap = |e| Error::from_rawsock(device, e);
     let library = library()?;
+    let filter = filter_for(nic, how.filter.as_deref());
+    // Both quick when there is no ring: one after the other, no thread.
+    let tx = Box::new(rawsock::linux::SendSocket::open(device).map_err(wrap)?);
+    if how.bulk {
+        let rx = open_handle(library, device, &handle_config(nic, how), &filter)?;
+        let breaker = rx.breaker();
+        return Ok(link(tx, rx, breaker));
+    }
     let config = rawsock::Config::new()
         .snaplen(snaplen(nic.mtu))
-        .immediate(true)
-        .read_timeout(READ_TIMEOUT)
         .promisc(how.promiscuous)
         .require_ethernet(true);
-    let open = |filter: &str| -> Result<rawsock::Interface, Error> {
-        let mut handle = library.open_interface_with(device, &config).map_err(wrap)?;
-        handle.set_filter(filter).map_err(wrap)?;
-        Ok(handle)
-    };
-    // Both at once: setting up a handle's ring on Linux waits for the
-    // kernel's RCU grace periods (some 10 ms each here), not for the CPU.
+    let rx =
+        rawsock::linux::CaptureSocket::open(library, device, &config, &filter).map_err(wrap)?;
+    let breaker = rx.breaker();
+    Ok(link(tx, rx, breaker))
+}
+
+/// Opens the NIC's two handles, the capturing one as `how` says.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> {
+    let device = nic.device.as_str();
+    let library = library()?;
+    let config = handle_config(nic, how);
+    // Both at once: opening a handle may wait for the OS, not for the CPU.
     let (rx, tx) = std::thread::scope(|s| {
         // The sending handle never reads: let nothing pile up in its buffer.
-        let tx = s.spawn(|| open("less 1"));
-        let rx = open(&filter_for(nic, how.filter.as_deref()));
+        let tx = s.spawn(|| open_handle(library, device, &config, "less 1"));
+        let rx = open_handle(
+            library,
+            device,
+            &config,
+            &filter_for(nic, how.filter.as_deref()),
+        );
         let tx = tx.join().unwrap_or_else(|_| {
             Err(Error::Library {
                 device: device.to_string(),
@@ -326,13 +392,42 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         (rx, tx)
     });
     let (rx, tx) = (rx?, tx?);
+    let breaker = rx.breaker();
+    Ok(link(Box::new(Sending(tx)), rx, breaker))
+}
+
+/// How a library handle on `nic` is opened.
+fn handle_config(nic: &NIC, how: &super::Opening) -> rawsock::Config {
+    rawsock::Config::new()
+        .snaplen(snaplen(nic.mtu))
+        .immediate(true)
+        .read_timeout(READ_TIMEOUT)
+        .promisc(how.promiscuous)
+        .require_ethernet(true)
+}
+
+/// A library handle on `device` with `filter`.
+fn open_handle(
+    library: &rawsock::Library,
+    device: &str,
+    config: &rawsock::Config,
+    filter: &str,
+) -> Result<rawsock::Interface, Error> {
+    let wrap = |e| Error::from_rawsock(device, e);
+    let mut handle = library.open_interface_with(device, config).map_err(wrap)?;
+    handle.set_filter(filter).map_err(wrap)?;
+    Ok(handle)
+}
+
+/// The link of a sending side and a reader (with its breaker).
+fn link<R: Reader>(tx: Box<dyn Transmit>, rx: R, breaker: rawsock::Breaker) -> Link {
     let state = Arc::new(StopState::default());
     let stop = Breaking {
-        breaker: rx.breaker(),
+        breaker,
         stop: state.clone(),
     };
-    Ok(Link {
-        tx: Box::new(Sending(tx)),
+    Link {
+        tx,
         rx: Box::new(Capturing {
             rx,
             busy_until: None,
@@ -342,5 +437,5 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
             stop: state,
         }),
         stop: Box::new(stop),
-    })
+    }
 }
