@@ -1,7 +1,8 @@
 //! Capture backend: raw frames in and out through our patched `rawsock`
 //! (`vendor/rawsock`) over Npcap's `wpcap.dll` on Windows or libpcap
 //! elsewhere, loaded at run time; on Linux through packet sockets of its own
-//! (`rawsock::linux`), libpcap only compiling the capture filter.
+//! (`rawsock::linux`), libpcap only compiling a capture filter that adds to
+//! the default one (whose BPF is built here) and capturing floods.
 //!
 //! An [`crate::Interface`] opens two sockets on its NIC: one sends, the other
 //! captures, every frame delivered at once (immediate mode, where it is a
@@ -25,6 +26,8 @@
 //! thread. The real backend is `pcap` (Npcap / libpcap, and Linux's packet
 //! sockets); tests use an in-memory wire (`memory`).
 
+#[cfg(target_os = "linux")]
+mod bpf;
 #[cfg(test)]
 pub(crate) mod memory;
 mod pcap;

@@ -338,7 +338,8 @@ pub fn snaplen(mtu: u32) -> u32 {
 /// Linux: the sending socket is always a packet socket of our own
 /// (`rawsock::linux::SendSocket`), without the memory-mapped ring libpcap
 /// would set up for it. The capture, unless `how.bulk`, is one too
-/// (`rawsock::linux::CaptureSocket`, libpcap only compiling its filter):
+/// (`rawsock::linux::CaptureSocket`; libpcap only compiles its filter when
+/// `how.filter` adds to the default, which is built here, see `bpf`):
 /// the kernel waits for an RCU grace period (10-16 ms here) to set up a
 /// ring, and for two more to tear it down and release the socket at close;
 /// a socket without a ring costs none to open and one to close. With
@@ -346,23 +347,32 @@ pub fn snaplen(mtu: u32) -> u32 {
 /// less per frame (no system call while frames keep coming).
 #[cfg(target_os = "linux")]
 pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> {
+    use rawsock::linux::{CaptureSocket, SendSocket};
     let device = nic.device.as_str();
     let wrap = |e| Error::from_rawsock(device, e);
-    let library = library()?;
     let filter = filter_for(nic, how.filter.as_deref());
     // Both quick when there is no ring: one after the other, no thread.
-    let tx = Box::new(rawsock::linux::SendSocket::open(device).map_err(wrap)?);
+    let tx = Box::new(SendSocket::open(device).map_err(wrap)?);
     if how.bulk {
-        let rx = open_handle(library, device, &handle_config(nic, how), &filter)?;
+        let rx = open_handle(library()?, device, &handle_config(nic, how), &filter)?;
         let breaker = rx.breaker();
         return Ok(link(tx, rx, breaker));
     }
+    let snaplen = snaplen(nic.mtu);
     let config = rawsock::Config::new()
-        .snaplen(snaplen(nic.mtu))
+        .snaplen(snaplen)
         .promisc(how.promiscuous)
         .require_ethernet(true);
-    let rx =
-        rawsock::linux::CaptureSocket::open(library, device, &config, &filter).map_err(wrap)?;
+    // The default filter needs no compiler, so no library (see `bpf`).
+    let rx = match &how.filter {
+        None => CaptureSocket::open_with_program(
+            device,
+            &config,
+            &super::bpf::arp_or_icmp_host(nic.addr, snaplen),
+        ),
+        Some(_) => CaptureSocket::open(library()?, device, &config, &filter),
+    }
+    .map_err(wrap)?;
     let breaker = rx.breaker();
     Ok(link(tx, rx, breaker))
 }

@@ -75,17 +75,6 @@ pub(crate) struct PcapIf {
     pub flags: u32,
 }
 
-/// `struct bpf_insn`: the same layout as the kernel's `struct sock_filter`.
-#[cfg(target_os = "linux")]
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BpfInsn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
-
 /// `struct bpf_program`.
 #[repr(C)]
 pub(crate) struct BpfProgram {

@@ -30,7 +30,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 
-use crate::ffi::{self, Api, BpfInsn, BpfProgram, DLT_EN10MB, PCAP_NETMASK_UNKNOWN};
+use crate::ffi::{self, Api, BpfProgram, DLT_EN10MB, PCAP_NETMASK_UNKNOWN};
 use crate::interface::{BreakTarget, COMPILE_LOCK};
 use crate::packet::timestamp_from_pcap;
 use crate::{BorrowedPacket, Breaker, Config, DataLink, Error, Library, Stats};
@@ -53,6 +53,21 @@ const ETH_P_8021Q: u16 = 0x8100;
 const VLAN_TAG_LEN: usize = 4;
 /// libpcap's default buffer (`PCAP_BUF_SIZE`... the ring it would have set up).
 const RECEIVE_BUFFER: c_int = 2 * 1024 * 1024;
+
+/// One classic BPF instruction: libpcap's `struct bpf_insn`, the kernel's
+/// `struct sock_filter` (the same layout).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BpfInsn {
+    /// Opcode (`BPF_LD | BPF_H | BPF_ABS`, ...).
+    pub code: u16,
+    /// Where a conditional jump goes when true (instructions skipped).
+    pub jt: u8,
+    /// Where a conditional jump goes when false.
+    pub jf: u8,
+    /// The constant operand.
+    pub k: u32,
+}
 
 /// `struct tpacket_auxdata`.
 #[repr(C)]
@@ -193,9 +208,22 @@ fn device_info(fd: &OwnedFd, device: &str) -> Result<(c_int, DataLink), Error> {
     Ok((ifindex, data_link))
 }
 
-/// Compiles `filter` for Ethernet frames cut at `snaplen` bytes, with the
-/// library's compiler (`pcap_open_dead`, `pcap_compile` optimised with an
-/// unknown netmask, as a live handle's `pcap_setfilter` would).
+/// Compiles `filter` for Ethernet frames cut at `snaplen` bytes, with
+/// `library`'s compiler (`pcap_open_dead`, `pcap_compile` optimised with an
+/// unknown netmask, as a live handle's `set_filter` would): the program
+/// [`CaptureSocket::open_with_program`] takes.
+pub fn compile_filter(
+    library: &Library,
+    filter: &str,
+    snaplen: u32,
+) -> Result<Vec<BpfInsn>, Error> {
+    compile(
+        library.api(),
+        filter,
+        c_int::try_from(snaplen).unwrap_or(c_int::MAX),
+    )
+}
+
 fn compile(api: &Api, filter: &str, snaplen: c_int) -> Result<Vec<BpfInsn>, Error> {
     let failed = |message: String| Error::Filter {
         filter: filter.to_owned(),
@@ -425,12 +453,44 @@ impl CaptureSocket {
         config: &Config,
         filter: &str,
     ) -> Result<CaptureSocket, Error> {
+        let program = compile(library.api(), filter, config.snaplen_c().max(64))?;
+        Self::open_with_program(device, config, &program).map_err(|e| match e {
+            Error::Filter { message, .. } => Error::Filter {
+                filter: filter.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// [`CaptureSocket::open`] with a filter already compiled (by
+    /// [`compile_filter`], or by hand): no library needed. The program
+    /// must end every path with a return; the kernel refuses it otherwise
+    /// ([`Error::Filter`]). What it returns is how many bytes of a frame
+    /// to keep (0: none), which may cut frames shorter than the snap length.
+    pub fn open_with_program(
+        device: &str,
+        config: &Config,
+        program: &[BpfInsn],
+    ) -> Result<CaptureSocket, Error> {
         let opening = |message: String| Error::OpeningInterface {
             device: device.to_owned(),
             message,
         };
+        let filter_error = |message: String| Error::Filter {
+            filter: format!("({} BPF instructions)", program.len()),
+            message,
+        };
         let snaplen = config.snaplen_c().max(64);
-        let program = compile(library.api(), filter, snaplen)?;
+        let len = match u16::try_from(program.len()) {
+            Ok(len) if len > 0 => len,
+            _ => {
+                return Err(filter_error(format!(
+                    "a program of {} instructions",
+                    program.len()
+                )))
+            }
+        };
         let fd = packet_socket(device)?;
         let (ifindex, data_link) = device_info(&fd, device)?;
         if data_link != DataLink::Ethernet {
@@ -440,16 +500,12 @@ impl CaptureSocket {
             });
         }
         let fprog = SockFprog {
-            len: u16::try_from(program.len()).unwrap_or(u16::MAX),
+            len,
             filter: program.as_ptr(),
         };
         // Before the bind: no frame is queued that the filter would refuse.
-        set_option(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog).map_err(|e| {
-            Error::Filter {
-                filter: filter.to_owned(),
-                message: format!("SO_ATTACH_FILTER: {e}"),
-            }
-        })?;
+        set_option(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+            .map_err(|e| filter_error(format!("SO_ATTACH_FILTER: {e}")))?;
         let on: c_int = 1;
         set_option(&fd, libc::SOL_PACKET, PACKET_AUXDATA, &on)
             .map_err(|e| opening(format!("PACKET_AUXDATA: {e}")))?;
