@@ -1,5 +1,5 @@
 //! Linux: the default capture filter in classic BPF, built here instead of
-//! by libpcap's compiler. Loading libpcap (and the nine libraries it links
+//! by libpcap's compiler. Loading libpcap (and the eight libraries it links
 //! on Debian) took 1.3 ms of a 15 ms one-probe run, and compiling is all the
 //! Linux capture needs it for; a filter with more in it
 //! ([`super::Opening::filter`]) is still compiled by libpcap.

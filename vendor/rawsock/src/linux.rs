@@ -51,7 +51,8 @@ const DLT_LINUX_SLL: i32 = 113;
 const ETH_P_ALL: u16 = 0x0003;
 const ETH_P_8021Q: u16 = 0x8100;
 const VLAN_TAG_LEN: usize = 4;
-/// libpcap's default buffer (`PCAP_BUF_SIZE`... the ring it would have set up).
+/// The receive buffer asked for: libpcap's default buffer size on Linux (2 MiB),
+/// the room its ring would have had.
 const RECEIVE_BUFFER: c_int = 2 * 1024 * 1024;
 
 /// One classic BPF instruction: libpcap's `struct bpf_insn`, the kernel's
