@@ -42,6 +42,11 @@ pub struct Diagnosis {
     pub target: Option<ipv4::Addr>,
     /// The capture library, as loaded.
     pub library: Option<Library>,
+    /// Why the capture library could not be loaded, where sup runs without
+    /// it (Linux: plain pings, sweeps and traces capture through packet
+    /// sockets of ersatz's own; floods, `--respond` and capture filters
+    /// need libpcap). Elsewhere that is a [`Stage::Library`] failure.
+    pub library_missing: Option<String>,
     /// The route to the target (or the default route) and its NIC.
     pub route: Option<netinfo::Route>,
     /// What the opened capture handles do.
@@ -59,7 +64,8 @@ pub struct Diagnosis {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Library {
-    /// Its path (what was asked of the loader).
+    /// Its path: the file the loader mapped where the system says
+    /// (Linux: `/proc/self/maps`), else what was asked of the loader.
     pub path: String,
     /// Its version string (`pcap_lib_version`).
     pub version: String,
@@ -122,11 +128,25 @@ pub enum Degradation {
     /// No immediate mode: frames may wait up to the read timeout in the
     /// library's buffer before sup sees them.
     NoImmediateMode {
-        /// The read timeout that bounds the wait.
-        read_timeout: Duration,
+        /// The read timeout that bounds the wait, if the library has one.
+        read_timeout: Option<Duration>,
     },
-    /// Capture timestamps have microsecond precision only.
-    MicrosecondTimestamps,
+    /// Capture timestamps come from a coarse clock (`host_lowprec`: Npcap's
+    /// `KeQuerySystemTime`, steps of 10-16 ms): RTTs are that coarse.
+    LowPrecisionTimestamps,
+    /// Capture timestamps come from a clock that is not kept on the system
+    /// clock (Npcap's default `host_hiprec_unsynced`), and the capture does
+    /// not show our own frames, so each RTT subtracts a system-clock send
+    /// time from a capture time: it is off by the clocks' drift.
+    UnsyncedTimestamps,
+    /// The adapter is not Ethernet but carries Ethernet frames (Wi-Fi
+    /// outside monitor mode, Hyper-V, TAP-Windows): sup treats it as
+    /// Ethernet; the driver decides what really goes on the air or wire.
+    EthernetLike(netinfo::AdapterKind),
+    /// No capture library, where sup runs without one (see
+    /// [`Diagnosis::library_missing`]): floods, `--respond` and capture
+    /// filters cannot run.
+    NoCaptureLibrary(String),
     /// The capture does not show our own frames: RTTs start when a request
     /// is handed to the library (queue time), not when it leaves.
     OwnFramesNotSeen,
@@ -140,13 +160,29 @@ pub enum Degradation {
 impl fmt::Display for Degradation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Degradation::NoImmediateMode { read_timeout } => write!(
+            Degradation::NoImmediateMode {
+                read_timeout: Some(t),
+            } => write!(
                 f,
                 "no immediate mode: answers may wait up to {} ms in the capture buffer before sup sees them (RTTs still come from capture timestamps)",
-                read_timeout.as_millis()
+                t.as_millis()
             ),
-            Degradation::MicrosecondTimestamps => f.write_str(
-                "capture timestamps have microsecond precision: RTTs are whole microseconds",
+            Degradation::NoImmediateMode { read_timeout: None } => f.write_str(
+                "no immediate mode: answers may wait in the capture buffer before sup sees them (RTTs still come from capture timestamps)",
+            ),
+            Degradation::LowPrecisionTimestamps => f.write_str(
+                "capture timestamps come from a coarse clock (host_lowprec, steps of 10-16 ms on Windows): RTTs are that coarse",
+            ),
+            Degradation::UnsyncedTimestamps => f.write_str(
+                "capture timestamps are not on the system clock (host_hiprec_unsynced) and our own frames are not captured: RTTs mix two clocks and drift",
+            ),
+            Degradation::EthernetLike(kind) => write!(
+                f,
+                "the NIC is a {kind} adapter: sup sends it Ethernet frames, as the capture library takes them; the adapter's driver decides what leaves"
+            ),
+            Degradation::NoCaptureLibrary(why) => write!(
+                f,
+                "no capture library ({why}): plain pings, sweeps and traces run; floods, --respond and capture filters cannot"
             ),
             Degradation::OwnFramesNotSeen => f.write_str(
                 "the capture does not show our own frames: RTTs start when a request is queued, not when it leaves (a little longer than the wire's)",
@@ -176,6 +212,7 @@ impl Diagnosis {
         Diagnosis {
             target,
             library: None,
+            library_missing: None,
             route: None,
             capture: None,
             next_hop: None,
@@ -195,14 +232,36 @@ impl Diagnosis {
     /// Every degraded path found, in the order the stages ran.
     pub fn degradations(&self) -> Vec<Degradation> {
         let mut found = Vec::new();
+        if let Some(why) = &self.library_missing {
+            found.push(Degradation::NoCaptureLibrary(why.clone()));
+        }
+        if let Some(kind) = self.route.as_ref().map(|r| r.nic.kind) {
+            if kind != netinfo::AdapterKind::Ethernet {
+                found.push(Degradation::EthernetLike(kind));
+            }
+        }
         if let Some(facts) = &self.capture {
             if !facts.immediate {
                 found.push(Degradation::NoImmediateMode {
                     read_timeout: facts.read_timeout,
                 });
             }
-            if !facts.nanosecond_timestamps {
-                found.push(Degradation::MicrosecondTimestamps);
+            // Microseconds are not a degradation: sup prints RTTs in whole
+            // microseconds, and Npcap never offers nanoseconds. A coarse or
+            // drifting clock is.
+            let in_use = facts.timestamp_type_in_use();
+            if in_use == Some("host_lowprec") {
+                found.push(Degradation::LowPrecisionTimestamps);
+            }
+            let unsynced = matches!(in_use, Some("host_hiprec_unsynced" | "adapter_unsynced"))
+                // Npcap's default when nothing was set.
+                || (facts.timestamp_type.is_none()
+                    && facts
+                        .offered_timestamp_types
+                        .iter()
+                        .any(|t| t == "host_hiprec_unsynced"));
+            if unsynced && self.own_frames_seen == Some(false) {
+                found.push(Degradation::UnsyncedTimestamps);
             }
             if let Some(w) = &facts.warning {
                 found.push(Degradation::ActivationWarning(w.clone()));
@@ -239,15 +298,18 @@ impl Diagnosis {
 /// [`Interface::resolve`] asks), a few milliseconds otherwise.
 pub fn run(target: Option<ipv4::Addr>) -> Diagnosis {
     let mut diagnosis = Diagnosis::new(target);
-    let library = match capture::library() {
-        Ok(l) => l,
+    match capture::library() {
+        Ok(library) => {
+            diagnosis.library = Some(Library {
+                path: capture::loaded_path(library),
+                version: library.version(),
+                immediate_available: library.supports_immediate_mode(),
+            })
+        }
+        // Linux's plain runs capture without the library.
+        Err(e) if cfg!(target_os = "linux") => diagnosis.library_missing = Some(e.to_string()),
         Err(e) => return diagnosis.fail(Stage::Library, e),
-    };
-    diagnosis.library = Some(Library {
-        path: library.path().to_string(),
-        version: library.version(),
-        immediate_available: library.supports_immediate_mode(),
-    });
+    }
     let route = match target {
         Some(t) => netinfo::route_to(t),
         None => netinfo::default_route(),
@@ -390,7 +452,7 @@ mod tests {
             immediate: true,
             immediate_available: true,
             nanosecond_timestamps: true,
-            read_timeout: Duration::from_millis(2),
+            read_timeout: Some(Duration::from_millis(2)),
             warning: None,
             breakloop_wakes_reader: true,
             timestamp_type: None,
@@ -426,9 +488,8 @@ mod tests {
             degraded.degradations(),
             vec![
                 Degradation::NoImmediateMode {
-                    read_timeout: Duration::from_millis(2)
+                    read_timeout: Some(Duration::from_millis(2))
                 },
-                Degradation::MicrosecondTimestamps,
                 Degradation::ActivationWarning("promiscuous mode not supported".into()),
                 Degradation::NextHopSilent(GW),
                 Degradation::OwnFramesNotSeen,
@@ -439,8 +500,72 @@ mod tests {
             .to_string()
             .contains("up to 2 ms"));
 
+        // Microseconds alone are not a degradation (Npcap never offers
+        // nanoseconds; sup prints whole microseconds).
+        let mut npcap = facts();
+        npcap.nanosecond_timestamps = false;
+        npcap.timestamp_type = Some("host_hiprec".into());
+        npcap.offered_timestamp_types = [
+            "host",
+            "host_lowprec",
+            "host_hiprec",
+            "host_hiprec_unsynced",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(reached(npcap.clone(), true, true).verdict(), Verdict::Ready);
+        // Npcap's default clock drifts: it matters only when RTTs mix it
+        // with the system clock (own frames not captured).
+        npcap.timestamp_type = None;
+        assert_eq!(reached(npcap.clone(), true, true).verdict(), Verdict::Ready);
+        assert_eq!(
+            reached(npcap.clone(), true, false).degradations(),
+            vec![
+                Degradation::UnsyncedTimestamps,
+                Degradation::OwnFramesNotSeen
+            ]
+        );
+        // The coarse clock always does.
+        npcap.timestamp_type = Some("host_lowprec".into());
+        assert_eq!(
+            reached(npcap, true, true).degradations(),
+            vec![Degradation::LowPrecisionTimestamps]
+        );
+
         let failed = Diagnosis::new(None).fail(Stage::Route, "no default route");
         assert_eq!(failed.verdict(), Verdict::CannotRun);
         assert_eq!(failed.failure.map(|f| f.stage), Some(Stage::Route));
+    }
+
+    #[test]
+    fn adapters_carrying_ethernet_frames_are_named() {
+        let route = |kind| {
+            let mut nic = crate::capture::memory::nic();
+            nic.kind = kind;
+            netinfo::Route {
+                destination: HOP,
+                next_hop: GW,
+                nic,
+            }
+        };
+        let mut d = reached(facts(), true, true);
+        d.route = Some(route(netinfo::AdapterKind::Ethernet));
+        assert_eq!(d.verdict(), Verdict::Ready);
+        d.route = Some(route(netinfo::AdapterKind::WiFi));
+        assert_eq!(
+            d.degradations(),
+            vec![Degradation::EthernetLike(netinfo::AdapterKind::WiFi)]
+        );
+        assert!(d.degradations()[0].to_string().contains("Wi-Fi adapter"));
+    }
+
+    #[test]
+    fn no_library_is_a_degradation_where_sup_runs_without_one() {
+        let mut d = reached(facts(), true, true);
+        d.library_missing = Some("libpcap.so.1: not found".into());
+        assert_eq!(d.verdict(), Verdict::Degraded);
+        assert!(d.degradations()[0]
+            .to_string()
+            .contains("floods, --respond and capture filters cannot"));
     }
 }

@@ -160,13 +160,16 @@ impl std::fmt::Debug for Responder {
 
 /// How to open the [`Interface`] a responder for `options` runs on: its
 /// address's packets offered to listeners and let through the capture
-/// filter, and promiscuous mode when it answers as a MAC not the NIC's.
+/// filter, promiscuous mode when it answers as a MAC not the NIC's, and a
+/// capture for many frames a second (a responder runs until stopped, and
+/// may be flooded: its start-up matters less than its cost per frame).
 pub fn opening(options: &Options) -> crate::interface::Opening {
     crate::interface::Opening {
         also_for: vec![options.addr],
         capture: crate::capture::Opening {
             promiscuous: options.mac.is_some(),
             filter: Some(format!("icmp and dst host {}", options.addr)),
+            bulk: true,
         },
     }
 }

@@ -41,6 +41,15 @@ fn lines(d: &Diagnosis) -> Vec<String> {
         (None, Some(l)) => lines.push(library_line(&l.path, &l.version)),
         (None, None) => {}
     }
+    // The library loaded, but the capture ran without it (Linux).
+    if let (Some(l), Some(facts)) = (&d.library, &d.capture) {
+        if l.path != facts.library {
+            lines.push(format!(
+                "capture library: {} ({}), for floods, --respond and capture filters",
+                l.path, l.version
+            ));
+        }
+    }
     if let Some(hop) = &d.next_hop {
         lines.push(next_hop_line(hop));
     }
@@ -67,12 +76,12 @@ fn lines(d: &Diagnosis) -> Vec<String> {
     lines
 }
 
-/// `NIC: lab0 (10.77.1.2/24, MAC) [name], device D, index N` (Windows: the
+/// `NIC: lab0 (10.77.1.2/24, MAC) [name], Ethernet, MTU 1500, device D, index N` (Windows: the
 /// name is the adapter's GUID).
 pub fn nic_line(nic: &netinfo::NIC) -> String {
     format!(
-        "NIC: {nic} [{}], device {}, index {}",
-        nic.name, nic.device, nic.index
+        "NIC: {nic} [{}], {}, MTU {}, device {}, index {}",
+        nic.name, nic.kind, nic.mtu, nic.device, nic.index
     )
 }
 
@@ -95,24 +104,29 @@ fn library_line(path: &str, version: &str) -> String {
 
 /// What the capture handle does: the library, immediate mode, timestamps.
 pub fn capture_lines(facts: &capture::Facts) -> Vec<String> {
+    let wait = match facts.read_timeout {
+        Some(t) => format!("up to {} ms", t.as_millis()),
+        None => "a while".to_string(),
+    };
     let immediate = match (facts.immediate, facts.immediate_available) {
         (true, _) => "on".to_string(),
         (false, true) => "off".to_string(),
-        (false, false) => format!(
-            "not in this library (answers may wait up to {} ms)",
-            facts.read_timeout.as_millis()
-        ),
+        (false, false) => format!("not in this library (answers may wait {wait})"),
     };
     let precision = match facts.nanosecond_timestamps {
         true => "nanosecond",
         false => "microsecond",
     };
+    let clock = facts
+        .timestamp_type_in_use()
+        .unwrap_or("the device's default");
+    let timeout = match facts.read_timeout {
+        Some(t) => format!("read timeout {} ms", t.as_millis()),
+        None => "no read timeout (a stop wakes the reader)".to_string(),
+    };
     let mut lines = vec![
         library_line(&facts.library, &facts.version),
-        format!(
-            "capture: immediate mode {immediate}, {precision} timestamps, read timeout {} ms",
-            facts.read_timeout.as_millis()
-        ),
+        format!("capture: immediate mode {immediate}, {precision} timestamps ({clock}), {timeout}"),
     ];
     if let Some(w) = &facts.warning {
         lines.push(format!("capture: the library warned: {w}"));
@@ -159,10 +173,15 @@ fn json_of(d: &Diagnosis) -> Value {
             "path": l.path, "version": l.version,
             "immediate_available": l.immediate_available,
         })),
+        "library_missing": d.library_missing,
         "capture": d.capture.as_ref().map(|c| json!({
             "immediate": c.immediate,
             "nanosecond_timestamps": c.nanosecond_timestamps,
-            "read_timeout_ms": c.read_timeout.as_millis() as u64,
+            "read_timeout_ms": c.read_timeout.map(|t| t.as_millis() as u64),
+            "timestamp_type": c.timestamp_type_in_use(),
+            "offered_timestamp_types": c.offered_timestamp_types,
+            "breakloop_wakes_reader": c.breakloop_wakes_reader,
+            "library": c.library, "version": c.version,
             "warning": c.warning,
         })),
         "nic": d.route.as_ref().map(|r| json!({
@@ -170,6 +189,7 @@ fn json_of(d: &Diagnosis) -> Value {
             "device": r.nic.device, "index": r.nic.index,
             "addr": r.nic.addr.to_string(), "prefix_len": r.nic.prefix_len,
             "mac": r.nic.mac.to_string(), "mtu": r.nic.mtu,
+            "kind": r.nic.kind.to_string(),
             "gateway": r.nic.gateway.map(|g| g.to_string()),
         })),
         "route": d.route.as_ref().map(|r| json!({

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use ersatz::interface::Opening;
 use ersatz::ipv4;
 use ersatz::ping::{Event, Flood, Options, Reply, Session};
 use serde_json::{json, Value};
@@ -19,7 +20,11 @@ use crate::setup::{self, Verbose};
 pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCode, Failure> {
     let verbose = args.verbose;
     let route = setup::route(target, verbose)?;
-    let setup = setup::open(route, Verbose::with_arp(verbose), args.pcap.as_ref())?;
+    // A flood captures through a ring: slower to open and close, cheaper
+    // per frame.
+    let mut how = Opening::default();
+    how.capture.bulk = args.flood;
+    let setup = setup::open_with(route, Verbose::with_arp(verbose), args.pcap.as_ref(), &how)?;
     let interface = &setup.interface;
     let options = Options {
         size: usize::from(args.size()),

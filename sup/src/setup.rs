@@ -147,8 +147,9 @@ pub fn open_with(
     {
         let (stop, halt) = (stop.clone(), halt.clone());
         // Weak: the handler lives until the process ends, and the interface
-        // must drop at the end of the run, where it closes its two handles at
-        // once (left to the exit, the kernel closes them one after the other).
+        // must drop at the end of the run, where it closes its two sockets at
+        // once (left to the exit, the kernel closes them one after the other,
+        // each waiting for its own RCU grace period).
         let interface = Arc::downgrade(&interface);
         ctrlc::set_handler(move || {
             stop.store(true, Ordering::SeqCst);

@@ -38,13 +38,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
     }
     if args.verbose {
         let count = |f: fn(&Reach) -> bool| planned.targets.iter().filter(|(_, r)| f(r)).count();
-        let nic = &planned.route.nic;
-        err!(
-            "NIC: {nic} [{}], device {}, index {}",
-            nic.name,
-            nic.device,
-            nic.index
-        );
+        err!("{}", crate::diagnose::nic_line(&planned.route.nic));
         err!(
             "sweep: {} targets, {} on-link (ARP), {} routed (ICMP echo), {} without a route, {} this host",
             planned.targets.len(),
@@ -71,6 +65,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         },
         ..Options::default()
     };
+    if let Some(rate) = args.rate {
+        options.interval = Duration::from_secs(1) / rate;
+        options.budget = None;
+    }
     let opening = sweep::opening(&options);
     let setup = setup::open_with(
         planned.route.clone(),
@@ -78,10 +76,6 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         args.pcap.as_ref(),
         &opening,
     )?;
-    if let Some(rate) = args.rate {
-        options.interval = Duration::from_secs(1) / rate;
-        options.budget = None;
-    }
     let lists = args.alive_only || args.unreachable_only;
     let swept = sweep::run(&setup.interface, &planned, &options, &setup.halt, |host| {
         let line = || (!lists).then(|| line(host, args.arp, options.method));

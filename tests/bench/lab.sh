@@ -13,7 +13,7 @@
 # from an EXIT trap) deletes them, and lab_up first deletes labs left behind
 # by a bench process that no longer exists.
 
-LAB_PREFIX=supbench
+LAB_PREFIX=${LAB_PREFIX:-supbench}
 LAB_ID="$$"
 HOST_NS="${LAB_PREFIX}${LAB_ID}-host"
 GW_NS="${LAB_PREFIX}${LAB_ID}-gw"

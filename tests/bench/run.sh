@@ -16,13 +16,19 @@
 #     each: packets/s by wall time (the whole
 #     command, start-up and exit included) and by the tool's own clock (sup's
 #     `Flood:` line, ping's `time`), and loss;
+#   - one probe: `sup -n 1` and `ping -c 1` to the gateway, the whole
+#     command (start-up, one round trip, exit), alternating, ONE_PAIRS
+#     pairs: both medians and their ratio;
 #   - the listener dispatch and wire criterion benches, short (medians);
 #   - the 100,000 expired expectations unit tests.
 #
 # Every wait is bounded (`timeout`). About 2-4 minutes once the benches are
 # built. Not run by CI (too slow and too noisy to assert on); usable by it.
 # Environment: ROUNDS (flood rounds, default 3), COUNT (flood requests,
-# default 20000), PROBES (RTT probes, default 200), SKIP_BENCHES=1.
+# default 20000), PROBES (RTT probes, default 200), ONE_PAIRS (one-probe
+# pairs, default 21), SKIP_BENCHES=1; ONE_PROBE_ONLY=1 measures one probe
+# only, prints it and writes nothing; SUP=path measures that sup binary
+# instead of building one.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -51,9 +57,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "building the release sup..." >&2
-timeout 900 cargo build --release -p sup >&2
-SUP=$TARGET_DIR/release/sup
+ONE_PAIRS=${ONE_PAIRS:-21}
+if [[ -z ${SUP:-} ]]; then
+    echo "building the release sup..." >&2
+    timeout 900 cargo build --release -p sup >&2
+    SUP=$TARGET_DIR/release/sup
+fi
 [[ -x $SUP ]] || { echo "no sup at $SUP" >&2; exit 2; }
 
 lab_up
@@ -76,6 +85,51 @@ median() {
 }
 
 now_ns() { date +%s%N; }
+
+# ---------------------------------------------------------------- one probe
+
+# The fixed cost of a run: `sup -n 1` and `ping -c 1` to the gateway, the
+# whole command (start-up, one round trip, exit), timed in microseconds by
+# one shell inside the host namespace (so that `ip netns exec`, some 5 ms,
+# is in neither), alternating which goes first, ONE_PAIRS pairs. Prints
+# "sup_us ping_us sup_status" a pair.
+one_probe_pairs() {
+    NS_TIMEOUT=$((ONE_PAIRS * 20 + 20)) in_ns "$HOST_NS" bash -c '
+        sup=$1 target=$2 pairs=$3
+        timed() {
+            local start=${EPOCHREALTIME/./} status=0
+            "$@" >/dev/null 2>&1 || status=$?
+            echo "$((${EPOCHREALTIME/./} - start)) $status"
+        }
+        for ((i = 1; i <= pairs; i++)); do
+            if ((i % 2)); then
+                read -r s status < <(timed "$sup" -n 1 "$target")
+                read -r p _ < <(timed ping -n -c 1 "$target")
+            else
+                read -r p _ < <(timed ping -n -c 1 "$target")
+                read -r s status < <(timed "$sup" -n 1 "$target")
+            fi
+            echo "$s $p $status"
+        done' one-probe "$SUP" "$LAB_GW" "$ONE_PAIRS"
+}
+
+# Sets ONE_SUP and ONE_PING (median ms), ONE_RATIO, ONE_FAILED (sup runs
+# that did not exit 0).
+one_probe() {
+    echo "one probe ($ONE_PAIRS pairs)..." >&2
+    one_probe_pairs >"$WORK/one-probe"
+    ONE_SUP=$(cut -d' ' -f1 "$WORK/one-probe" | median | awk '{ printf "%.1f", $1 / 1000 }')
+    ONE_PING=$(cut -d' ' -f2 "$WORK/one-probe" | median | awk '{ printf "%.1f", $1 / 1000 }')
+    ONE_RATIO=$(awk -v s="$ONE_SUP" -v p="$ONE_PING" 'BEGIN { printf "%.1f", (p > 0 ? s / p : 0) }')
+    ONE_FAILED=$(awk '$3 != 0' "$WORK/one-probe" | wc -l)
+}
+
+if [[ ${ONE_PROBE_ONLY:-0} == 1 ]]; then
+    one_probe
+    echo "sup -n 1: ${ONE_SUP} ms, ping -c 1: ${ONE_PING} ms (medians of $ONE_PAIRS alternating pairs), ratio ${ONE_RATIO}, sup failures: ${ONE_FAILED}"
+    echo "each pair (us): $(awk '{ printf "%s/%s ", $1, $2 }' "$WORK/one-probe")"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- RTT
 
@@ -140,19 +194,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-# The fixed cost of a run: `sup -n 1` and `ping -c 1` to the gateway, wall
-# time in ms (start-up, one round trip, exit), median of 5.
-one_probe_ms() {
-    local i start
-    for i in 1 2 3 4 5; do
-        start=$(now_ns)
-        in_ns "$HOST_NS" "$@" >/dev/null 2>&1 || true
-        echo $((($(now_ns) - start) / 1000000))
-    done | median
-}
-echo "one probe..." >&2
-ONE_SUP=$(one_probe_ms "$SUP" -n 1 "$LAB_GW")
-ONE_PING=$(one_probe_ms ping -n -c 1 "$LAB_GW")
+one_probe
 
 # "median_wall median_own all_walls loss_max received_min" for a file.
 flood_summary() {
@@ -244,11 +286,20 @@ table() {
         echo "- $target: sup ≥ ping -f by wall time: $(yes_no "$swall >= $pwall"); by their own clocks: $(yes_no "$sown >= $pown"); sup ≥ ping -f -q by their own clocks: $(yes_no "$sown >= $qown")"
     done
     echo
-    echo "Wall time is the whole command. A run of one probe to the gateway takes ${ONE_SUP} ms"
-    echo "with sup and ${ONE_PING} ms with ping (median of 5): sup opens two capture handles and"
-    echo "closes them at exit, and each waits for kernel RCU grace periods. The own clock is"
-    echo "sup's \`Flood:\` line (first request to last outcome) and ping's \`time\` (first to"
-    echo "last request)."
+    echo "Wall time is the whole command. The own clock is sup's \`Flood:\` line (first request"
+    echo "to last outcome) and ping's \`time\` (first to last request)."
+    echo
+    echo "### One probe: the fixed cost of a run"
+    echo
+    echo "\`sup -n 1\` and \`ping -n -c 1\` to the gateway, the whole command (start-up, one round"
+    echo "trip, exit), timed by one shell inside the lab's host namespace, alternating, $ONE_PAIRS pairs:"
+    echo
+    echo "| sup (median) | ping (median) | sup / ping | sup runs that failed |"
+    echo "|---:|---:|---:|---:|"
+    echo "| ${ONE_SUP} ms | ${ONE_PING} ms | ${ONE_RATIO} | ${ONE_FAILED} |"
+    echo
+    echo "sup waits at exit for the RCU grace period the kernel takes to release its two"
+    echo "packet sockets (closed at once); ping's socket needs none."
 
     if [[ -n $BENCH_ROWS ]]; then
         echo
@@ -287,6 +338,7 @@ echo "$TABLE"
     echo '```'
     echo "sup --interval 10 -n $PROBES --json <target>      ping -n -i 0.01 -c $PROBES <target>"
     echo "sup --flood -n $COUNT <target>                   ping -n -f [-q] -c $COUNT <target>"
+    echo "sup -n 1 $LAB_GW                                ping -n -c 1 $LAB_GW"
     echo "cargo bench -p ersatz --bench dispatch -- --warm-up-time 0.5 --measurement-time 1 --noplot"
     echo "cargo bench -p ersatz --bench wire -- --warm-up-time 0.5 --measurement-time 1 --noplot"
     echo "cargo test --release -p ersatz --lib expired -- --nocapture"

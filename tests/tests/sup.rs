@@ -1310,12 +1310,17 @@ fn verbose_shows_nic_route_arp_and_frames() {
         "{show}"
     );
     assert_eq!(lines[1], "route: 10.77.2.2 via 10.77.1.1", "{show}");
-    // What the capture does (as --diagnose says it), then our ARP.
-    assert!(lines[2].starts_with("capture: libpcap"), "{show}");
-    // Immediate mode, and pcap_breakloop wakes the reader (libpcap 1.10):
-    // the read timeout only bounds idle waits (capture::read_timeout).
+    // What the capture does (as --diagnose says it), then our ARP. A plain
+    // run captures through ersatz's own packet sockets (no libpcap, no
+    // ring): each frame at once, the kernel's nanosecond stamps, no read
+    // timeout (an eventfd wakes the reader for a stop).
+    assert!(
+        lines[2].starts_with("capture: Linux packet sockets (kernel "),
+        "{show}"
+    );
     assert_eq!(
-        lines[3], "capture: immediate mode on, nanosecond timestamps, read timeout 250 ms",
+        lines[3],
+        "capture: immediate mode on, nanosecond timestamps (host), no read timeout (a stop wakes the reader)",
         "{show}"
     );
     assert_eq!(
@@ -1575,29 +1580,35 @@ fn diagnose_reports_the_path_and_says_ready() {
     assert_eq!(
         lines[0],
         format!(
-            "NIC: lab0 (10.77.1.2/24, 02-E5-A7-01-00-02) [lab0], device lab0, index {}",
+            "NIC: lab0 (10.77.1.2/24, 02-E5-A7-01-00-02) [lab0], Ethernet, MTU 1500, device lab0, index {}",
             index.trim()
         ),
         "{show}"
     );
     assert_eq!(lines[1], "route: 10.77.2.2 via 10.77.1.1", "{show}");
-    assert!(lines[2].starts_with("capture: libpcap"), "{show}");
-    assert_eq!(
-        lines[3],
-        // Immediate mode, and pcap_breakloop wakes the reader (libpcap 1.10):
-        // the read timeout only bounds idle waits (capture::read_timeout).
-        "capture: immediate mode on, nanosecond timestamps, read timeout 250 ms"
-    );
     assert!(
-        lines[4].starts_with("next hop 10.77.1.1 is at 02-E5-A7-01-00-01 (our ARP, time="),
+        lines[2].starts_with("capture: Linux packet sockets (kernel "),
         "{show}"
     );
     assert_eq!(
-        lines[5],
+        lines[3],
+        "capture: immediate mode on, nanosecond timestamps (host), no read timeout (a stop wakes the reader)"
+    );
+    // libpcap, loaded as the loader resolved it, for the bulk paths.
+    assert!(
+        lines[4].starts_with("capture library: /") && lines[4].contains("libpcap.so"),
+        "{show}"
+    );
+    assert!(
+        lines[5].starts_with("next hop 10.77.1.1 is at 02-E5-A7-01-00-01 (our ARP, time="),
+        "{show}"
+    );
+    assert_eq!(
+        lines[6],
         "own frames: seen by the capture (RTTs run from the wire time of each request)"
     );
-    assert_eq!(lines[6], "verdict: sup can ping 10.77.2.2 from here");
-    assert_eq!(lines.len(), 7, "{show}");
+    assert_eq!(lines[7], "verdict: sup can ping 10.77.2.2 from here");
+    assert_eq!(lines.len(), 8, "{show}");
 
     json.expect_code(0);
     let v: Value = serde_json::from_str(json.stdout.trim()).expect("one JSON object");
@@ -1612,6 +1623,12 @@ fn diagnose_reports_the_path_and_says_ready() {
     assert!(v["next_hop"]["time_ms"].as_f64().is_some_and(|t| t > 0.0));
     assert_eq!(v["capture"]["immediate"], true);
     assert_eq!(v["capture"]["nanosecond_timestamps"], true);
+    assert_eq!(v["capture"]["timestamp_type"], "host");
+    assert_eq!(v["capture"]["read_timeout_ms"], Value::Null);
+    assert_eq!(v["nic"]["kind"], "Ethernet");
+    assert!(v["library"]["path"]
+        .as_str()
+        .is_some_and(|p| p.starts_with('/')));
     assert_eq!(v["library"]["immediate_available"], true);
     assert_eq!(v["own_frames_seen"], true);
     assert_eq!(v["degraded"], serde_json::json!([]));
@@ -1664,7 +1681,12 @@ fn diagnose_without_a_route_cannot_run() {
     run.expect_code(2);
     let lines = run.lines();
     assert_eq!(lines.len(), 3, "{}", run.show());
-    assert!(lines[0].starts_with("capture: libpcap"), "{}", run.show());
+    // The library as the loader resolved it (libpcap.so.0.8 is a link).
+    assert!(
+        lines[0].starts_with("capture: /") && lines[0].contains("/libpcap.so."),
+        "{}",
+        run.show()
+    );
     assert!(lines[1].starts_with("failed at route: "), "{}", run.show());
     assert_eq!(lines[2], "verdict: sup cannot run here");
     let json = sup(&lab.host, &["--diagnose", "--json", addrs::REMOTE]);

@@ -723,17 +723,18 @@ fn sup_exe_verbose_shows_iphlpapi_and_arp() {
         assert!(out.status.success(), "{}", show(&out));
         let stderr = String::from_utf8_lossy(&out.stderr).replace("\r\n", "\n");
         let lines: Vec<&str> = stderr.lines().collect();
-        // `NIC: lab0 (10.77.1.2/24, MAC) [{GUID}], device \Device\NPF_{GUID}, index N`
+        // `NIC: lab0 (10.77.1.2/24, MAC) [{GUID}], Ethernet, MTU 1500, device \Device\NPF_{GUID}, index N`
         let nic = lines.first().copied().unwrap_or_default();
         let prefix = format!("NIC: lab0 ({}/24, {mac}) [", addrs::HOST);
         let rest = nic
             .strip_prefix(&prefix)
             .unwrap_or_else(|| panic!("{nic:?} starts with {prefix:?}: {}", show(&out)));
-        let (guid, rest) = rest.split_once("], device ").expect("], device");
+        let (guid, rest) = rest.split_once("], ").expect("], ");
         assert!(is_braced_guid(guid), "{guid:?}");
+        // IPHLPAPI's IfType for the veth: Ethernet (Wine says 6).
         assert_eq!(
             rest,
-            format!(r"\Device\NPF_{guid}, index {ifindex}"),
+            format!(r"Ethernet, MTU 1500, device \Device\NPF_{guid}, index {ifindex}"),
             "{}",
             show(&out)
         );
@@ -746,7 +747,7 @@ fn sup_exe_verbose_shows_iphlpapi_and_arp() {
         // Wine's wpcap.dll has no pcap_set_immediate_mode: -v says so.
         assert_eq!(
             lines.get(3).copied(),
-            Some("capture: immediate mode not in this library (answers may wait up to 2 ms), nanosecond timestamps, read timeout 2 ms"),
+            Some("capture: immediate mode not in this library (answers may wait up to 2 ms), nanosecond timestamps (host), read timeout 2 ms"),
             "{}",
             show(&out)
         );
@@ -790,7 +791,15 @@ fn sup_exe_diagnose_names_the_missing_immediate_mode() {
         lines[1],
         format!("route: {} via {}", addrs::REMOTE, addrs::GW)
     );
-    assert!(lines[2].contains("wpcap"), "{}", show(&out));
+    // The file the loader mapped (GetModuleFileNameW), not the name asked.
+    assert!(
+        lines[2]
+            .to_ascii_lowercase()
+            .starts_with(r"capture: c:\windows\system32\")
+            && lines[2].contains("wpcap.dll"),
+        "{}",
+        show(&out)
+    );
     assert!(
         lines[4].starts_with(&format!(
             "next hop {} is at {gw_mac} (our ARP, time=",
@@ -800,7 +809,7 @@ fn sup_exe_diagnose_names_the_missing_immediate_mode() {
         show(&out)
     );
     for line in [
-        "capture: immediate mode not in this library (answers may wait up to 2 ms), nanosecond timestamps, read timeout 2 ms",
+        "capture: immediate mode not in this library (answers may wait up to 2 ms), nanosecond timestamps (host), read timeout 2 ms",
         "own frames: seen by the capture (RTTs run from the wire time of each request)",
         "degraded: no immediate mode: answers may wait up to 2 ms in the capture buffer before sup sees them (RTTs still come from capture timestamps)",
         "verdict: sup runs here, degraded as said above (the route to 10.77.2.2)",
@@ -911,11 +920,27 @@ fn wpcap_dll_comes_from_system32_npcap_never_from_beside_the_exe() {
     );
 }
 
-/// Nothing links `wpcap.dll` at build time: sup.exe starts on a PC without
-/// Npcap (and says so, above), because ersatz loads it at run time. The
-/// imports are read from the PE file with mingw's objdump.
+/// sup.exe imports only DLLs every Windows 10/11 has (the list in
+/// sup/windows-imports.txt, which sup/dist.sh checks the release build
+/// against): nothing to ship beside it. Nothing links `wpcap.dll` or
+/// `Packet.dll` at build time: sup.exe starts on a PC without Npcap (and
+/// says so, above), because ersatz loads it at run time. The imports are
+/// read from the PE file with mingw's objdump.
 #[test]
-fn sup_exe_imports_no_capture_library() {
+fn sup_exe_imports_only_dlls_every_windows_has() {
+    let allowed: Vec<String> = include_str!("../../sup/windows-imports.txt")
+        .lines()
+        .filter_map(|l| l.split('#').next())
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    assert!(allowed.contains(&"kernel32.dll".to_string()), "{allowed:?}");
+    assert!(
+        allowed
+            .iter()
+            .all(|d| d != "wpcap.dll" && d != "packet.dll"),
+        "{allowed:?}"
+    );
     let exe = windows_exe("sup.exe");
     let out = std::process::Command::new("x86_64-w64-mingw32-objdump")
         .arg("-p")
@@ -929,9 +954,10 @@ fn sup_exe_imports_no_capture_library() {
         .map(str::to_ascii_lowercase)
         .collect();
     assert!(dlls.contains(&"iphlpapi.dll".to_string()), "{dlls:?}");
+    let others: Vec<&String> = dlls.iter().filter(|d| !allowed.contains(d)).collect();
     assert!(
-        dlls.iter().all(|d| d != "wpcap.dll" && d != "packet.dll"),
-        "{dlls:?}"
+        others.is_empty(),
+        "sup.exe imports DLLs a Windows PC may not have: {others:?} (all: {dlls:?})"
     );
 }
 

@@ -1,28 +1,39 @@
 //! Capture backend: raw frames in and out through our patched `rawsock`
 //! (`vendor/rawsock`) over Npcap's `wpcap.dll` on Windows or libpcap
-//! elsewhere, loaded at run time.
+//! elsewhere, loaded at run time; on Linux through packet sockets of its own
+//! (`rawsock::linux`), libpcap only compiling a capture filter that adds to
+//! the default one (whose BPF is built here) and capturing floods.
 //!
-//! An [`crate::Interface`] opens two handles on its NIC: one sends, the other
-//! captures, in immediate mode (each frame delivered at once, not after the
-//! read timeout) with a BPF filter that lets through only ARP and the ICMP to
-//! or from our address. The capture handle also sees the frames the sending
-//! handle sent: their capture timestamps are the best "sent at" time the
-//! platform has. (On Linux a handle does not see its own; Npcap by default
-//! delivers what a handle sends to every handle on the adapter, its own
-//! included, unless it was opened with `PCAP_OPENFLAG_NOCAPTURE_LOCAL`,
-//! which `pcap_create` cannot set. The sending handle's filter keeps those
-//! copies out of its buffer.) After each frame the capture
-//! thread looks for the next with naps for a while ([`BUSY`]) before it
-//! blocks in the library again.
+//! An [`crate::Interface`] opens two sockets on its NIC: one sends, the other
+//! captures, every frame delivered at once (immediate mode, where it is a
+//! library handle) through a BPF filter that lets through only ARP and the
+//! ICMP to or from our address. The capture also sees the frames the sending
+//! socket sent (a socket does not see its own): their capture timestamps
+//! are the best "sent at" time the platform has. After each frame the
+//! capture thread looks for the next with naps for a while ([`BUSY`]) before
+//! it blocks again. (Npcap, unlike Linux, by default delivers what a handle
+//! sends to every handle on the adapter, its own included, unless it was
+//! opened with `PCAP_OPENFLAG_NOCAPTURE_LOCAL`, which `pcap_create` cannot
+//! set. The sending handle's filter keeps those copies out of its buffer.)
+//!
+//! Why Linux has its own: libpcap captures there through a memory-mapped
+//! ring, and the kernel waits for an RCU grace period (10-16 ms on the lab
+//! machine) to set one up, and two more to tear it down and release the
+//! socket; a socket without a ring costs one, at close. A one-probe run
+//! spends most of its time waiting for them (tests/bench/RESULTS.md). The
+//! ring costs less per frame, so a capture that expects many frames a second
+//! ([`Opening::bulk`]) still goes through libpcap.
 //!
 //! What the Interface needs from a capture backend: send a frame, receive the
 //! next one with its timestamp, and stop a receive in progress from another
-//! thread. The real backend is `pcap` (Npcap / libpcap); tests use
-//! an in-memory wire (`memory`).
+//! thread. The real backend is `pcap` (Npcap / libpcap, and Linux's packet
+//! sockets); tests use an in-memory wire (`memory`).
 
 // Npcap's own frames: https://github.com/nmap/npcap/issues/648 ("default
 // behavior for Npcap"), https://github.com/nmap/npcap/issues/289.
 
+#[cfg(target_os = "linux")]
+mod bpf;
 #[cfg(test)]
 pub(crate) mod memory;
 mod pcap;
@@ -32,8 +43,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use pcap::open_link;
 pub use pcap::{
-    describe_data_link, filter_for, library, read_timeout, snaplen, Error, BUSY, IDLE_READ_TIMEOUT,
-    NAP_MAX, NAP_MIN, READ_TIMEOUT, STOP_READ_TIMEOUT,
+    describe_data_link, filter_for, library, loaded_path, read_timeout, snaplen, Error, BUSY,
+    IDLE_READ_TIMEOUT, NAP_MAX, NAP_MIN, READ_TIMEOUT, STOP_READ_TIMEOUT,
 };
 pub use record::Recorder;
 
@@ -79,6 +90,12 @@ pub struct Opening {
     /// More for the capture filter to let through: a BPF expression, OR'ed
     /// with the default one (e.g. `tcp and host 10.0.0.9 and port 443`).
     pub filter: Option<String>,
+    /// Many frames a second are expected (a flood, a responder): on Linux,
+    /// capture through libpcap's memory-mapped ring, which costs less per
+    /// frame (no system call while frames keep coming) but some 30-45 ms
+    /// more to open and close (the kernel's RCU grace periods, see
+    /// [`crate::Interface`]). Elsewhere it changes nothing.
+    pub bulk: bool,
 }
 
 /// The outcome of one receive.
@@ -136,8 +153,10 @@ pub struct Facts {
     pub immediate_available: bool,
     /// Capture timestamps have nanosecond precision; otherwise microseconds.
     pub nanosecond_timestamps: bool,
-    /// The handles' read timeout.
-    pub read_timeout: Duration,
+    /// The capturing handle's read timeout: how long a receive waits in the
+    /// library before it returns empty-handed. None where there is none
+    /// (Linux's packet sockets: a receive waits until a frame or a stop).
+    pub read_timeout: Option<Duration>,
     /// What the library warned about when the capturing handle was
     /// activated, if anything (e.g. promiscuous mode not supported).
     pub warning: Option<String>,
@@ -151,4 +170,20 @@ pub struct Facts {
     pub timestamp_type: Option<String>,
     /// The time stamp types the device offered (`pcap_list_tstamp_types`).
     pub offered_timestamp_types: Vec<String>,
+}
+
+impl Facts {
+    /// The time stamp type in effect: the one set, or the device's only one
+    /// (Linux: `host`). None when the device's default of several is in
+    /// effect (Npcap's is `host_hiprec_unsynced`).
+    pub fn timestamp_type_in_use(&self) -> Option<&str> {
+        match (
+            &self.timestamp_type,
+            self.offered_timestamp_types.as_slice(),
+        ) {
+            (Some(t), _) => Some(t),
+            (None, [only]) => Some(only),
+            (None, _) => None,
+        }
+    }
 }

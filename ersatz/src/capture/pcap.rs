@@ -237,6 +237,50 @@ pub fn library() -> Result<&'static rawsock::Library, Error> {
         .map_err(Clone::clone)
 }
 
+/// The file the loader mapped for `library`: the name asked for
+/// (`libpcap.so.0.8`, `wpcap.dll`) resolved by the system, so a report says
+/// which copy runs. Linux: the mapped file in `/proc/self/maps` whose name
+/// starts as the asked one does up to `.so` (`libpcap.so.0.8` is a link to
+/// `libpcap.so.1.10.3`); Windows: `GetModuleFileNameW`. The name asked for
+/// where neither tells.
+pub fn loaded_path(library: &rawsock::Library) -> String {
+    let asked = library.path().to_string();
+    resolved_path(&asked).unwrap_or(asked)
+}
+
+#[cfg(target_os = "linux")]
+fn resolved_path(asked: &str) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    mapped_library(&maps, asked).map(str::to_string)
+}
+
+/// The path in a `/proc/self/maps` text of the library asked for as
+/// `asked` (a name or a path).
+#[cfg(any(target_os = "linux", test))]
+fn mapped_library<'a>(maps: &'a str, asked: &str) -> Option<&'a str> {
+    let name = asked.rsplit('/').next()?;
+    let stem = format!("{}.so", name.split(".so").next()?);
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| {
+            path.starts_with('/')
+                && path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|file| file == name || file.starts_with(&stem))
+        })
+}
+
+#[cfg(windows)]
+fn resolved_path(asked: &str) -> Option<String> {
+    rawsock::module_file(asked)
+}
+
+#[cfg(not(any(windows, target_os = "linux")))]
+fn resolved_path(_asked: &str) -> Option<String> {
+    None
+}
+
 /// The BPF filter of the capture handle: ARP, and ICMP to or from `nic`
 /// (and what `also` lets through too).
 pub fn filter_for(nic: &NIC, also: Option<&str>) -> String {
@@ -246,16 +290,54 @@ pub fn filter_for(nic: &NIC, also: Option<&str>) -> String {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 struct Sending(rawsock::Interface);
 
+#[cfg(not(target_os = "linux"))]
 impl Transmit for Sending {
     fn send(&self, frame: &[u8]) -> Result<(), String> {
         self.0.send(frame).map_err(|e| e.to_string())
     }
 }
 
-struct Capturing {
-    rx: rawsock::Interface,
+#[cfg(target_os = "linux")]
+impl Transmit for rawsock::linux::SendSocket {
+    fn send(&self, frame: &[u8]) -> Result<(), String> {
+        rawsock::linux::SendSocket::send(self, frame).map_err(|e| e.to_string())
+    }
+}
+
+/// What the capture thread reads from: a library handle, or on Linux a
+/// packet socket of our own (`rawsock::linux`).
+trait Reader: Send + 'static {
+    fn receive(&mut self) -> Result<Option<rawsock::BorrowedPacket<'_>>, rawsock::Error>;
+    /// `Ok(false)` where the reader cannot be nonblocking.
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, rawsock::Error>;
+}
+
+impl Reader for rawsock::Interface {
+    fn receive(&mut self) -> Result<Option<rawsock::BorrowedPacket<'_>>, rawsock::Error> {
+        rawsock::Interface::receive(self)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, rawsock::Error> {
+        rawsock::Interface::set_nonblocking(self, nonblocking)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Reader for rawsock::linux::CaptureSocket {
+    fn receive(&mut self) -> Result<Option<rawsock::BorrowedPacket<'_>>, rawsock::Error> {
+        rawsock::linux::CaptureSocket::receive(self)
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<bool, rawsock::Error> {
+        rawsock::linux::CaptureSocket::set_nonblocking(self, nonblocking)
+    }
+}
+
+struct Capturing<R> {
+    rx: R,
     /// Until when to look for frames without blocking in the library.
     busy_until: Option<Instant>,
     /// Whether to look while busy: nonblocking receives (Unix, where the
@@ -303,7 +385,7 @@ fn frame(packet: rawsock::BorrowedPacket<'_>) -> Next<'_> {
     Next::Frame(packet.data(), Timestamp::from_unix(at))
 }
 
-impl Capturing {
+impl<R: Reader> Capturing<R> {
     /// Switches the handle to `nonblocking` mode, never while a stop is
     /// being requested, and not at all once one was (see [`StopState`]).
     fn switch(&mut self, nonblocking: bool) -> Switch {
@@ -382,7 +464,7 @@ pub const NAP_MIN: Duration = Duration::from_micros(50);
 /// few frames (`sup --interval 10`: about one per millisecond).
 pub const NAP_MAX: Duration = Duration::from_millis(1);
 
-impl Receive for Capturing {
+impl<R: Reader> Receive for Capturing<R> {
     fn next(&mut self) -> Next<'_> {
         if let Some(until) = self.busy_until {
             if self.stop.stopped.load(Ordering::SeqCst) {
@@ -442,32 +524,93 @@ pub fn snaplen(mtu: u32) -> u32 {
     mtu.clamp(576, 65_535 - 18) + 18
 }
 
-/// Opens the NIC's two handles, the capturing one as `how` says.
+/// Opens the NIC's two sockets, the capturing one as `how` says.
+///
+/// Linux: the sending socket is always a packet socket of our own
+/// (`rawsock::linux::SendSocket`), without the memory-mapped ring libpcap
+/// would set up for it. The capture, unless `how.bulk`, is one too
+/// (`rawsock::linux::CaptureSocket`; libpcap only compiles its filter when
+/// `how.filter` adds to the default, which is built here, see `bpf`):
+/// the kernel waits for an RCU grace period (10-16 ms here) to set up a
+/// ring, and for two more to tear it down and release the socket at close;
+/// a socket without a ring costs none to open and one to close. With
+/// `how.bulk`, the capture is a libpcap handle with its ring, which costs
+/// less per frame (no system call while frames keep coming).
+#[cfg(target_os = "linux")]
 pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> {
+    use rawsock::linux::{CaptureSocket, SendSocket};
     let device = nic.device.as_str();
     let wrap = |e| Error::from_rawsock(device, e);
-    let library = library()?;
-    let wakes = library.breakloop_wakes_reader();
+    let filter = filter_for(nic, how.filter.as_deref());
+    // Both quick when there is no ring: one after the other, no thread.
+    let tx = Box::new(SendSocket::open(device).map_err(wrap)?);
+    if how.bulk {
+        let library = library()?;
+        let rx = open_handle(library, device, &handle_config(library, nic, how), &filter)?;
+        let breaker = rx.breaker();
+        let facts = handle_facts(library, &rx);
+        return Ok(link(tx, rx, breaker, facts));
+    }
+    let snaplen = snaplen(nic.mtu);
     let config = rawsock::Config::new()
-        .snaplen(snaplen(nic.mtu))
-        .immediate(true)
-        .read_timeout(read_timeout(library.supports_immediate_mode(), wakes))
+        .snaplen(snaplen)
         .promisc(how.promiscuous)
-        .require_ethernet(true)
-        .precise_host_timestamps(true);
-    let open = |filter: &str| -> Result<rawsock::Interface, Error> {
-        let mut handle = library.open_interface_with(device, &config).map_err(wrap)?;
-        handle.set_filter(filter).map_err(wrap)?;
-        Ok(handle)
-    };
-    // Both at once: setting up a handle's ring on Linux waits for the
-    // kernel's RCU grace periods (some 10 ms each here), not for the CPU.
+        .require_ethernet(true);
+    // The default filter needs no compiler, so no library (see `bpf`).
+    let rx = match &how.filter {
+        None => CaptureSocket::open_with_program(
+            device,
+            &config,
+            &super::bpf::arp_or_icmp_host(nic.addr, snaplen),
+        ),
+        Some(_) => CaptureSocket::open(library()?, device, &config, &filter),
+    }
+    .map_err(wrap)?;
+    let breaker = rx.breaker();
+    Ok(link(tx, rx, breaker, socket_facts()))
+}
+
+/// What a capture through a packet socket of our own does: each frame is
+/// handed over as it comes (there is no library buffer to wait in), with
+/// the kernel's nanosecond time stamp (`SO_TIMESTAMPNS`), and a stop wakes
+/// the blocked receive at once (an eventfd): there is no read timeout.
+#[cfg(target_os = "linux")]
+fn socket_facts() -> super::Facts {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string());
+    super::Facts {
+        library: "Linux packet sockets".to_string(),
+        version: format!("kernel {release}, no libpcap, no ring"),
+        immediate: true,
+        immediate_available: true,
+        nanosecond_timestamps: true,
+        read_timeout: None,
+        warning: None,
+        breakloop_wakes_reader: true,
+        timestamp_type: None,
+        offered_timestamp_types: vec!["host".to_string()],
+    }
+}
+
+/// Opens the NIC's two handles, the capturing one as `how` says.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> {
+    let device = nic.device.as_str();
+    let library = library()?;
+    let config = handle_config(library, nic, how);
+    // Both at once: opening a handle may wait for the OS, not for the CPU.
     let (rx, tx) = std::thread::scope(|s| {
         // The sending handle never reads: let nothing pile up in its buffer
         // (on Npcap it would otherwise receive its own frames, see the
         // module's doc).
-        let tx = s.spawn(|| open("less 1"));
-        let rx = open(&filter_for(nic, how.filter.as_deref()));
+        let tx = s.spawn(|| open_handle(library, device, &config, "less 1"));
+        let rx = open_handle(
+            library,
+            device,
+            &config,
+            &filter_for(nic, how.filter.as_deref()),
+        );
         let tx = tx.join().unwrap_or_else(|_| {
             Err(Error::Library {
                 device: device.to_string(),
@@ -477,29 +620,72 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         (rx, tx)
     });
     let (rx, tx) = (rx?, tx?);
-    let facts = super::Facts {
-        library: library.path().to_string(),
+    let facts = handle_facts(library, &rx);
+    let breaker = rx.breaker();
+    Ok(link(Box::new(Sending(tx)), rx, breaker, facts))
+}
+
+/// What the library and a capturing handle of it do.
+fn handle_facts(library: &rawsock::Library, rx: &rawsock::Interface) -> super::Facts {
+    super::Facts {
+        library: loaded_path(library),
         version: library.version(),
         immediate: rx.immediate_mode(),
         immediate_available: library.supports_immediate_mode(),
         nanosecond_timestamps: rx.nanosecond_timestamps(),
-        read_timeout: rx.read_timeout(),
+        read_timeout: Some(rx.read_timeout()),
         warning: rx.activation_warning().map(str::to_string),
-        breakloop_wakes_reader: wakes,
+        breakloop_wakes_reader: library.breakloop_wakes_reader(),
         timestamp_type: rx.timestamp_type().map(|t| t.to_string()),
         offered_timestamp_types: rx
             .offered_timestamp_types()
             .iter()
             .map(ToString::to_string)
             .collect(),
-    };
+    }
+}
+
+/// How a library handle on `nic` is opened.
+fn handle_config(library: &rawsock::Library, nic: &NIC, how: &super::Opening) -> rawsock::Config {
+    rawsock::Config::new()
+        .snaplen(snaplen(nic.mtu))
+        .immediate(true)
+        .read_timeout(read_timeout(
+            library.supports_immediate_mode(),
+            library.breakloop_wakes_reader(),
+        ))
+        .promisc(how.promiscuous)
+        .require_ethernet(true)
+        .precise_host_timestamps(true)
+}
+
+/// A library handle on `device` with `filter`.
+fn open_handle(
+    library: &rawsock::Library,
+    device: &str,
+    config: &rawsock::Config,
+    filter: &str,
+) -> Result<rawsock::Interface, Error> {
+    let wrap = |e| Error::from_rawsock(device, e);
+    let mut handle = library.open_interface_with(device, config).map_err(wrap)?;
+    handle.set_filter(filter).map_err(wrap)?;
+    Ok(handle)
+}
+
+/// The link of a sending side and a reader (with its breaker).
+fn link<R: Reader>(
+    tx: Box<dyn Transmit>,
+    rx: R,
+    breaker: rawsock::Breaker,
+    facts: super::Facts,
+) -> Link {
     let state = Arc::new(StopState::default());
     let stop = Breaking {
-        breaker: rx.breaker(),
+        breaker,
         stop: state.clone(),
     };
-    Ok(Link {
-        tx: Box::new(Sending(tx)),
+    Link {
+        tx,
         rx: Box::new(Capturing {
             rx,
             busy_until: None,
@@ -516,13 +702,33 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         }),
         stop: Box::new(stop),
         facts,
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rawsock::DataLink;
+
+    #[test]
+    fn the_mapped_library_is_found_by_its_stem() {
+        let maps = "\
+7f1c2a000000-7f1c2a00a000 r--p 00000000 08:01 1234 /usr/lib/x86_64-linux-gnu/libpcap.so.1.10.3
+7f1c2a00a000-7f1c2a040000 r-xp 0000a000 08:01 1234 /usr/lib/x86_64-linux-gnu/libpcap.so.1.10.3
+7f1c2b000000-7f1c2b020000 r-xp 00000000 08:01 99 /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0
+7ffd1000-7ffd2000 rw-p 00000000 00:00 0 [stack]
+";
+        assert_eq!(
+            mapped_library(maps, "libpcap.so.0.8"),
+            Some("/usr/lib/x86_64-linux-gnu/libpcap.so.1.10.3")
+        );
+        assert_eq!(
+            mapped_library(maps, "/opt/lib/libpcap.so.1"),
+            Some("/usr/lib/x86_64-linux-gnu/libpcap.so.1.10.3")
+        );
+        assert_eq!(mapped_library(maps, "libpcre.so.3"), None);
+        assert_eq!(mapped_library("", "libpcap.so.1"), None);
+    }
 
     #[test]
     fn read_timeout_only_stays_short_without_immediate_mode() {

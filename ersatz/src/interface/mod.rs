@@ -35,7 +35,7 @@ mod reassembly;
 mod send;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -302,25 +302,39 @@ pub struct Opening {
 /// A NIC opened for raw frames, with its capture thread. `Send + Sync`:
 /// share it (e.g. in an `Arc`) and send and expect from several threads.
 ///
-/// Dropping it stops the capture thread (joined) and closes the handles,
-/// both at once.
+/// Dropping it stops the capture thread (joined) and closes both sides,
+/// at the same time: on Linux, closing a packet socket waits for an RCU
+/// grace period in the kernel (some 10-16 ms, measured in the lab), and
+/// two closes that start together share one.
 pub struct Interface {
-    // Dropped first: when it is the last reference, the sending handle
-    // closes on the dropping thread while `closing` closes the capture
-    // handle on its own (see `Drop for Interface`).
+    // Dropped first: when it is the last reference, the sending side
+    // closes on the dropping thread while the capture thread closes the
+    // capture side (see `Drop for Interface`).
     shared: Arc<Shared>,
-    /// Holds the capture handle too (pcap's break request): goes with it
-    /// to be closed.
+    /// May hold the capture handle open too (pcap's break request): handed
+    /// to the capture thread to be closed with it.
     stop: Option<Box<dyn capture::Stop>>,
-    /// The capture thread; it hands back the receiving side when it ends.
-    thread: Option<JoinHandle<Box<dyn capture::Receive>>>,
+    /// The capture thread, if it could be started.
+    capture: Option<CaptureThread>,
     /// What the capture library and handle do here.
     facts: capture::Facts,
-    /// Declared last, dropped last: waits for the capture handle's close.
+    /// Declared last, dropped last: joins the capture thread, which closes
+    /// the capture side.
     closing: Closing,
 }
 
-/// A thread closing a handle, joined on drop.
+/// The capture thread and what its end is told with.
+struct CaptureThread {
+    thread: JoinHandle<()>,
+    /// Says the thread left its loop: no frame is handed over any more,
+    /// and it holds no reference to `Shared`. (In a Mutex for `Sync`; only
+    /// the drop uses it.)
+    left: Mutex<mpsc::Receiver<()>>,
+    /// The stop handle, for the thread to close the capture side with it.
+    handover: mpsc::SyncSender<Box<dyn capture::Stop>>,
+}
+
+/// A thread closing the capture side, joined on drop.
 #[derive(Default)]
 struct Closing(Option<JoinHandle<()>>);
 
@@ -423,6 +437,8 @@ impl Interface {
             recorder: Mutex::default(),
         });
         let worker = shared.clone();
+        let (left_tx, left) = mpsc::sync_channel(1);
+        let (handover, handover_rx) = mpsc::sync_channel::<Box<dyn capture::Stop>>(1);
         let thread = std::thread::Builder::new()
             .name(format!("ersatz capture {}", shared.nic.name))
             .spawn(move || {
@@ -438,11 +454,22 @@ impl Interface {
                         }
                     }
                 }
-                // Closed by whoever joins: see `Drop for Interface`.
-                rx
+                // The Interface now holds the last reference: its drop
+                // closes the sending side.
+                drop(worker);
+                let _ = left_tx.send(());
+                // Until the Interface drops; then the capture side closes
+                // here while the dropping thread closes the sending side
+                // (see `Drop for Interface`).
+                let stop = handover_rx.recv().ok();
+                drop((rx, stop));
             });
-        let thread = match thread {
-            Ok(t) => Some(t),
+        let capture = match thread {
+            Ok(thread) => Some(CaptureThread {
+                thread,
+                left: Mutex::new(left),
+                handover,
+            }),
             Err(e) => {
                 *lock(&shared.failure) = Some(format!("cannot start the capture thread: {e}"));
                 None
@@ -451,7 +478,7 @@ impl Interface {
         Interface {
             shared,
             stop: Some(stop),
-            thread,
+            capture,
             facts,
             closing: Closing::default(),
         }
@@ -684,24 +711,29 @@ impl Interface {
 }
 
 impl Drop for Interface {
-    /// Closing a handle waits for the kernel (on Linux, RCU grace periods:
-    /// some 30 ms each, measured in the lab), so the two handles close at
-    /// once: the capture handle on a thread of its own, the sending handle
-    /// on this one when `shared` drops right after this function, and
-    /// `closing`, dropped last, waits for the other.
+    /// Closing a packet socket waits for the kernel (on Linux, an RCU grace
+    /// period: some 10-16 ms, measured in the lab), so the two sides close
+    /// at the same time, and share one: the capture side on the capture
+    /// thread, already running, the sending side on this thread when
+    /// `shared` drops right after this function; `closing`, dropped last,
+    /// joins the capture thread.
     fn drop(&mut self) {
         let Some(stop) = self.stop.take() else {
             return;
         };
         stop.stop();
-        let rx = self.thread.take().and_then(|t| t.join().ok());
-        // Every frame the capture handed over is in the file.
+        let Some(capture) = self.capture.take() else {
+            let _ = self.finish_recording();
+            return;
+        };
+        // Once the thread left its loop, every frame it handed over is in
+        // the file (if it panicked, the channel says so at once).
+        let left = capture.left.into_inner().unwrap_or_else(|e| e.into_inner());
+        let _ = left.recv();
         let _ = self.finish_recording();
-        let closer = std::thread::Builder::new()
-            .name("ersatz close".into())
-            .spawn(move || drop((rx, stop)));
-        // Where no thread can start, the failed spawn closed it here.
-        self.closing = Closing(closer.ok());
+        // If the thread is gone, the stop handle comes back and drops here.
+        let _ = capture.handover.send(stop);
+        self.closing = Closing(Some(capture.thread));
     }
 }
 
@@ -770,6 +802,144 @@ mod tests {
         drop(interface);
         // The thread held a strong reference until it ended.
         assert!(weak.upgrade().is_none());
+    }
+
+    /// Where and when a side of a [`SlowLink`] was closed.
+    #[derive(Debug, Clone)]
+    struct Closed {
+        what: &'static str,
+        thread: Option<String>,
+        from: Instant,
+        to: Instant,
+    }
+
+    /// A side of a link whose close takes [`SLOW_CLOSE`], as a packet
+    /// socket's waits for an RCU grace period (the stop handle's none),
+    /// and records it.
+    struct SlowClose(&'static str, Arc<Mutex<Vec<Closed>>>);
+
+    const SLOW_CLOSE: Duration = Duration::from_millis(150);
+
+    impl Drop for SlowClose {
+        fn drop(&mut self) {
+            let from = Instant::now();
+            if self.0 != "stop" {
+                std::thread::sleep(SLOW_CLOSE);
+            }
+            lock(&self.1).push(Closed {
+                what: self.0,
+                thread: std::thread::current().name().map(str::to_string),
+                from,
+                to: Instant::now(),
+            });
+        }
+    }
+
+    struct SlowTx {
+        _close: SlowClose,
+    }
+    impl capture::Transmit for SlowTx {
+        fn send(&self, _: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// Idle until stopped, or failing at once with `fail`.
+    struct SlowRx {
+        _close: SlowClose,
+        stopped: Arc<AtomicBool>,
+        fail: bool,
+    }
+    impl capture::Receive for SlowRx {
+        fn next(&mut self) -> Next<'_> {
+            if self.fail {
+                return Next::Failed("the device went away".into());
+            }
+            if self.stopped.load(Ordering::SeqCst) {
+                return Next::Stopped;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            Next::Timeout
+        }
+    }
+
+    struct SlowStop {
+        _close: SlowClose,
+        stopped: Arc<AtomicBool>,
+    }
+    impl capture::Stop for SlowStop {
+        fn stop(&self) {
+            self.stopped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Drops an Interface on a link whose sides close slowly, and returns
+    /// how long the drop took and what was closed where.
+    fn drop_slow_link(fail: bool) -> (Duration, Vec<Closed>) {
+        let closed = Arc::new(Mutex::new(Vec::new()));
+        let side = |what| SlowClose(what, closed.clone());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let link = Link {
+            tx: Box::new(SlowTx { _close: side("tx") }),
+            rx: Box::new(SlowRx {
+                _close: side("rx"),
+                stopped: stopped.clone(),
+                fail,
+            }),
+            stop: Box::new(SlowStop {
+                _close: side("stop"),
+                stopped,
+            }),
+            facts: crate::capture::memory::facts(),
+        };
+        let interface = Interface::with_link(nic(), None, link);
+        if fail {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while interface.shared.check_alive().is_ok() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(interface.shared.check_alive().is_err());
+        }
+        let started = Instant::now();
+        drop(interface);
+        let took = started.elapsed();
+        let closed = lock(&closed).clone();
+        (took, closed)
+    }
+
+    fn check_closed_at_once(took: Duration, closed: &[Closed]) {
+        let find = |what| {
+            closed
+                .iter()
+                .find(|c| c.what == what)
+                .unwrap_or_else(|| panic!("{what} was not closed: {closed:?}"))
+        };
+        let (tx, rx, stop) = (find("tx"), find("rx"), find("stop"));
+        // The capture side (and the stop handle, which may hold it open)
+        // on the capture thread, the sending side on the dropping one...
+        let capture = Some(format!("ersatz capture {}", nic().name));
+        assert_eq!(rx.thread, capture, "{closed:?}");
+        assert_eq!(stop.thread, capture, "{closed:?}");
+        assert_eq!(tx.thread, std::thread::current().name().map(str::to_string));
+        // ... at the same time, and the drop waited for both.
+        assert!(rx.from < tx.to && tx.from < rx.to, "{closed:?}");
+        assert!(took >= SLOW_CLOSE, "{took:?}");
+        assert!(
+            took < 2 * SLOW_CLOSE,
+            "closes one after the other: {took:?}"
+        );
+    }
+
+    #[test]
+    fn drop_closes_both_sides_at_once() {
+        let (took, closed) = drop_slow_link(false);
+        check_closed_at_once(took, &closed);
+    }
+
+    #[test]
+    fn drop_after_a_failed_capture_closes_both_sides_at_once() {
+        let (took, closed) = drop_slow_link(true);
+        check_closed_at_once(took, &closed);
     }
 
     #[test]

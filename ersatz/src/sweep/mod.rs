@@ -193,14 +193,24 @@ impl Method {
 }
 
 /// How to open the [`Interface`] a sweep with `options` runs on: the
-/// probes' port let through the capture filter, for port probes.
+/// probes' port let through the capture filter, for port probes, and a
+/// capture for many frames a second when the probes are faster than
+/// [`BULK_INTERVAL`] apart.
 pub fn opening(options: &Options) -> interface::Opening {
-    match options.method {
+    let mut how = match options.method {
         Method::Echo => interface::Opening::default(),
         Method::Tcp(p) => port::opening(port::Protocol::Tcp, p),
         Method::Udp(p) => port::opening(port::Protocol::Udp, p),
-    }
+    };
+    how.capture.bulk = options.interval < BULK_INTERVAL;
+    how
 }
+
+/// Probes closer together than this (over 10,000 a second, each with our
+/// own frame and an answer to capture) make a sweep's capture a bulk one
+/// ([`crate::capture::Opening::bulk`]): slower to open and close, cheaper
+/// per frame.
+pub const BULK_INTERVAL: Duration = Duration::from_micros(100);
 
 /// Most probes of a sweep waiting at once: 20,000 a second with 500 ms
 /// timeouts, in about 3 MB.

@@ -3,9 +3,9 @@
 //!
 //! Only the functions listed in [`Api`] are ever looked up, so a library
 //! whose other exports are stubs that abort (Wine's `wpcap.dll`:
-//! `pcap_sendqueue_*`, `pcap_setmintocopy`, `pcap_getevent`, `pcap_open_dead`,
-//! `pcap_open_offline`, `pcap_dump_*`) or that lacks newer functions
-//! (`pcap_set_immediate_mode`) still loads.
+//! `pcap_sendqueue_*`, `pcap_setmintocopy`, `pcap_getevent`, `pcap_open_dead`
+//! (looked up on Linux only), `pcap_open_offline`, `pcap_dump_*`) or that
+//! lacks newer functions (`pcap_set_immediate_mode`) still loads.
 
 use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void, CStr, OsStr};
 use std::marker::{PhantomData, PhantomPinned};
@@ -199,6 +199,10 @@ pub(crate) struct Api {
     /// Missing in very old libraries.
     pub setnonblock:
         Option<unsafe extern "C" fn(p: *mut PcapT, nonblock: c_int, errbuf: *mut c_char) -> c_int>,
+    /// Linux only, for compiling the filters of [`crate::linux`]'s sockets
+    /// (never looked up elsewhere: Wine's wpcap.dll stubs it).
+    #[cfg(target_os = "linux")]
+    pub open_dead: Option<unsafe extern "C" fn(linktype: c_int, snaplen: c_int) -> *mut PcapT>,
 
     /// Where the library was loaded from (for messages).
     pub path: String,
@@ -286,6 +290,8 @@ impl Api {
             #[cfg(unix)]
             get_selectable_fd: optional!("pcap_get_selectable_fd"),
             setnonblock: optional!("pcap_setnonblock"),
+            #[cfg(target_os = "linux")]
+            open_dead: optional!("pcap_open_dead"),
             path: display,
             _lib: lib,
         })

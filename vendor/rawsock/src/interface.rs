@@ -281,7 +281,7 @@ pub struct Stats {
 
 /// An open `pcap_t`, shared by an [`Interface`] and its [`Breaker`]s and
 /// [`Sender`]s; closed when the last of them is dropped.
-struct Handle {
+pub(crate) struct Handle {
     api: Arc<Api>,
     pcap: NonNull<PcapT>,
     /// Serialises senders, so that two failing sends never write and read
@@ -413,7 +413,7 @@ impl Debug for Handle {
 }
 
 /// Serialises `pcap_compile`, which is not thread-safe in libpcap < 1.8.
-static COMPILE_LOCK: Mutex<()> = Mutex::new(());
+pub(crate) static COMPILE_LOCK: Mutex<()> = Mutex::new(());
 
 /// An open capture device.
 ///
@@ -443,10 +443,24 @@ pub struct Interface {
 /// into a closed handle.
 #[derive(Clone, Debug)]
 pub struct Breaker {
-    handle: Arc<Handle>,
+    target: BreakTarget,
+}
+
+/// What a [`Breaker`] wakes.
+#[derive(Clone, Debug)]
+pub(crate) enum BreakTarget {
+    /// A libpcap handle (`pcap_breakloop`).
+    Pcap(Arc<Handle>),
+    /// A [`crate::linux::CaptureSocket`].
+    #[cfg(target_os = "linux")]
+    Socket(Arc<crate::linux::Wake>),
 }
 
 impl Breaker {
+    pub(crate) fn new(target: BreakTarget) -> Breaker {
+        Breaker { target }
+    }
+
     /// Makes the receive running on the interface return
     /// `Err(Error::Broken)` (a loop returns `Ok(())`). If none is running,
     /// the next one returns at once instead: libpcap keeps the request until
@@ -456,7 +470,11 @@ impl Breaker {
     /// Linux, Npcap) this takes effect at once; elsewhere within the read
     /// timeout.
     pub fn break_loop(&self) {
-        self.handle.break_loop();
+        match &self.target {
+            BreakTarget::Pcap(handle) => handle.break_loop(),
+            #[cfg(target_os = "linux")]
+            BreakTarget::Socket(wake) => wake.request(),
+        }
     }
 }
 
@@ -743,9 +761,7 @@ impl Interface {
 
     /// A handle that stops this interface's receive from another thread.
     pub fn breaker(&self) -> Breaker {
-        Breaker {
-            handle: self.handle.clone(),
-        }
+        Breaker::new(BreakTarget::Pcap(self.handle.clone()))
     }
 
     /// A handle that sends on this interface from any thread.

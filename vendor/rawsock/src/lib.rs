@@ -46,9 +46,13 @@ mod error;
 mod ffi;
 mod interface;
 mod library;
+#[cfg(target_os = "linux")]
+pub mod linux;
 mod packet;
 
 pub use error::{Error, NOT_INSTALLED};
 pub use interface::{Breaker, Config, DataLink, Interface, Sender, Stats, TimestampType};
+#[cfg(windows)]
+pub use library::module_file;
 pub use library::{npcap_admin_only, open_best_library, InterfaceDescription, Library};
 pub use packet::{BorrowedPacket, OwnedPacket};

@@ -182,6 +182,12 @@ impl Library {
     pub fn open_interface_with(&self, name: &str, config: &Config) -> Result<Interface, Error> {
         interface::open(&self.api, name, config)
     }
+
+    /// The library's functions.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn api(&self) -> &Arc<Api> {
+        &self.api
+    }
 }
 
 impl Debug for Library {
@@ -268,6 +274,27 @@ pub fn npcap_admin_only() -> Option<bool> {
     {
         None
     }
+}
+
+/// The file a loaded module was mapped from (`GetModuleFileNameW`), by the
+/// name it was loaded as (`wpcap.dll`, or a full path): which copy of the
+/// library runs. None when no module of that name is loaded.
+#[cfg(windows)]
+pub fn module_file(name: &str) -> Option<String> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleFileNameW, GetModuleHandleW};
+    let wide: Vec<u16> = name.encode_utf16().chain([0]).collect();
+    // SAFETY: `wide` is a NUL-terminated UTF-16 string that lives through
+    // the call; GetModuleHandleW takes no reference, so nothing is freed.
+    let module = unsafe { GetModuleHandleW(wide.as_ptr()) };
+    if module.is_null() {
+        return None;
+    }
+    let mut buffer = vec![0u16; 1024];
+    // SAFETY: `module` is a loaded module's handle; `buffer` is writable for
+    // the length passed.
+    let n = unsafe { GetModuleFileNameW(module, buffer.as_mut_ptr(), buffer.len() as u32) };
+    let n = n as usize;
+    (n > 0 && n < buffer.len()).then(|| String::from_utf16_lossy(&buffer[..n]))
 }
 
 /// A DWORD value of Npcap's `Parameters` registry key.

@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rawsock::linux::{CaptureSocket, SendSocket};
 use rawsock::{open_best_library, Breaker, Config, DataLink, Error, Interface, Library};
 
 const INNER_ENV: &str = "RAWSOCK_VETH_INNER";
@@ -83,7 +84,9 @@ impl Netns {
              echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
              ip link add name a type veth peer name b
              ip link set dev a up
-             ip link set dev b up",
+             ip link set dev b up
+             ip link add name c type veth peer name d
+             ip tuntap add dev t0 mode tun 2>/dev/null || true",
         ]);
         ns
     }
@@ -634,5 +637,185 @@ fn inner_veth_body() {
         other => panic!("expected NoSuchDevice: {other:?}"),
     }
 
+    // 23. The Linux packet sockets (rawsock::linux).
+    linux_sockets(&lib);
+
     println!("veth body: all checks passed");
+}
+
+/// Receives with `socket` until a frame `parse`s, or `Ok(None)` comes after
+/// `wait` (nonblocking).
+fn socket_frame(
+    socket: &mut CaptureSocket,
+    ethertype: u16,
+    nonce: u64,
+    wait: Duration,
+) -> Option<(u32, Vec<u8>, u32, SystemTime)> {
+    socket.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + wait;
+    loop {
+        match socket.receive() {
+            Ok(Some(p)) => {
+                if let Some(seq) = parse_tagged(p.data(), ethertype, nonce) {
+                    return Some((seq, p.data().to_vec(), p.wire_len(), p.timestamp()));
+                }
+            }
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(1)),
+            Ok(None) => return None,
+            Err(e) => panic!("receive: {e}"),
+        }
+    }
+}
+
+/// [`parse`], also through an 802.1Q tag.
+fn parse_tagged(data: &[u8], ethertype: u16, nonce: u64) -> Option<u32> {
+    if data.len() > 18 && data[12..14] == [0x81, 0x00] {
+        let mut untagged = data[..12].to_vec();
+        untagged.extend_from_slice(&data[16..]);
+        return parse(&untagged, ethertype, nonce);
+    }
+    parse(data, ethertype, nonce)
+}
+
+fn linux_sockets(lib: &Library) {
+    let (a_mac, b_mac) = (mac_of("a"), mac_of("b"));
+    let nonce = rand_u64();
+    let requests = format!("ether proto {ETHERTYPE_REQUEST:#06x} or vlan");
+    let config = Config::default().snaplen(128);
+    let tx = SendSocket::open("a").expect("send socket on a");
+    let mut on_a = CaptureSocket::open(lib, "a", &config, &requests).expect("capture a");
+    let mut on_b = CaptureSocket::open(lib, "b", &config, &requests).expect("capture b");
+    // A libpcap handle next to them: the same frames, the same time stamps.
+    let mut pcap_b = lib.open_interface_with("b", &config).expect("open b");
+    pcap_b.set_filter(&requests).expect("filter");
+    pcap_b.set_nonblocking(true).expect("nonblocking");
+
+    let sent_at = SystemTime::now();
+    tx.send(&frame(b_mac, a_mac, ETHERTYPE_REQUEST, nonce, 1))
+        .expect("send");
+    // Another EtherType: the filter keeps it out.
+    tx.send(&frame(b_mac, a_mac, 0x88b7, nonce, 2))
+        .expect("send");
+    let (seq, data, wire_len, at_b) =
+        socket_frame(&mut on_b, ETHERTYPE_REQUEST, nonce, Duration::from_secs(2))
+            .expect("b captured the frame a sent");
+    assert_eq!((seq, data.len(), wire_len), (1, 64, 64));
+    assert!(abs_diff(at_b, sent_at) < Duration::from_secs(1), "{at_b:?}");
+    // The capture on the sending device sees the frame leave (a socket
+    // does not see what it sent itself; another one does).
+    let (seq, _, _, at_a) =
+        socket_frame(&mut on_a, ETHERTYPE_REQUEST, nonce, Duration::from_secs(2))
+            .expect("a's capture saw the frame leave");
+    assert_eq!(seq, 1);
+    assert!(at_a <= at_b, "left at {at_a:?}, arrived at {at_b:?}");
+    let pcap_frame = {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match pcap_b.receive() {
+                Ok(Some(p)) if parse(p.data(), ETHERTYPE_REQUEST, nonce) == Some(1) => {
+                    break (p.data().to_vec(), p.timestamp());
+                }
+                Ok(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(1)),
+                other => panic!(
+                    "libpcap did not capture the frame: {:?}",
+                    other.map(|p| p.is_some())
+                ),
+            }
+        }
+    };
+    assert_eq!(
+        pcap_frame,
+        (data, at_b),
+        "libpcap captured the same frame at the same time"
+    );
+    assert!(socket_frame(&mut on_b, 0x88b7, nonce, Duration::from_millis(50)).is_none());
+
+    // A tagged frame: the kernel takes the tag out on receive; it is put back.
+    let mut tagged = frame(b_mac, a_mac, ETHERTYPE_REQUEST, nonce, 3);
+    tagged.splice(12..12, [0x81, 0x00, 0x01, 0x23]);
+    tx.send(&tagged).expect("send tagged");
+    let (seq, data, wire_len, _) =
+        socket_frame(&mut on_b, ETHERTYPE_REQUEST, nonce, Duration::from_secs(2))
+            .expect("b captured the tagged frame");
+    assert_eq!((seq, wire_len), (3, 68));
+    assert_eq!(data, tagged, "the tag is where it was on the wire");
+
+    // The snap length cuts frames; the wire length stays.
+    let mut long = frame(b_mac, a_mac, ETHERTYPE_REQUEST, nonce, 4);
+    long.resize(300, 0x77);
+    tx.send(&long).expect("send long");
+    let (seq, data, wire_len, _) =
+        socket_frame(&mut on_b, ETHERTYPE_REQUEST, nonce, Duration::from_secs(2))
+            .expect("b captured the long frame");
+    assert_eq!((seq, data.len(), wire_len), (4, 128, 300));
+    assert_eq!(data, long[..128]);
+
+    // A breaker stops a blocked receive, at once; one asked before the
+    // receive makes it return at once, and is used up by it.
+    on_b.set_nonblocking(false).expect("blocking");
+    let breaker = on_b.breaker();
+    breaker.break_loop();
+    assert!(matches!(on_b.receive(), Err(Error::Broken)));
+    let (result_tx, result) = mpsc::channel();
+    let blocked = thread::spawn(move || {
+        let r = on_b.receive().map(|p| p.is_some());
+        let _ = result_tx.send((r, Instant::now()));
+    });
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        result.try_recv().is_err(),
+        "receive returned before the break"
+    );
+    let asked = Instant::now();
+    breaker.break_loop();
+    let (r, returned) = result
+        .recv_timeout(Duration::from_secs(2))
+        .expect("the breaker stopped the receive");
+    blocked.join().expect("receiver thread");
+    println!(
+        "socket breaker: {r:?} {:?} after break_loop",
+        returned.duration_since(asked)
+    );
+    assert_eq!(r, Err(Error::Broken));
+    assert!(returned.duration_since(asked) < Duration::from_millis(100));
+
+    // Errors.
+    match CaptureSocket::open(lib, "b", &config, "this is not bpf") {
+        Err(Error::Filter { filter, message }) => {
+            assert_eq!(filter, "this is not bpf");
+            assert!(!message.is_empty());
+        }
+        other => panic!("bad filter accepted: {other:?}"),
+    }
+    match CaptureSocket::open(lib, "rawsock-none0", &config, &requests) {
+        Err(Error::NoSuchDevice { .. }) => {}
+        other => panic!("expected NoSuchDevice: {other:?}"),
+    }
+    assert!(matches!(
+        SendSocket::open("rawsock-none0"),
+        Err(Error::NoSuchDevice { .. })
+    ));
+    match CaptureSocket::open(lib, "c", &config, &requests) {
+        Err(Error::OpeningInterface { message, .. }) => {
+            println!("device down: {message}");
+            assert!(message.contains("not up"), "{message}");
+        }
+        other => panic!("a device that is down was opened: {other:?}"),
+    }
+    if std::path::Path::new("/sys/class/net/t0").exists() {
+        match CaptureSocket::open(lib, "t0", &config, &requests) {
+            Err(Error::NotEthernet { data_link, .. }) => assert_eq!(data_link, DataLink::RawIp),
+            other => panic!("tun device not refused: {other:?}"),
+        }
+        assert!(matches!(
+            SendSocket::open("t0"),
+            Err(Error::NotEthernet { .. })
+        ));
+    } else {
+        println!("no tun device: NotEthernet of the sockets not checked");
+    }
+    assert!(matches!(tx.send(&[0; 13]), Err(Error::InvalidArgument(_))));
+    println!(
+        "linux sockets: frames, own frames, time stamps, VLAN tags, snap length, breaker, errors"
+    );
 }
