@@ -62,3 +62,5 @@ echo "== cargo build -p sup (the binary tests/tests/sup.rs runs)"
 cargo build -p sup --locked
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== sup/dist.sh (the release build users download: imports checked, SHA-256 sums)"
+./sup/dist.sh
