@@ -155,11 +155,16 @@ fn the_interval_paces_a_window_of_probes() {
         took >= Duration::from_millis(115) && took < Duration::from_millis(290),
         "{took:?}"
     );
-    // On schedule: a late wake-up is made up by the next gap, never by a burst.
-    let span = sent_at[9] - sent_at[0];
-    assert!(span >= Duration::from_millis(89), "{sent_at:?}");
-    for pair in sent_at.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(5), "{sent_at:?}");
+    // On schedule: never ahead of it. A late wake-up is made up by a
+    // shorter next gap (seen under Wine on a loaded machine: 17.7 ms, then
+    // 2.0 ms), so the gaps themselves are not bounded, only each send's
+    // time since the first (the peer's clock may read up to 1 ms early).
+    for (i, at) in sent_at.iter().enumerate() {
+        let due = Duration::from_millis(10) * i as u32;
+        assert!(
+            *at - sent_at[0] + Duration::from_millis(1) >= due,
+            "probe {i} ahead of its schedule: {sent_at:?}"
+        );
     }
     assert!(
         most_in_flight >= 3,
