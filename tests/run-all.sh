@@ -62,5 +62,9 @@ echo "== cargo build -p sup (the binary tests/tests/sup.rs runs)"
 cargo build -p sup --locked
 echo "== cargo test"
 cargo test --workspace --locked
+# rawsock is a path dependency, not a member: its Linux tests (packet
+# sockets on a veth pair in a namespace, the socket keeper) run here.
+echo "== cargo test -p rawsock"
+cargo test -p rawsock --locked
 echo "== sup/dist.sh (the release build users download: imports checked, SHA-256 sums)"
 ./sup/dist.sh

@@ -25,19 +25,23 @@ pub struct Setup {
 }
 
 impl Drop for Setup {
-    /// Finishes the `--pcap` file; says on stderr what went wrong with it.
+    /// Finishes the `--pcap` file (says on stderr what went wrong with it),
+    /// and lets the NIC close without waiting.
     fn drop(&mut self) {
-        let Some(path) = &self.pcap else {
-            return;
-        };
-        let path = path.display();
-        match self.interface.finish_recording() {
-            Some(Err(e)) => err!("--pcap {path}: {e}"),
-            Some(Ok(_)) if self.interface.stats().own == 0 => err!(
-                "--pcap {path}: the capture showed none of our own frames; the file holds only what came in"
-            ),
-            _ => {}
+        if let Some(path) = &self.pcap {
+            let path = path.display();
+            match self.interface.finish_recording() {
+                Some(Err(e)) => err!("--pcap {path}: {e}"),
+                Some(Ok(_)) if self.interface.stats().own == 0 => err!(
+                    "--pcap {path}: the capture showed none of our own frames; the file holds only what came in"
+                ),
+                _ => {}
+            }
         }
+        // sup exits next: the Interface closes without waiting for the
+        // kernel (Linux's grace period per packet socket), which was most
+        // of a `sup -n 1`. If that cannot be arranged it waits, as before.
+        let _ = capture::close_without_waiting_at_exit();
     }
 }
 

@@ -791,6 +791,123 @@ impl CaptureSocket {
     }
 }
 
+/// Hands this process's packet sockets to a small child process that holds
+/// them until this process has exited, then exits itself: closing them here,
+/// or exiting, then waits for nothing. (Closing the last reference to a
+/// packet socket waits for an RCU grace period in `packet_release`, some
+/// 10-16 ms; an exiting process waits for it before its parent sees it
+/// exit.) Meant for a program about to exit; call it once.
+///
+/// The child keeps only the `AF_PACKET` sockets open at the call (every
+/// other descriptor, the standard ones included, it closes at once, in a
+/// few system calls, so no pipe waits for it) and
+/// a pipe whose other end this process holds until it exits. It becomes an
+/// orphan that init reaps (a PID 1 that reaps nothing keeps it as a zombie,
+/// holding no descriptors).
+///
+/// Returns the child's process id.
+///
+/// # Errors
+///
+/// The OS error when the pipe or the fork fails; the sockets then close
+/// here as before.
+pub fn hold_packet_sockets_until_exit() -> io::Result<u32> {
+    let mut ends = [0 as c_int; 2];
+    // SAFETY: `ends` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_end, write_end] = ends;
+    // What the child keeps, found before the fork (the child may not
+    // allocate): the packet sockets and its end of the pipe, in order.
+    let mut keep: Vec<c_int> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<c_int>().ok())
+        .filter(|&fd| is_packet_socket(fd))
+        .collect();
+    keep.push(read_end);
+    keep.sort_unstable();
+    // SAFETY: fork has no memory preconditions. The child below calls only
+    // async-signal-safe functions (close_range, close, read, _exit) and
+    // reads `keep`, as POSIX requires after fork in a threaded process.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        keeper(&keep, read_end);
+    }
+    // SAFETY: `read_end` is ours and open; the child has its own copy.
+    unsafe { libc::close(read_end) };
+    if pid < 0 {
+        let error = io::Error::last_os_error();
+        // SAFETY: `write_end` is ours and open.
+        unsafe { libc::close(write_end) };
+        return Err(error);
+    }
+    // `write_end` stays open until this process exits: the child's read
+    // returns then.
+    Ok(pid.unsigned_abs())
+}
+
+/// The child of [`hold_packet_sockets_until_exit`]: closes every
+/// descriptor but those of `keep` (sorted), waits for EOF on `read_end`,
+/// exits. Never returns.
+fn keeper(keep: &[c_int], read_end: c_int) -> ! {
+    let mut from: c_int = 0;
+    for &fd in keep.iter().chain([&c_int::MAX]) {
+        if fd > from {
+            close_range(from, fd - 1);
+        }
+        from = fd.saturating_add(1);
+    }
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into `byte`.
+        let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
+        if n == 0 || (n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+            break;
+        }
+    }
+    // SAFETY: _exit ends the process without running the parent's atexit
+    // handlers or flushing its copied buffers.
+    unsafe { libc::_exit(0) }
+}
+
+/// Closes descriptors `first..=last` (async-signal-safe): `close_range`
+/// (Linux 5.9), else one `close` each up to 4096 (descriptors above that
+/// are rare; they would only stay open until the child exits).
+fn close_range(first: c_int, last: c_int) {
+    // SAFETY: close_range takes numbers only.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
+    if rc != 0 {
+        for fd in first..=last.min(4095) {
+            // SAFETY: closing a descriptor number, open or not, touches no
+            // memory.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Whether `fd` is an open `AF_PACKET` socket.
+fn is_packet_socket(fd: c_int) -> bool {
+    // SAFETY: all-zero is a valid `stat`; fstat writes into it.
+    let mut st: libc::stat = unsafe { zeroed() };
+    // SAFETY: `st` is writable; an unopened `fd` gives EBADF.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return false;
+    }
+    // SAFETY: all-zero is a valid `sockaddr_storage`.
+    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` is writable for `len` bytes.
+    let rc = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && c_int::from(addr.ss_family) == libc::AF_PACKET
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
