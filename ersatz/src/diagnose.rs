@@ -235,45 +235,20 @@ impl Diagnosis {
         if let Some(why) = &self.library_missing {
             found.push(Degradation::NoCaptureLibrary(why.clone()));
         }
-        if let Some(kind) = self.route.as_ref().map(|r| r.nic.kind) {
-            if kind != netinfo::AdapterKind::Ethernet {
-                found.push(Degradation::EthernetLike(kind));
-            }
-        }
-        if let Some(facts) = &self.capture {
-            if !facts.immediate {
-                found.push(Degradation::NoImmediateMode {
-                    read_timeout: facts.read_timeout,
-                });
-            }
-            // Microseconds are not a degradation: sup prints RTTs in whole
-            // microseconds, and Npcap never offers nanoseconds. A coarse or
-            // drifting clock is.
-            let in_use = facts.timestamp_type_in_use();
-            if in_use == Some("host_lowprec") {
-                found.push(Degradation::LowPrecisionTimestamps);
-            }
-            let unsynced = matches!(in_use, Some("host_hiprec_unsynced" | "adapter_unsynced"))
-                // Npcap's default when nothing was set.
-                || (facts.timestamp_type.is_none()
-                    && facts
-                        .offered_timestamp_types
-                        .iter()
-                        .any(|t| t == "host_hiprec_unsynced"));
-            if unsynced && self.own_frames_seen == Some(false) {
-                found.push(Degradation::UnsyncedTimestamps);
-            }
-            if let Some(w) = &facts.warning {
-                found.push(Degradation::ActivationWarning(w.clone()));
-            }
-        }
+        found.extend(degradations_of(
+            self.route.as_ref().map(|r| &r.nic),
+            self.capture.as_ref(),
+            self.own_frames_seen,
+        ));
         if let Some(hop) = &self.next_hop {
             if hop.answer.is_none() {
-                found.push(Degradation::NextHopSilent(hop.addr));
+                // In the order the stages ran: before the own-frame measure.
+                let at = found
+                    .iter()
+                    .position(|d| *d == Degradation::OwnFramesNotSeen)
+                    .unwrap_or(found.len());
+                found.insert(at, Degradation::NextHopSilent(hop.addr));
             }
-        }
-        if self.own_frames_seen == Some(false) {
-            found.push(Degradation::OwnFramesNotSeen);
         }
         found
     }
@@ -288,6 +263,54 @@ impl Diagnosis {
             Verdict::Degraded
         }
     }
+}
+
+/// The degraded paths that an opened NIC shows: its kind, what its capture
+/// does, and (when measured) whether the capture showed our own frames.
+/// What `sup -v` names at the top of a run; [`Diagnosis::degradations`]
+/// adds the library and next-hop stages to it.
+pub fn degradations_of(
+    nic: Option<&netinfo::NIC>,
+    facts: Option<&capture::Facts>,
+    own_frames_seen: Option<bool>,
+) -> Vec<Degradation> {
+    let mut found = Vec::new();
+    if let Some(kind) = nic.map(|n| n.kind) {
+        if kind != netinfo::AdapterKind::Ethernet {
+            found.push(Degradation::EthernetLike(kind));
+        }
+    }
+    if let Some(facts) = facts {
+        if !facts.immediate {
+            found.push(Degradation::NoImmediateMode {
+                read_timeout: facts.read_timeout,
+            });
+        }
+        // Microseconds are not a degradation: sup prints RTTs in whole
+        // microseconds, and Npcap never offers nanoseconds. A coarse or
+        // drifting clock is.
+        let in_use = facts.timestamp_type_in_use();
+        if in_use == Some("host_lowprec") {
+            found.push(Degradation::LowPrecisionTimestamps);
+        }
+        let unsynced = matches!(in_use, Some("host_hiprec_unsynced" | "adapter_unsynced"))
+            // Npcap's default when nothing was set.
+            || (facts.timestamp_type.is_none()
+                && facts
+                    .offered_timestamp_types
+                    .iter()
+                    .any(|t| t == "host_hiprec_unsynced"));
+        if unsynced && own_frames_seen == Some(false) {
+            found.push(Degradation::UnsyncedTimestamps);
+        }
+        if let Some(w) = &facts.warning {
+            found.push(Degradation::ActivationWarning(w.clone()));
+        }
+    }
+    if own_frames_seen == Some(false) {
+        found.push(Degradation::OwnFramesNotSeen);
+    }
+    found
 }
 
 /// Diagnoses the path to `target` (`None`: the default route's gateway):

@@ -134,6 +134,7 @@ pub fn open_with(
     if verbose != Verbose::No {
         diagnose::say_capture(interface.capture_facts());
     }
+    let mut own_frames_seen = None;
     if verbose == Verbose::CaptureAndArp {
         // Before Ctrl+C is wired to the interface: this wait is at most 3 s.
         match interface.resolve(next_hop) {
@@ -141,9 +142,21 @@ pub fn open_with(
                 err!("next hop {next_hop} is at {mac} (our ARP)");
                 // A reply is believed once the capture showed our request,
                 // or after waiting for it in vain.
-                err!("{}", diagnose::own_frames_line(interface.stats().own > 0));
+                let seen = interface.stats().own > 0;
+                own_frames_seen = Some(seen);
+                err!("{}", diagnose::own_frames_line(seen));
             }
             Err(e) => err!("next hop {next_hop}: {e}"),
+        }
+    }
+    if verbose != Verbose::No {
+        // Every degraded path, as --diagnose names it.
+        for degraded in ersatz::diagnose::degradations_of(
+            Some(interface.nic()),
+            Some(interface.capture_facts()),
+            own_frames_seen,
+        ) {
+            err!("degraded: {degraded}");
         }
     }
     let stop = Arc::new(AtomicBool::new(false));

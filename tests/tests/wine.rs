@@ -763,6 +763,13 @@ fn sup_exe_verbose_shows_iphlpapi_and_arp() {
             "{}",
             show(&out)
         );
+        // The degraded path, named as --diagnose names it, never silent.
+        assert_eq!(
+            lines.get(6).copied(),
+            Some("degraded: no immediate mode: answers may wait up to 2 ms in the capture buffer before sup sees them (RTTs still come from capture timestamps)"),
+            "{}",
+            show(&out)
+        );
         // Then a hex dump of the request sent and of the reply.
         assert!(stderr.contains("sent seq=1 (74 bytes):"), "{}", show(&out));
         assert!(stderr.contains("received (74 bytes):"), "{}", show(&out));
