@@ -108,18 +108,7 @@ pub(crate) fn wire() -> (Link, Peer) {
 
 /// What the in-memory wire says about itself as a capture.
 pub(crate) fn facts() -> super::Facts {
-    super::Facts {
-        library: "in-memory wire".into(),
-        version: "ersatz test link".into(),
-        immediate: true,
-        immediate_available: true,
-        nanosecond_timestamps: true,
-        read_timeout: None,
-        warning: None,
-        breakloop_wakes_reader: true,
-        timestamp_type: None,
-        offered_timestamp_types: Vec::new(),
-    }
+    super::Facts::unbuffered("in-memory wire", "ersatz test link", Vec::new())
 }
 
 // Peers for tests of what runs on an Interface (the probe engine, sweeps).

@@ -198,6 +198,29 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// A capture without a library in between (Linux's packet sockets of
+    /// ersatz's own, the in-memory wire): every frame handed over as it
+    /// comes, nanosecond time stamps, a stop wakes the reader, no read
+    /// timeout, nothing to warn about.
+    pub(crate) fn unbuffered(
+        library: impl Into<String>,
+        version: impl Into<String>,
+        offered_timestamp_types: Vec<String>,
+    ) -> Self {
+        Facts {
+            library: library.into(),
+            version: version.into(),
+            immediate: true,
+            immediate_available: true,
+            nanosecond_timestamps: true,
+            read_timeout: None,
+            warning: None,
+            breakloop_wakes_reader: true,
+            timestamp_type: None,
+            offered_timestamp_types,
+        }
+    }
+
     /// The time stamp type in effect: the one set, or the device's only one
     /// (Linux: `host`). None when the device's default of several is in
     /// effect (Npcap's is `host_hiprec_unsynced`).

@@ -579,18 +579,11 @@ fn socket_facts() -> super::Facts {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|r| r.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string());
-    super::Facts {
-        library: "Linux packet sockets".to_string(),
-        version: format!("kernel {release}, no libpcap, no ring"),
-        immediate: true,
-        immediate_available: true,
-        nanosecond_timestamps: true,
-        read_timeout: None,
-        warning: None,
-        breakloop_wakes_reader: true,
-        timestamp_type: None,
-        offered_timestamp_types: vec!["host".to_string()],
-    }
+    super::Facts::unbuffered(
+        "Linux packet sockets",
+        format!("kernel {release}, no libpcap, no ring"),
+        vec!["host".to_string()],
+    )
 }
 
 /// Opens the NIC's two handles, the capturing one as `how` says.
