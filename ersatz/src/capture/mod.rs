@@ -202,6 +202,7 @@ impl Facts {
     /// ersatz's own, the in-memory wire): every frame handed over as it
     /// comes, nanosecond time stamps, a stop wakes the reader, no read
     /// timeout, nothing to warn about.
+    #[cfg(any(target_os = "linux", test))]
     pub(crate) fn unbuffered(
         library: impl Into<String>,
         version: impl Into<String>,
