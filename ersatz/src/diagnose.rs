@@ -31,6 +31,13 @@ use crate::interface::{ARP_INTERVAL, ARP_TRIES};
 use crate::probe::{self, Engine, Event, Pace};
 use crate::{capture, ethernet, ipv4, netinfo, Interface};
 
+/// What sup cannot do on Linux without libpcap: the captures that need its
+/// ring (floods, a virtual host, sweeps faster than
+/// `sweep::BULK_INTERVAL` allows) or its filter compiler (TCP and UDP
+/// probes, whose filter adds their port).
+pub const NEEDS_LIBPCAP: &str =
+    "floods, --respond, TCP/UDP probes (--tcp, --udp, -p) and sweeps faster than 10,000 targets/s";
+
 /// How long after our ARP request the capture may take to show it.
 pub const OWN_FRAME_WAIT: Duration = Duration::from_millis(200);
 
@@ -43,9 +50,9 @@ pub struct Diagnosis {
     /// The capture library, as loaded.
     pub library: Option<Library>,
     /// Why the capture library could not be loaded, where sup runs without
-    /// it (Linux: plain pings, sweeps and traces capture through packet
-    /// sockets of ersatz's own; floods, `--respond` and capture filters
-    /// need libpcap). Elsewhere that is a [`Stage::Library`] failure.
+    /// it (Linux: ICMP and ARP pings, sweeps and traces capture through
+    /// packet sockets of ersatz's own; [`NEEDS_LIBPCAP`] need libpcap).
+    /// Elsewhere that is a [`Stage::Library`] failure.
     pub library_missing: Option<String>,
     /// The route to the target (or the default route) and its NIC.
     pub route: Option<netinfo::Route>,
@@ -144,8 +151,8 @@ pub enum Degradation {
     /// Ethernet; the driver decides what really goes on the air or wire.
     EthernetLike(netinfo::AdapterKind),
     /// No capture library, where sup runs without one (see
-    /// [`Diagnosis::library_missing`]): floods, `--respond` and capture
-    /// filters cannot run.
+    /// [`Diagnosis::library_missing`]): [`NEEDS_LIBPCAP`] cannot run, the
+    /// rest does.
     NoCaptureLibrary(String),
     /// The capture does not show our own frames: RTTs start when a request
     /// is handed to the library (queue time), not when it leaves.
@@ -182,7 +189,7 @@ impl fmt::Display for Degradation {
             ),
             Degradation::NoCaptureLibrary(why) => write!(
                 f,
-                "no capture library ({why}): plain pings, sweeps and traces run; floods, --respond and capture filters cannot"
+                "no capture library ({why}): ICMP and ARP pings, sweeps and traces run; {NEEDS_LIBPCAP} cannot"
             ),
             Degradation::OwnFramesNotSeen => f.write_str(
                 "the capture does not show our own frames: RTTs start when a request is queued, not when it leaves (a little longer than the wire's)",
@@ -287,7 +294,8 @@ pub fn degradations_of(
             });
         }
         // Microseconds are not a degradation: sup prints RTTs in whole
-        // microseconds, and Npcap never offers nanoseconds. A coarse or
+        // microseconds, and Npcap before 1.83 offers no nanoseconds
+        // (nmap/npcap#804 added them). A coarse or
         // drifting clock is.
         let in_use = facts.timestamp_type_in_use();
         if in_use == Some("host_lowprec") {
@@ -523,7 +531,7 @@ mod tests {
             .to_string()
             .contains("up to 2 ms"));
 
-        // Microseconds alone are not a degradation (Npcap never offers
+        // Microseconds alone are not a degradation (Npcap before 1.83 offers
         // nanoseconds; sup prints whole microseconds).
         let mut npcap = facts();
         npcap.nanosecond_timestamps = false;
@@ -589,6 +597,6 @@ mod tests {
         assert_eq!(d.verdict(), Verdict::Degraded);
         assert!(d.degradations()[0]
             .to_string()
-            .contains("floods, --respond and capture filters cannot"));
+            .contains("floods, --respond, TCP/UDP probes"));
     }
 }

@@ -45,8 +45,10 @@ fn lines(d: &Diagnosis) -> Vec<String> {
     if let (Some(l), Some(facts)) = (&d.library, &d.capture) {
         if l.path != facts.library {
             lines.push(format!(
-                "capture library: {} ({}), for floods, --respond and capture filters",
-                l.path, l.version
+                "capture library: {} ({}), for {}",
+                l.path,
+                l.version,
+                diagnose::NEEDS_LIBPCAP
             ));
         }
     }

@@ -41,7 +41,7 @@ impl Drop for Setup {
         // sup exits next: the Interface closes without waiting for the
         // kernel (Linux's grace period per packet socket), which was most
         // of a `sup -n 1`. If that cannot be arranged it waits, as before.
-        let _ = capture::close_without_waiting_at_exit();
+        let _ = capture::close_without_waiting_at_exit(keeper_from_env());
     }
 }
 
@@ -183,4 +183,15 @@ pub fn open_with(
         halt,
         pcap: pcap.cloned(),
     })
+}
+
+/// `SUP_KEEPER`: `always` or `never` start the process that lets sup exit
+/// without waiting for the kernel to release its packet sockets (Linux);
+/// unset or anything else: where PID 1 reaps orphans.
+fn keeper_from_env() -> capture::Keeper {
+    match std::env::var("SUP_KEEPER").as_deref() {
+        Ok("always") => capture::Keeper::Always,
+        Ok("never") => capture::Keeper::Never,
+        _ => capture::Keeper::Auto,
+    }
 }

@@ -133,28 +133,49 @@ pub(crate) struct Link {
     pub facts: Facts,
 }
 
+/// Whether [`close_without_waiting_at_exit`] starts its keeper process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Keeper {
+    /// Where orphans are reaped (`rawsock::linux::orphans_are_reaped`:
+    /// PID 1 handles SIGCHLD), so no zombie is left behind.
+    #[default]
+    Auto,
+    /// Always (a PID 1 that reaps by polling shows no sign of it).
+    Always,
+    /// Never: close as before, waiting for the kernel.
+    Never,
+}
+
 /// For a program about to exit: lets its Interfaces close, and the process
 /// exit, without waiting for the kernel. On Linux, closing the last
 /// reference to a packet socket waits for an RCU grace period (10-16 ms in
 /// the lab), which was most of a one-probe `sup -n 1`; this forks a small
-/// process that holds this process's packet sockets until this process has
-/// exited, then lets them go (`rawsock::linux::hold_packet_sockets_until_exit`:
-/// it closes every other descriptor at once, so no pipe waits for it).
-/// Call it once, when nothing more will be opened, e.g. right before the
-/// last Interface drops. Elsewhere it does nothing.
+/// process (`socket-keeper`) that holds this process's packet sockets until
+/// this process has exited, then lets them go
+/// (`rawsock::linux::hold_packet_sockets_until_exit`: it closes every other
+/// descriptor at once, so no pipe waits for it). Call it once, when nothing
+/// more will be opened, e.g. right before the last Interface drops.
+/// Returns whether a keeper was started; elsewhere than Linux, never.
 ///
 /// # Errors
 ///
-/// The OS error when the process cannot be started; the sockets then
-/// close as they would have.
-pub fn close_without_waiting_at_exit() -> std::io::Result<()> {
+/// The OS error when the keeper cannot be started; the sockets then close
+/// as they would have.
+pub fn close_without_waiting_at_exit(when: Keeper) -> std::io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
-        rawsock::linux::hold_packet_sockets_until_exit().map(|_| ())
+        use rawsock::linux::{hold_packet_sockets_until_exit, orphans_are_reaped};
+        match when {
+            Keeper::Never => Ok(false),
+            Keeper::Auto if !orphans_are_reaped() => Ok(false),
+            _ => hold_packet_sockets_until_exit().map(|pid| pid.is_some()),
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
-        Ok(())
+        let _ = when;
+        Ok(false)
     }
 }
 

@@ -557,31 +557,45 @@ pub(crate) fn open_link(nic: &NIC, how: &super::Opening) -> Result<Link, Error> 
         .promisc(how.promiscuous)
         .require_ethernet(true);
     // The default filter needs no compiler, so no library (see `bpf`).
-    let rx = match &how.filter {
-        None => CaptureSocket::open_with_program(
-            device,
-            &config,
-            &super::bpf::arp_or_icmp_host(nic.addr, snaplen),
+    let (rx, compiler) = match &how.filter {
+        None => (
+            CaptureSocket::open_with_program(
+                device,
+                &config,
+                &super::bpf::arp_or_icmp_host(nic.addr, snaplen),
+            ),
+            None,
         ),
-        Some(_) => CaptureSocket::open(library()?, device, &config, &filter),
-    }
-    .map_err(wrap)?;
+        Some(_) => {
+            let library = library()?;
+            (
+                CaptureSocket::open(library, device, &config, &filter),
+                Some(library),
+            )
+        }
+    };
+    let rx = rx.map_err(wrap)?;
     let breaker = rx.breaker();
-    Ok(link(tx, rx, breaker, socket_facts()))
+    Ok(link(tx, rx, breaker, socket_facts(compiler)))
 }
 
 /// What a capture through a packet socket of our own does: each frame is
 /// handed over as it comes (there is no library buffer to wait in), with
 /// the kernel's nanosecond time stamp (`SO_TIMESTAMPNS`), and a stop wakes
 /// the blocked receive at once (an eventfd): there is no read timeout.
+/// `compiler`: the library that compiled the capture filter, if one did.
 #[cfg(target_os = "linux")]
-fn socket_facts() -> super::Facts {
+fn socket_facts(compiler: Option<&rawsock::Library>) -> super::Facts {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|r| r.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string());
+    let filter = match compiler {
+        None => "no libpcap".to_string(),
+        Some(l) => format!("filter compiled by {}", l.version()),
+    };
     super::Facts::unbuffered(
         "Linux packet sockets",
-        format!("kernel {release}, no libpcap, no ring"),
+        format!("kernel {release}, {filter}, no ring"),
         vec!["host".to_string()],
     )
 }

@@ -798,38 +798,42 @@ impl CaptureSocket {
 /// 10-16 ms; an exiting process waits for it before its parent sees it
 /// exit.) Meant for a program about to exit; call it once.
 ///
-/// The child keeps only the `AF_PACKET` sockets open at the call (every
-/// other descriptor, the standard ones included, it closes at once, in a
-/// few system calls, so no pipe waits for it) and
-/// a pipe whose other end this process holds until it exits. It becomes an
-/// orphan that init reaps (a PID 1 that reaps nothing keeps it as a zombie,
-/// holding no descriptors).
+/// The child (named `socket-keeper`) keeps only the `AF_PACKET` sockets
+/// open at the call (every other descriptor, the standard ones included, it
+/// closes at once, in a few system calls, so no pipe waits for it) and a
+/// pipe whose other end this process holds until it exits. It becomes an
+/// orphan for init to reap: where PID 1 reaps nothing, each call leaves a
+/// zombie (see [`orphans_are_reaped`], which callers should ask first).
 ///
-/// Returns the child's process id.
+/// Returns the child's process id, or None when this process has no packet
+/// socket open (nothing to hold, no child).
 ///
 /// # Errors
 ///
-/// The OS error when the pipe or the fork fails; the sockets then close
-/// here as before.
-pub fn hold_packet_sockets_until_exit() -> io::Result<u32> {
+/// The OS error when `/proc/self/fd` cannot be read or the pipe or the fork
+/// fails; the sockets then close here as before.
+pub fn hold_packet_sockets_until_exit() -> io::Result<Option<u32>> {
+    // What the child keeps, found before the fork (the child may not
+    // allocate): the packet sockets, then its end of the pipe.
+    let mut keep: Vec<c_int> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<c_int>().ok())
+        .filter(|&fd| is_packet_socket(fd))
+        .collect();
+    if keep.is_empty() {
+        return Ok(None);
+    }
     let mut ends = [0 as c_int; 2];
     // SAFETY: `ends` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
     let [read_end, write_end] = ends;
-    // What the child keeps, found before the fork (the child may not
-    // allocate): the packet sockets and its end of the pipe, in order.
-    let mut keep: Vec<c_int> = std::fs::read_dir("/proc/self/fd")?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<c_int>().ok())
-        .filter(|&fd| is_packet_socket(fd))
-        .collect();
     keep.push(read_end);
     keep.sort_unstable();
     // SAFETY: fork has no memory preconditions. The child below calls only
-    // async-signal-safe functions (close_range, close, read, _exit) and
-    // reads `keep`, as POSIX requires after fork in a threaded process.
+    // async-signal-safe functions (prctl, close_range, close, read, _exit)
+    // and reads `keep`, as POSIX requires after fork in a threaded process.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         keeper(&keep, read_end);
@@ -844,13 +848,50 @@ pub fn hold_packet_sockets_until_exit() -> io::Result<u32> {
     }
     // `write_end` stays open until this process exits: the child's read
     // returns then.
-    Ok(pid.unsigned_abs())
+    Ok(Some(pid.unsigned_abs()))
+}
+
+/// Whether an orphan of this process will be reaped: PID 1 of this PID
+/// namespace is not this process, and some thread of it catches, ignores
+/// or blocks (to take it from a signalfd or sigwait, as systemd and tini
+/// do) `SIGCHLD`. A PID 1 that does none of these (`sleep`, a program that
+/// never expected children) leaves orphans as zombies. False when
+/// `/proc/1` cannot be read. A heuristic: a PID 1 that reaps by polling
+/// `waitpid` shows no sign of it.
+pub fn orphans_are_reaped() -> bool {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } == 1 {
+        return false;
+    }
+    let Ok(tasks) = std::fs::read_dir("/proc/1/task") else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("status"))
+            .map(|status| handles_sigchld(&status))
+            .unwrap_or(false)
+    })
+}
+
+/// Whether a `/proc/PID/status` text says SIGCHLD is caught, ignored or
+/// blocked.
+fn handles_sigchld(status: &str) -> bool {
+    let bit = 1u64 << (libc::SIGCHLD - 1);
+    status.lines().any(|line| {
+        let Some((name, mask)) = line.split_once(':') else {
+            return false;
+        };
+        matches!(name, "SigBlk" | "SigIgn" | "SigCgt")
+            && u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & bit != 0)
+    })
 }
 
 /// The child of [`hold_packet_sockets_until_exit`]: closes every
 /// descriptor but those of `keep` (sorted), waits for EOF on `read_end`,
 /// exits. Never returns.
 fn keeper(keep: &[c_int], read_end: c_int) -> ! {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"socket-keeper".as_ptr()) };
     let mut from: c_int = 0;
     for &fd in keep.iter().chain([&c_int::MAX]) {
         if fd > from {
@@ -873,7 +914,9 @@ fn keeper(keep: &[c_int], read_end: c_int) -> ! {
 
 /// Closes descriptors `first..=last` (async-signal-safe): `close_range`
 /// (Linux 5.9), else one `close` each up to 4096 (descriptors above that
-/// are rare; they would only stay open until the child exits).
+/// are rare; they stay open until the child exits, and the child waits for
+/// the pipe's write end to close: on a kernel without close_range, a
+/// process with more than 4096 descriptors should not call this).
 fn close_range(first: c_int, last: c_int) {
     // SAFETY: close_range takes numbers only.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
@@ -911,6 +954,23 @@ fn is_packet_socket(fd: c_int) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sigchld_handled_from_status_masks() {
+        // systemd: SIGCHLD blocked (signalfd); bash: caught; sleep: neither.
+        let systemd = "Name:\tsystemd\nSigBlk:\t7be3c0fe28014a03\nSigIgn:\t0000000000001000\nSigCgt:\t00000001800004ec\n";
+        let bash =
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000384004\nSigCgt:\t000000004b813efb\n";
+        let sleep =
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n";
+        let ignores = "SigIgn:\t0000000000010000\n";
+        assert!(handles_sigchld(systemd));
+        assert!(handles_sigchld(bash));
+        assert!(!handles_sigchld(sleep));
+        assert!(handles_sigchld(ignores));
+        assert!(!handles_sigchld("SigCgt:\tnot hex\n"));
+        assert!(!handles_sigchld(""));
+    }
 
     #[test]
     fn names_that_cannot_be_devices() {

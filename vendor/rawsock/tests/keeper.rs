@@ -48,6 +48,19 @@ fn descriptors(pid: u32) -> Vec<(u32, String)> {
     found
 }
 
+/// Kills a process (SIGKILL) when dropped, if it still runs.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(state(self.0), Some(s) if s != 'Z') {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
 /// `R` running, `S` sleeping, `Z` zombie...; None when gone.
 fn state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -93,7 +106,16 @@ fn keeper_holds_only_packet_sockets() {
         }
         line.clear();
     }
-    let keeper = keeper.expect("the inner test prints the keeper's pid");
+    let Some(keeper) = keeper else {
+        let _ = inner.kill();
+        let out = inner.wait_with_output().expect("the inner test's output");
+        panic!(
+            "the inner test printed no keeper pid: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Whatever happens below, the keeper does not outlive the test.
+    let _reaper = KillOnDrop(keeper);
     // While the inner process lives, the keeper holds a packet socket and
     // its pipe, and none of stdin, stdout, stderr.
     // (It closes the rest right after the fork: give it a moment.)
@@ -114,6 +136,14 @@ fn keeper_holds_only_packet_sockets() {
         "{:?}",
         state(keeper)
     );
+    // It waits for the inner process, however long that lives.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        matches!(state(keeper), Some('S' | 'R')),
+        "{:?}",
+        state(keeper)
+    );
+    assert_eq!(descriptors(keeper), held);
     // Let the inner process exit: its stdout reaches EOF (the keeper does
     // not hold it), and the keeper leaves soon after.
     let mut stdin = inner.stdin.take().expect("stdin");
@@ -129,7 +159,9 @@ fn keeper_holds_only_packet_sockets() {
         let _ = e.read_to_string(&mut stderr);
     }
     assert!(status.success(), "{status}: {rest}\n{stderr}");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Then it leaves at once (releasing the socket takes the kernel a grace
+    // period, some 10-16 ms): well within a second.
+    let deadline = Instant::now() + Duration::from_secs(1);
     while matches!(state(keeper), Some('S' | 'R' | 'D')) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -151,7 +183,9 @@ fn inner_keeper_body() {
         return;
     }
     let socket = SendSocket::open("lo").expect("a packet socket on lo");
-    let keeper = hold_packet_sockets_until_exit().expect("start the keeper");
+    let keeper = hold_packet_sockets_until_exit()
+        .expect("start the keeper")
+        .expect("a keeper: a packet socket is open");
     println!("keeper {keeper}");
     std::io::stdout().flush().expect("flush");
     let mut line = String::new();
