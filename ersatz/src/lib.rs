@@ -99,9 +99,12 @@
 pub mod arping;
 pub mod capture;
 pub mod diagnose;
+pub mod error;
 pub mod interface;
+pub mod link;
 pub mod netinfo;
 pub mod ping;
+pub mod pinger;
 pub mod port;
 pub mod probe;
 pub mod respond;
@@ -109,6 +112,8 @@ pub mod sweep;
 pub mod trace;
 pub mod wire;
 
+pub use error::{Error, ErrorKind};
 pub use interface::Interface;
+pub use pinger::Pinger;
 pub use wire::blob::Blob;
 pub use wire::{arp, blob, ethernet, icmp, ipv4, parse, tcp, udp};

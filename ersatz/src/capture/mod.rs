@@ -27,14 +27,13 @@
 //! What the Interface needs from a capture backend: send a frame, receive the
 //! next one with its timestamp, and stop a receive in progress from another
 //! thread. The real backend is `pcap` (Npcap / libpcap, and Linux's packet
-//! sockets); tests use an in-memory wire (`memory`).
+//! sockets); tests use an in-memory wire ([`crate::link::Memory`]).
 
 // Npcap's own frames: https://github.com/nmap/npcap/issues/648 ("default
 // behavior for Npcap"), https://github.com/nmap/npcap/issues/289.
 
 #[cfg(target_os = "linux")]
 mod bpf;
-#[cfg(test)]
 pub(crate) mod memory;
 mod pcap;
 mod record;

@@ -9,7 +9,7 @@
 //! request.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), ersatz::interface::Error> {
+//! # fn main() -> Result<(), ersatz::Error> {
 //! use std::time::Duration;
 //! use ersatz::{icmp, ipv4, Interface};
 //!
@@ -22,7 +22,7 @@
 //!     _ => None,
 //! });
 //! let sent = interface.send_ipv4(echo.as_echo_request(&b"hello"[..]).as_ipv4_payload(), target)?;
-//! if let Ok(at) = reply.recv_timeout(Duration::from_secs(4)) {
+//! if let Ok(at) = reply.wait(Duration::from_secs(4)) {
 //!     let rtt = at.since(sent.timestamp(Duration::from_millis(50)));
 //!     println!("reply in {:.3} ms", rtt.as_secs_f64() * 1e3);
 //! }
@@ -287,6 +287,67 @@ impl Shared {
     }
 }
 
+/// An [`Interface`] borrowed (`&Interface`) or shared (`Arc<Interface>`),
+/// for what runs on one: [`crate::probe::Engine::new`],
+/// [`crate::ping::Session::new`]. Made with `From`/`into()`; derefs to the
+/// Interface.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ersatz::{interface::InterfaceRef, link::Memory, Interface};
+///
+/// let (link, _peer) = Memory::new();
+/// let interface = Arc::new(Interface::on_link(Memory::nic(), link));
+/// let borrowed: InterfaceRef<'_> = (&*interface).into();
+/// let shared: InterfaceRef<'static> = interface.clone().into();
+/// assert_eq!(borrowed.nic(), shared.nic());
+/// ```
+#[derive(Clone)]
+pub struct InterfaceRef<'i>(Held<'i>);
+
+#[derive(Clone)]
+enum Held<'i> {
+    Borrowed(&'i Interface),
+    Shared(Arc<Interface>),
+}
+
+impl std::fmt::Debug for InterfaceRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InterfaceRef")
+            .field(&self.nic().name)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for InterfaceRef<'_> {
+    type Target = Interface;
+    fn deref(&self) -> &Interface {
+        match &self.0 {
+            Held::Borrowed(i) => i,
+            Held::Shared(i) => i,
+        }
+    }
+}
+
+impl<'i> From<&'i Interface> for InterfaceRef<'i> {
+    fn from(interface: &'i Interface) -> Self {
+        InterfaceRef(Held::Borrowed(interface))
+    }
+}
+
+impl<'i> From<&'i Arc<Interface>> for InterfaceRef<'i> {
+    /// Borrowed, as `&Interface` (the Arc is not cloned).
+    fn from(interface: &'i Arc<Interface>) -> Self {
+        InterfaceRef(Held::Borrowed(interface))
+    }
+}
+
+impl From<Arc<Interface>> for InterfaceRef<'static> {
+    fn from(interface: Arc<Interface>) -> Self {
+        InterfaceRef(Held::Shared(interface))
+    }
+}
+
 /// How to open an [`Interface`] beyond the defaults
 /// ([`Interface::open_route_with`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -399,6 +460,24 @@ impl Interface {
             interface.shared.resolve(hop)?;
         }
         Ok(interface)
+    }
+
+    /// Opens `nic` on an in-memory link ([`crate::link::Memory`]) instead
+    /// of a real NIC: the Interface works as on a NIC (capture thread, our
+    /// own ARP, listeners, sends), and the link's [`crate::link::Peer`]
+    /// sees every frame it sends and delivers what it captures. Nothing is
+    /// resolved yet: the first send asks for the next hop's MAC with ARP,
+    /// which the peer must answer ([`crate::link::Peer::answer_arp`]).
+    ///
+    /// ```
+    /// use ersatz::{link::Memory, Interface};
+    ///
+    /// let (link, _peer) = Memory::new();
+    /// let interface = Interface::on_link(Memory::nic(), link);
+    /// assert_eq!(interface.nic().addr, Memory::ADDR);
+    /// ```
+    pub fn on_link(nic: NIC, link: crate::link::Memory) -> Self {
+        Self::with_link(nic, None, link.link)
     }
 
     /// Starts the capture thread on an opened link.

@@ -299,7 +299,7 @@ mod tests {
                 .to_vec()
                 .unwrap()[..]
         );
-        assert!(reply.try_recv().is_err());
+        assert!(reply.try_take().is_none());
         assert_eq!(interface.stats().own, 1);
         // The reply.
         let answer = echo
@@ -313,7 +313,7 @@ mod tests {
                     .unwrap(),
             )
             .unwrap();
-        let at = reply.recv_timeout(Duration::from_secs(2)).unwrap();
+        let at = reply.wait(Duration::from_secs(2)).unwrap();
         assert!(at >= wire);
         assert_eq!(interface.listeners(), 0);
     }
