@@ -84,6 +84,20 @@ pub struct Reply {
     pub at: Timestamp,
 }
 
+impl std::fmt::Display for Reply {
+    /// As ping.exe says it: `Reply from 10.77.2.2: bytes=32 time=0.043ms TTL=63`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Reply from {}: bytes={} time={:.3}ms TTL={}",
+            self.from,
+            self.bytes,
+            self.rtt.as_secs_f64() * 1e3,
+            self.ttl
+        )
+    }
+}
+
 impl Pinger {
     /// Opens the NIC that routes to `target` and learns its next hop's MAC
     /// with our own ARP request ([`Interface::open_for`]).

@@ -719,6 +719,40 @@ mod tests {
     }
 
     #[test]
+    fn wait_gives_the_value_a_timeout_or_disconnected() {
+        let listeners = Arc::new(Listeners::default());
+        let first = listeners.expect(true, seq_of);
+        let e = first.wait(Duration::from_millis(5)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Timeout);
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 9)));
+        assert_eq!(first.wait(Duration::from_millis(5)).ok(), Some(9));
+        // It left after its match: nothing more can come.
+        let e = first.wait(Duration::from_millis(5)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Disconnected);
+        // A stream whose table is gone (the Interface dropped) ends too.
+        let stream = listeners.expect(false, seq_of);
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 3)));
+        drop(listeners);
+        assert_eq!(stream.wait_forever().ok(), Some(3));
+        let e = stream.wait_forever().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Disconnected);
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_receiver_methods_are_still_there_deprecated() {
+        let listeners = Arc::new(Listeners::default());
+        let stream = listeners.expect(false, seq_of);
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1)));
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 2)));
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 3)));
+        assert_eq!(stream.try_recv(), Ok(1));
+        assert_eq!(stream.recv_timeout(Duration::from_millis(5)), Ok(2));
+        assert_eq!(stream.recv(), Ok(3));
+        assert!(stream.try_iter().next().is_none());
+    }
+
+    #[test]
     fn first_match_is_delivered_then_the_listener_leaves() {
         let listeners = Arc::new(Listeners::default());
         let want_2 = listeners.expect(true, |r| {

@@ -13,21 +13,25 @@
 //! use std::time::Duration;
 //! use ersatz::{icmp, ipv4, Interface};
 //!
-//! let target: ipv4::Addr = "10.77.2.2".parse().unwrap();
-//! let interface = Interface::open_for(target)?;
+//! let target: ipv4::Addr = "10.77.2.2".parse()?;
+//! let interface = Interface::open_for(target)?;          // route, NIC, our own ARP
 //! let echo = icmp::Echo { identifier: 0x4242, sequence_number: 1 };
+//! let payload = b"hello";
+//! // Filed before sending, so that no reply slips past; checks what Pinger checks.
 //! let reply = interface.expect_ipv4(move |r| match &r.packet.payload {
-//!     ipv4::Payload::ICMP(icmp::Packet { header: icmp::Header::EchoReply(e), .. })
-//!         if r.packet.src == target && *e == echo => Some(r.timestamp),
+//!     ipv4::Payload::ICMP(m @ icmp::Packet { header: icmp::Header::EchoReply(e), .. })
+//!         if r.packet.checksum_ok && m.checksum_ok && r.packet.src == target
+//!             && *e == echo && m.payload[..] == payload[..] => Some(r.timestamp),
 //!     _ => None,
 //! });
-//! let sent = interface.send_ipv4(echo.as_echo_request(&b"hello"[..]).as_ipv4_payload(), target)?;
-//! if let Ok(at) = reply.wait(Duration::from_secs(4)) {
-//!     let rtt = at.since(sent.timestamp(Duration::from_millis(50)));
-//!     println!("reply in {:.3} ms", rtt.as_secs_f64() * 1e3);
-//! }
+//! let sent = interface.send_ipv4(echo.as_echo_request(&payload[..]).as_ipv4_payload(), target)?;
+//! let at = reply.wait(Duration::from_secs(4))?;          // ersatz::Error: Timeout, ...
+//! println!("{:?}", at.since(sent.timestamp(Duration::from_millis(50))));
 //! # Ok(()) }
 //! ```
+//!
+//! README.md's "Embedding ersatz" quotes this example (ersatz/tests/readme.rs
+//! checks that they are the same).
 
 mod arp;
 mod listeners;
