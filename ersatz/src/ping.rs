@@ -131,6 +131,7 @@ impl Options {
 
 /// What an echo reply says besides its source and round-trip time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EchoReply {
     /// The reply's TTL.
     pub ttl: u8,
@@ -477,8 +478,18 @@ impl Event {
     }
 }
 
-/// How [`Session::flood`] runs.
+/// How [`Session::flood`] runs: [`Flood::default`] and the builder-style
+/// setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use ersatz::ping::Flood;
+///
+/// let flood = Flood::default().count(Some(1000)).window(16);
+/// assert_eq!((flood.count, flood.window, flood.tick), (Some(1000), 16, Some(Duration::from_millis(10))));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Flood {
     /// Requests to send; `None`: until `stop` is set.
     pub count: Option<u32>,
@@ -492,15 +503,38 @@ pub struct Flood {
     pub tick: Option<Duration>,
 }
 
-/// The default [`Flood::window`]. Replies reach the session in batches (the
-/// capture thread naps between looks while busy: see
-/// [`crate::capture::BUSY`]), so the window must cover a nap's worth of
-/// requests; in the lab 64 and 128 were 10-20% faster than 32, 256 no
-/// faster than 128.
+/// The default [`Flood::window`]: 128 requests in flight.
+// Replies reach the session in batches (the capture thread naps between
+// looks while busy: see `capture::BUSY`), so the window must cover a nap's
+// worth of requests; in the lab 64 and 128 were 10-20% faster than 32, 256
+// no faster than 128.
 pub const FLOOD_WINDOW: usize = 128;
 
 /// Largest [`Flood::window`].
 pub const MAX_WINDOW: usize = 256;
+
+impl Flood {
+    /// Sets [`Flood::count`].
+    #[must_use]
+    pub fn count(mut self, count: Option<u32>) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Sets [`Flood::window`].
+    #[must_use]
+    pub fn window(mut self, window: usize) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets [`Flood::tick`].
+    #[must_use]
+    pub fn tick(mut self, tick: Option<Duration>) -> Self {
+        self.tick = tick;
+        self
+    }
+}
 
 impl Default for Flood {
     /// Until stopped, up to [`FLOOD_WINDOW`] in flight, one more every 10 ms

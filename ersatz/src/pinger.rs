@@ -289,6 +289,27 @@ impl Pinger {
     /// Nothing is sent until the iterator is first advanced. Each request's
     /// events come out once it is settled (its reply, error or timeout),
     /// preceded by whatever came in between (duplicates, late replies).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), ersatz::Error> {
+    /// use std::time::Duration;
+    /// use ersatz::ping::{Event, Options};
+    /// let pinger = ersatz::Pinger::open("10.77.2.2".parse()?)?;
+    /// let options = Options::default().size(1400).dont_fragment(true).timeout(Duration::from_secs(1));
+    /// let mut run = pinger.run_with(None, options); // until stopped
+    /// let stop = run.stop_handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_secs(10));
+    ///     stop.stop();
+    /// });
+    /// for event in run.by_ref() {
+    ///     if let Event::NeedsFragmentation { .. } = event {
+    ///         println!("1400 bytes do not fit the MTU");
+    ///     }
+    /// }
+    /// println!("{} of {} answered", run.statistics().received, run.statistics().sent);
+    /// # Ok(()) }
+    /// ```
     pub fn run_with(&self, count: Option<u32>, options: Options) -> Run {
         let mut options = options;
         while options.identifier == self.identifier {

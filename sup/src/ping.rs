@@ -72,10 +72,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     let mut flood_time = None;
     let count = (!args.forever).then_some(args.count());
     if args.flood {
-        let flood = Flood {
-            count,
-            ..Flood::default()
-        };
+        let flood = Flood::default().count(count);
         let started = Instant::now();
         session.flood(&flood, &setup.halt, &mut print);
         flood_time = Some(started.elapsed());

@@ -367,10 +367,14 @@ pub struct Opening {
 /// A NIC opened for raw frames, with its capture thread. `Send + Sync`:
 /// share it (e.g. in an `Arc`) and send and expect from several threads.
 ///
-/// Dropping it stops the capture thread (joined) and closes both sides,
-/// at the same time: on Linux, closing a packet socket waits for an RCU
-/// grace period in the kernel (some 10-16 ms, measured in the lab), and
-/// two closes that start together share one.
+/// Dropping it stops the capture thread (joined) and closes both sides of
+/// the capture.
+///
+/// For a ping that checks everything in one call, see [`crate::Pinger`],
+/// which is built on it.
+// Both sides close at the same time: on Linux, closing a packet socket
+// waits for an RCU grace period in the kernel (some 10-16 ms, measured in
+// the lab), and two closes that start together share one.
 pub struct Interface {
     // Dropped first: when it is the last reference, the sending side
     // closes on the dropping thread while the capture thread closes the
@@ -413,6 +417,14 @@ impl Drop for Closing {
 
 impl Interface {
     /// Opens the NIC of the default route and resolves the gateway's MAC.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NetInfo`] when the OS's tables give no route, NIC, address
+    /// or MAC; [`Error::Capture`] when the capture library is missing or
+    /// may not open the NIC (not root / administrator);
+    /// [`Error::ArpTimeout`] when the next hop answers none of our ARP
+    /// requests. Each converts into [`crate::Error`] with `?`.
     pub fn open_default() -> Result<Self, Error> {
         let route = netinfo::default_route()?;
         Self::open_and_resolve(route.nic, None)
@@ -420,6 +432,21 @@ impl Interface {
 
     /// Opens the NIC that routes to `dst` and resolves its next hop's MAC
     /// (the gateway's, or `dst`'s own when it is on-link).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), ersatz::Error> {
+    /// let interface = ersatz::Interface::open_for("10.77.2.2".parse()?)?;
+    /// println!("{} ({})", interface.nic().name, interface.nic().addr);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NetInfo`] when the OS's tables give no route, NIC, address
+    /// or MAC; [`Error::Capture`] when the capture library is missing or
+    /// may not open the NIC (not root / administrator);
+    /// [`Error::ArpTimeout`] when the next hop answers none of our ARP
+    /// requests. Each converts into [`crate::Error`] with `?`.
     pub fn open_for(dst: ipv4::Addr) -> Result<Self, Error> {
         let route = netinfo::route_to(dst)?;
         let hop = (route.destination, route.next_hop);
@@ -428,6 +455,14 @@ impl Interface {
 
     /// Opens a NIC by name (Linux interface name; Windows GUID, friendly
     /// name or `\Device\NPF_{GUID}`) and resolves its gateway's MAC, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NetInfo`] when the OS's tables give no route, NIC, address
+    /// or MAC; [`Error::Capture`] when the capture library is missing or
+    /// may not open the NIC (not root / administrator);
+    /// [`Error::ArpTimeout`] when the next hop answers none of our ARP
+    /// requests. Each converts into [`crate::Error`] with `?`.
     pub fn open_nic(name: &str) -> Result<Self, Error> {
         Self::open_and_resolve(netinfo::nic_named(name)?, None)
     }
@@ -435,6 +470,11 @@ impl Interface {
     /// Opens the NIC of a route found with [`netinfo::route_to`], without
     /// resolving anything yet: the next hop's MAC is asked for on the first
     /// send (and an [`Error::ArpTimeout`] then concerns that send only).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capture`] when the capture library is missing or may not
+    /// open the NIC.
     pub fn open_route(route: netinfo::Route) -> Result<Self, Error> {
         Self::open_route_with(route, &Opening::default())
     }
@@ -442,6 +482,11 @@ impl Interface {
     /// [`Interface::open_route`], opened as `how` says: promiscuous, more
     /// let through the capture filter, packets to more addresses than the
     /// NIC's offered to the listeners (a responder answering for one).
+    ///
+    /// # Errors
+    ///
+    /// As [`Interface::open_route`]; also [`Error::Capture`] when the
+    /// capture filter does not compile.
     pub fn open_route_with(route: netinfo::Route, how: &Opening) -> Result<Self, Error> {
         let hop = Some((route.destination, route.next_hop));
         let link = capture::open_link(&route.nic, &how.capture)?;
@@ -581,6 +626,12 @@ impl Interface {
     /// The MAC of `ip`: from the cache, or learned with our own ARP request
     /// (up to [`ARP_TRIES`] requests, [`ARP_INTERVAL`] apart, then
     /// [`Error::ArpTimeout`]). Only replies to our requests are believed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArpTimeout`] when nobody answered; [`Error::Interrupted`]
+    /// after [`Interface::interrupt`]; [`Error::CaptureStopped`] when the
+    /// capture failed.
     pub fn resolve(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
         self.shared.resolve(ip)
     }
@@ -591,6 +642,10 @@ impl Interface {
     }
 
     /// The first hop of a packet to `dst`: `dst` itself when on-link, else the gateway.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoGateway`] when `dst` is not on-link and the NIC has no gateway.
     pub fn next_hop(&self, dst: ipv4::Addr) -> Result<ipv4::Addr, Error> {
         self.shared.next_hop(dst)
     }
@@ -691,11 +746,29 @@ impl Interface {
 
     /// Sends `payload` to `dst` in a new packet from our address (random
     /// identification, TTL 128, like Windows).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArpTimeout`] when the next hop answers no ARP request;
+    /// [`Error::NoGateway`] when the destination is not on-link and the
+    /// NIC has no gateway; [`Error::NeedsFragmentation`] when the packet is
+    /// larger than the MTU with Don't Fragment set; [`Error::Build`] when it
+    /// cannot be serialized; [`Error::Send`] when the capture library
+    /// refused the frame; [`Error::CaptureStopped`], [`Error::Interrupted`].
     pub fn send_ipv4(&self, payload: ipv4::Payload<'_>, dst: ipv4::Addr) -> Result<Sent, Error> {
         self.send_packet(&payload.as_packet(self.shared.nic.addr, dst))
     }
 
     /// Sends a packet built by the caller (TTL, flags, source as they are).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArpTimeout`] when the next hop answers no ARP request;
+    /// [`Error::NoGateway`] when the destination is not on-link and the
+    /// NIC has no gateway; [`Error::NeedsFragmentation`] when the packet is
+    /// larger than the MTU with Don't Fragment set; [`Error::Build`] when it
+    /// cannot be serialized; [`Error::Send`] when the capture library
+    /// refused the frame; [`Error::CaptureStopped`], [`Error::Interrupted`].
     pub fn send_packet(&self, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
         send::send_packet(&self.shared, packet, send::Hop::Route)
     }
@@ -705,6 +778,10 @@ impl Interface {
     /// Interface's route says: for a caller that looked up each
     /// destination's route itself ([`netinfo::Routes`]), such as a sweep of
     /// targets behind different routers.
+    ///
+    /// # Errors
+    ///
+    /// As [`Interface::send_packet`].
     pub fn send_packet_via(
         &self,
         packet: &ipv4::Packet<'_>,
@@ -716,6 +793,10 @@ impl Interface {
     /// Sends a packet built by the caller straight to `mac`, without ARP:
     /// for a caller that has just learned the destination's MAC itself
     /// (an ARP probe's answer) and must not ask again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Interface::send_packet`], but for ARP (none is asked).
     pub fn send_packet_to(
         &self,
         packet: &ipv4::Packet<'_>,
@@ -727,6 +808,11 @@ impl Interface {
     /// Sends a whole frame as it is (its source MAC and everything else
     /// the caller's): for a responder answering as an address, and a MAC,
     /// that are not the NIC's. No capture timestamp is kept for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Send`] when the capture library refused the frame;
+    /// [`Error::CaptureStopped`] when the capture failed.
     pub fn send_frame(&self, frame: &[u8]) -> Result<(), Error> {
         self.shared.check_alive()?;
         self.shared.tx.send(frame).map_err(Error::Send)
@@ -736,6 +822,11 @@ impl Interface {
     /// tell us"), as an ARP ping does; the answer, if any, comes to
     /// [`Interface::subscribe_arp`] listeners (this call does not wait for
     /// it, and does not teach the Interface's cache).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Send`] when the capture library refused the frame;
+    /// [`Error::CaptureStopped`] when the capture failed.
     pub fn send_arp_request(&self, target: ipv4::Addr) -> Result<Sent, Error> {
         send::send_arp_request(&self.shared, target)
     }
