@@ -17,6 +17,9 @@
 //! The example binary is not built by `cargo test` of this crate: run
 //! `cargo build -p ersatz --example ping` first (`cargo test --workspace`
 //! builds it). A missing or stale binary fails the test with that advice.
+//! The second test runs the same example built for Windows under Wine
+//! (`cargo build -p ersatz --example ping --target x86_64-pc-windows-gnu`;
+//! see tests/wine/README.md).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -26,7 +29,7 @@ use std::time::Duration;
 
 use ersatz::{ethernet, icmp, interface, ipv4, netinfo, Interface};
 use ersatz_e2e::sup::KillOnDrop;
-use ersatz_e2e::{addrs, inside, Lab, Ns, INSIDE_ENV};
+use ersatz_e2e::{addrs, inside, windows_exe, Lab, Ns, Wine, INSIDE_ENV};
 
 /// Bound on every process the test starts.
 const BOUND: Duration = Duration::from_secs(30);
@@ -82,20 +85,25 @@ fn example_binary() -> PathBuf {
 }
 
 /// Runs the example in `ns` against `target`, bounded.
-fn run_example(ns: &Ns, target: &str) -> (Output, String) {
+fn run_example(ns: &Ns, binary: &Path, target: &str) -> (Output, String) {
     let out = ns
-        .command(BOUND, &example_binary().to_string_lossy())
+        .command(BOUND, &binary.to_string_lossy())
         .arg(target)
         .stdin(Stdio::null())
         .output()
         .expect("run the example");
-    let show = format!(
-        "ping {target}: {}\n--- stdout\n{}--- stderr\n{}",
+    let show = show(&format!("ping {target}"), &out);
+    (out, show)
+}
+
+/// A finished run, for messages.
+fn show(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout\n{}--- stderr\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out, show)
+    )
 }
 
 /// The inner half: the forger, in the gateway namespace. Answers `requests`
@@ -197,10 +205,32 @@ fn the_example_pings_and_refuses_a_forged_reply() {
         forge(requests.parse().expect("a count"));
         return;
     }
+    let binary = example_binary();
     let lab = Lab::new();
+    pings_then_refuses_forgeries(&lab, &|| run_example(&lab.host, &binary, addrs::REMOTE));
+}
 
+/// The same, with the example built for Windows, under Wine in the host
+/// namespace (Wine's IPHLPAPI and `wpcap.dll` over the lab's libpcap).
+#[test]
+fn the_example_under_wine_pings_and_refuses_a_forged_reply() {
+    let exe = windows_exe("examples/ping.exe");
+    let lab = Lab::new();
+    let wine = Wine::new(&lab.host);
+    pings_then_refuses_forgeries(&lab, &|| {
+        let out = wine.run(&exe, &[addrs::REMOTE], BOUND);
+        let show = show("wine ping.exe", &out);
+        (out, show)
+    });
+}
+
+/// What both tests check: `run` (the example, pinging the remote from the
+/// host) prints four replies; then, with the remote silent and the forger
+/// answering, four timeouts, while tcpdump on the host's link shows the
+/// forged replies arriving.
+fn pings_then_refuses_forgeries(lab: &Lab, run: &dyn Fn() -> (Output, String)) {
     // The remote answers: four replies, through the gateway (TTL 63).
-    let (out, show) = run_example(&lab.host, addrs::REMOTE);
+    let (out, show) = run();
     assert!(out.status.success(), "{show}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -213,14 +243,15 @@ fn the_example_pings_and_refuses_a_forged_reply() {
     // The remote falls silent; the forger answers every request instead.
     lab.remote.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
     let tcpdump = lab.host.tcpdump("lab0", "icmp");
-    let (forger, forged) = start_forger(&lab, PINGS);
-    let (out, show) = run_example(&lab.host, addrs::REMOTE);
+    let (forger, forged) = start_forger(lab, PINGS);
+    let (out, show) = run();
     let frames = tcpdump.stop();
     let forged = {
         let status = forger.wait(BOUND, "forger".into(), std::time::Instant::now());
         status.expect_code(0);
         forged.join().expect("the forger's output")
     };
+    lab.remote.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=0");
     let frames_text = frames.join("\n");
     assert!(out.status.success(), "{show}");
     let stdout = String::from_utf8_lossy(&out.stdout);
