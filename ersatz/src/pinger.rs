@@ -237,8 +237,12 @@ impl Pinger {
         packet.ttl = self.ttl;
         packet.identification = self.ip_id.wrapping_add(sequence_number);
         let sent = self.interface.send_packet(&packet)?;
-        let deadline = Instant::now() + timeout;
-        let (at, ttl, bytes) = reply.wait_until(deadline).map_err(|e| match e.kind() {
+        // (A timeout too long for the clock waits for ever.)
+        let waited = match Instant::now().checked_add(timeout) {
+            Some(deadline) => reply.wait_until(deadline),
+            None => reply.wait_forever(),
+        };
+        let (at, ttl, bytes) = waited.map_err(|e| match e.kind() {
             ErrorKind::Timeout => Error::timeout(timeout),
             _ => e,
         })?;

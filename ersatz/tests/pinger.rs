@@ -152,7 +152,18 @@ fn ping_takes_the_right_reply() {
     assert!(reply.rtt < Duration::from_secs(2), "{reply:?}");
     let reply = pinger.ping(b"", Duration::from_secs(2)).expect("a reply");
     assert_eq!((reply.bytes, reply.sequence_number), (0, 2));
-    assert_eq!(finish(done, peer), 2);
+    // A timeout past what the clock can count waits for the reply, no panic.
+    let reply = pinger.ping(b"x", Duration::MAX).expect("a reply");
+    assert_eq!(reply.sequence_number, 3);
+    // A payload that no packet can hold is refused before anything is sent.
+    let e = pinger
+        .ping(
+            &vec![0; ersatz::pinger::MAX_PAYLOAD + 1],
+            Duration::from_secs(1),
+        )
+        .expect_err("too long");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(finish(done, peer), 3);
 }
 
 #[test]
