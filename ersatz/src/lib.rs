@@ -4,6 +4,30 @@
 //! UDP itself, so that a program such as `sup` can ping without the operating
 //! system's ICMP stack.
 //!
+//! ## Start here: [`Pinger`]
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), ersatz::Error> {
+//! let pinger = ersatz::Pinger::open("10.77.2.2".parse()?)?; // route, NIC, our own ARP
+//! match pinger.ping(b"hello", Duration::from_secs(1)) {
+//!     Ok(reply) => println!("{reply}"), // Reply from 10.77.2.2: bytes=5 time=0.043ms TTL=63
+//!     Err(e) if e.is_timeout() => println!("Request timed out."),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! [`Pinger::ping`] takes only a reply whose IPv4 and ICMP checksums are
+//! right, from the target, with our identifier, sequence number and
+//! payload; [`Pinger::run`] is ping.exe's session as an iterator of
+//! [`ping::Event`]s. Every high-level call fails with one [`Error`] (match
+//! on [`Error::kind`]). To test code that uses a Pinger or an
+//! [`Interface`] without root or a NIC, open it on [`link::Memory`].
+//!
+//! ## Layers
+//!
 //! The crate is layered, wire <- netinfo <- capture <- interface <- probe <-
 //! the probe kinds (ping, arping, port) <- sweep, trace, diagnose: a layer's code may use the
 //! layers above it in this table, never one below it (a few doc comments
@@ -99,9 +123,12 @@
 pub mod arping;
 pub mod capture;
 pub mod diagnose;
+pub mod error;
 pub mod interface;
+pub mod link;
 pub mod netinfo;
 pub mod ping;
+pub mod pinger;
 pub mod port;
 pub mod probe;
 pub mod respond;
@@ -109,6 +136,8 @@ pub mod sweep;
 pub mod trace;
 pub mod wire;
 
+pub use error::{Error, ErrorKind};
 pub use interface::Interface;
+pub use pinger::Pinger;
 pub use wire::blob::Blob;
 pub use wire::{arp, blob, ethernet, icmp, ipv4, parse, tcp, udp};

@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::interface::{self, EchoKey, Received, Sent, Subscription, Topic};
+use crate::interface::{self, EchoKey, InterfaceRef, Received, Sent, Subscription, Topic};
 use crate::probe::{self, Answer, Engine, IcmpError, Inbox, Outcome, Pace, Plan};
 use crate::{icmp, ipv4, Blob, Interface};
 
@@ -35,8 +35,17 @@ pub fn payload(size: usize) -> Vec<u8> {
     PATTERN.iter().copied().cycle().take(size).collect()
 }
 
-/// How to ping.
+/// How to ping: [`Options::default`] and the builder-style setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use ersatz::ping::Options;
+///
+/// let options = Options::default().size(56).ttl(64).timeout(Duration::from_secs(1));
+/// assert_eq!((options.size, options.ttl, options.interval), (56, 64, Duration::from_secs(1)));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Payload bytes (`-l`, 0 to [`MAX_SIZE`]; 32 by default).
     pub size: usize,
@@ -50,6 +59,9 @@ pub struct Options {
     pub interval: Duration,
     /// The echo identifier (random per run by default).
     pub identifier: u16,
+    /// The events carry the frames' bytes ([`Event::Sent`]'s frame,
+    /// [`Event::Captured`]), for hex dumps (off by default).
+    pub keep_frames: bool,
 }
 
 impl Default for Options {
@@ -61,12 +73,65 @@ impl Default for Options {
             timeout: Duration::from_secs(4),
             interval: Duration::from_secs(1),
             identifier: rand::random(),
+            keep_frames: false,
         }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::size`].
+    #[must_use]
+    pub fn size(mut self, size: usize) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// Sets [`Options::ttl`].
+    #[must_use]
+    pub fn ttl(mut self, ttl: u8) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets [`Options::dont_fragment`].
+    #[must_use]
+    pub fn dont_fragment(mut self, dont_fragment: bool) -> Self {
+        self.dont_fragment = dont_fragment;
+        self
+    }
+
+    /// Sets [`Options::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::interval`].
+    #[must_use]
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets [`Options::identifier`].
+    #[must_use]
+    pub fn identifier(mut self, identifier: u16) -> Self {
+        self.identifier = identifier;
+        self
+    }
+
+    /// Sets [`Options::keep_frames`].
+    #[must_use]
+    pub fn keep_frames(mut self, keep_frames: bool) -> Self {
+        self.keep_frames = keep_frames;
+        self
     }
 }
 
 /// What an echo reply says besides its source and round-trip time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EchoReply {
     /// The reply's TTL.
     pub ttl: u8,
@@ -252,6 +317,7 @@ fn classify(
 
 /// An echo reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Reply {
     /// Sequence number.
     pub seq: u16,
@@ -266,7 +332,9 @@ pub struct Reply {
 }
 
 /// Something that happened during a session, in the order it happened.
+/// New kinds may be added in minor releases: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A request went out.
     Sent {
@@ -410,8 +478,18 @@ impl Event {
     }
 }
 
-/// How [`Session::flood`] runs.
+/// How [`Session::flood`] runs: [`Flood::default`] and the builder-style
+/// setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use ersatz::ping::Flood;
+///
+/// let flood = Flood::default().count(Some(1000)).window(16);
+/// assert_eq!((flood.count, flood.window, flood.tick), (Some(1000), 16, Some(Duration::from_millis(10))));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Flood {
     /// Requests to send; `None`: until `stop` is set.
     pub count: Option<u32>,
@@ -425,15 +503,38 @@ pub struct Flood {
     pub tick: Option<Duration>,
 }
 
-/// The default [`Flood::window`]. Replies reach the session in batches (the
-/// capture thread naps between looks while busy: see
-/// [`crate::capture::BUSY`]), so the window must cover a nap's worth of
-/// requests; in the lab 64 and 128 were 10-20% faster than 32, 256 no
-/// faster than 128.
+/// The default [`Flood::window`]: 128 requests in flight.
+// Replies reach the session in batches (the capture thread naps between
+// looks while busy: see `capture::BUSY`), so the window must cover a nap's
+// worth of requests; in the lab 64 and 128 were 10-20% faster than 32, 256
+// no faster than 128.
 pub const FLOOD_WINDOW: usize = 128;
 
 /// Largest [`Flood::window`].
 pub const MAX_WINDOW: usize = 256;
+
+impl Flood {
+    /// Sets [`Flood::count`].
+    #[must_use]
+    pub fn count(mut self, count: Option<u32>) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Sets [`Flood::window`].
+    #[must_use]
+    pub fn window(mut self, window: usize) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets [`Flood::tick`].
+    #[must_use]
+    pub fn tick(mut self, tick: Option<Duration>) -> Self {
+        self.tick = tick;
+        self
+    }
+}
 
 impl Default for Flood {
     /// Until stopped, up to [`FLOOD_WINDOW`] in flight, one more every 10 ms
@@ -450,11 +551,33 @@ impl Default for Flood {
 /// A ping of one target: the [`probe`] engine with [`EchoProbe`]s, reporting
 /// ping's [`Event`]s. Call [`Session::probe`] for each request,
 /// [`Session::run`] for several, or [`Session::flood`].
+///
+/// A session on a shared interface (`Arc<Interface>`) is a
+/// `Session<'static>`: it borrows nothing, and can be stored in a struct
+/// or moved to another thread. For a ping that checks everything in one
+/// call, see [`crate::Pinger`], which is built on it.
+///
+/// ```no_run
+/// use std::sync::{atomic::AtomicBool, Arc};
+/// use ersatz::ping::{Event, Options, Session};
+/// use ersatz::Interface;
+///
+/// # fn main() -> Result<(), ersatz::Error> {
+/// let target = "10.77.2.2".parse()?;
+/// let interface = Arc::new(Interface::open_for(target)?);
+/// let mut session = Session::new(interface, target, Options::default());
+/// session.run(Some(4), &AtomicBool::new(false), &mut |event: &Event| {
+///     if let Event::Reply(reply) = event {
+///         println!("{} bytes from {}: time={:?}", reply.bytes, reply.from, reply.rtt);
+///     }
+/// });
+/// println!("{} of {} answered", session.statistics().received, session.statistics().sent);
+/// # Ok(()) }
+/// ```
 pub struct Session<'i> {
     engine: Engine<'i, EchoProbe>,
     target: ipv4::Addr,
     options: Options,
-    keep_frames: bool,
     /// Whether the engine is at ping's lock step (else a flood's window).
     lock_step: bool,
 }
@@ -489,23 +612,30 @@ impl Plan<EchoProbe> for Requests<'_> {
 }
 
 impl<'i> Session<'i> {
-    /// Starts listening for replies from `target`. With `keep_frames`, the
-    /// events carry the frames' bytes (for `-v` hex dumps).
+    /// Starts listening for replies from `target` on `interface`, borrowed
+    /// (`&Interface`) or shared (`Arc<Interface>`, for a session that
+    /// borrows nothing). Nothing is sent yet. With
+    /// [`Options::keep_frames`], the events carry the frames' bytes (for
+    /// `-v` hex dumps).
     pub fn new(
-        interface: &'i Interface,
+        interface: impl Into<InterfaceRef<'i>>,
         target: ipv4::Addr,
         options: Options,
-        keep_frames: bool,
     ) -> Self {
+        let interface = interface.into();
         let kind = EchoProbe::new(interface.nic(), Some(target), &options);
         let pace = Pace::lock_step(options.interval, options.timeout);
         Session {
-            engine: Engine::new(interface, kind, pace, keep_frames),
+            engine: Engine::new(interface, kind, pace, options.keep_frames),
             target,
             options,
-            keep_frames,
             lock_step: true,
         }
+    }
+
+    /// The target.
+    pub fn target(&self) -> ipv4::Addr {
+        self.target
     }
 
     /// The statistics so far.
@@ -527,7 +657,7 @@ impl<'i> Session<'i> {
             target: self.target,
             count,
             us: self.engine.interface().nic().addr,
-            keep_frames: self.keep_frames,
+            keep_frames: self.options.keep_frames,
             on_event,
         }
     }
@@ -623,7 +753,7 @@ mod tests {
             let mut requests = 0;
             while !done.load(Ordering::SeqCst) {
                 let now = Instant::now();
-                later.retain(|(at, f)| *at > now || peer.tx.send(f.clone()).is_err());
+                later.retain(|(at, f)| *at > now || peer.send(f.clone()).is_err());
                 let Ok(bytes) = peer.rx.recv_timeout(Duration::from_millis(1)) else {
                     continue;
                 };
@@ -632,7 +762,7 @@ mod tests {
                     ethernet::Payload::ARP(p) if p.target_ip_addr == GW => {
                         let reply = arp::request(OUR_MAC, US, GW).reply(GW_MAC);
                         let f = ethernet::Frame::new(OUR_MAC, GW_MAC, reply.as_ethernet_payload());
-                        peer.tx.send(f.to_vec().unwrap()).unwrap();
+                        peer.send(f.to_vec().unwrap()).unwrap();
                         continue;
                     }
                     ethernet::Payload::IPv4(p) => p,
@@ -737,7 +867,7 @@ mod tests {
             timeout,
             ..Options::default()
         };
-        let mut session = Session::new(&interface, FAR, options, false);
+        let mut session = Session::new(&interface, FAR, options);
         let stop = AtomicBool::new(false);
         let mut tally = Tally::default();
         let started = Instant::now();
@@ -841,7 +971,7 @@ mod tests {
             interval: Duration::from_millis(60),
             ..Options::default()
         };
-        let mut session = Session::new(&interface, FAR, options, false);
+        let mut session = Session::new(&interface, FAR, options);
         let stop = AtomicBool::new(false);
         let mut tally = Tally::default();
         for _ in 0..6 {
@@ -953,7 +1083,7 @@ mod tests {
             interval: Duration::from_millis(10),
             ..Options::default()
         };
-        let mut session = Session::new(&interface, FAR, options, false);
+        let mut session = Session::new(&interface, FAR, options);
         let stop = AtomicBool::new(false);
         let mut tally = Tally::default();
         for _ in 0..3 {

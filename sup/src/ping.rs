@@ -26,14 +26,13 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     how.capture.bulk = args.flood;
     let setup = setup::open_with(route, Verbose::with_arp(verbose), args.pcap.as_ref(), &how)?;
     let interface = &setup.interface;
-    let options = Options {
-        size: usize::from(args.size()),
-        ttl: args.ttl(),
-        dont_fragment: args.dont_fragment,
-        timeout: Duration::from_millis(u64::from(args.timeout_ms(4000))),
-        interval: Duration::from_millis(u64::from(args.interval_ms())),
-        ..Options::default()
-    };
+    let options = Options::default()
+        .size(usize::from(args.size()))
+        .ttl(args.ttl())
+        .dont_fragment(args.dont_fragment)
+        .timeout(Duration::from_millis(u64::from(args.timeout_ms(4000))))
+        .interval(Duration::from_millis(u64::from(args.interval_ms())))
+        .keep_frames(verbose);
     if args.json {
         out!(
             "{}",
@@ -50,7 +49,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
             None => out!("\nPinging {target} with {} bytes of data:", args.size()),
         }
     }
-    let mut session = Session::new(interface, target, options, verbose);
+    let mut session = Session::new(interface, target, options);
     let mut progress = Progress::default();
     let mut print = |event: &Event| {
         let open = if args.flood {
@@ -73,10 +72,7 @@ pub fn run(args: &Args, target: ipv4::Addr, name: Option<&str>) -> Result<ExitCo
     let mut flood_time = None;
     let count = (!args.forever).then_some(args.count());
     if args.flood {
-        let flood = Flood {
-            count,
-            ..Flood::default()
-        };
+        let flood = Flood::default().count(count);
         let started = Instant::now();
         session.flood(&flood, &setup.halt, &mut print);
         flood_time = Some(started.elapsed());
@@ -215,6 +211,7 @@ pub fn text(event: &Event) -> Option<String> {
         Event::Timeout { .. } => "Request timed out.".into(),
         Event::SendFailed { error, .. } => format!("General failure: {error}."),
         Event::Sent { .. } | Event::Captured { .. } | Event::Late(_) => return None,
+        _ => return None,
     })
 }
 
@@ -233,6 +230,7 @@ pub fn flood(event: &Event) -> Option<&'static str> {
         Event::Duplicate(_) | Event::Late(_) | Event::Timeout { .. } | Event::Captured { .. } => {
             return None
         }
+        _ => return None,
     })
 }
 
@@ -263,6 +261,7 @@ pub fn json(event: &Event) -> Option<Value> {
         Event::Timeout { seq } => json!({"type": "timeout", "seq": seq}),
         Event::SendFailed { seq, error } => json!({"type": "error", "seq": seq, "message": error}),
         Event::Sent { .. } | Event::Captured { .. } => return None,
+        _ => return None,
     })
 }
 

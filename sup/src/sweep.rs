@@ -52,12 +52,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         timeout: Duration::from_millis(u64::from(args.timeout_ms(500))),
         retries: args.retries.unwrap_or(1),
         arp_only: args.arp,
-        echo: ping::Options {
-            size: usize::from(args.size()),
-            ttl: args.ttl(),
-            dont_fragment: args.dont_fragment,
-            ..ping::Options::default()
-        },
+        echo: ping::Options::default()
+            .size(usize::from(args.size()))
+            .ttl(args.ttl())
+            .dont_fragment(args.dont_fragment),
         method: match args.port() {
             Some((Protocol::Tcp, port)) => Method::Tcp(port),
             Some((Protocol::Udp, port)) => Method::Udp(port),

@@ -50,7 +50,7 @@ fn ping(interface: &Interface, dst: ipv4::Addr, echo: icmp::Echo) -> Option<(Dur
     let sent = interface
         .send_ipv4(echo.as_echo_request(PAYLOAD).as_ipv4_payload(), dst)
         .expect("send");
-    let reply = reply.recv_timeout(Duration::from_secs(2)).ok()?;
+    let reply = reply.wait(Duration::from_secs(2)).ok()?;
     let wire = sent.wire_timestamp(Duration::from_millis(200));
     let rtt = reply.at.since(wire.unwrap_or(sent.queued_at()));
     Some((rtt, reply.ttl, wire.is_some()))

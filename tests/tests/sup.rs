@@ -903,7 +903,7 @@ fn respond_oddly(requests: usize) {
     };
     for _ in 0..requests {
         let (echo, payload) = inbox
-            .recv_timeout(Duration::from_secs(20))
+            .wait(Duration::from_secs(20))
             .expect("an echo request within 20 s");
         match echo.sequence_number {
             1 => {

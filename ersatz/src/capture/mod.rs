@@ -27,14 +27,13 @@
 //! What the Interface needs from a capture backend: send a frame, receive the
 //! next one with its timestamp, and stop a receive in progress from another
 //! thread. The real backend is `pcap` (Npcap / libpcap, and Linux's packet
-//! sockets); tests use an in-memory wire (`memory`).
+//! sockets); tests use an in-memory wire ([`crate::link::Memory`]).
 
 // Npcap's own frames: https://github.com/nmap/npcap/issues/648 ("default
 // behavior for Npcap"), https://github.com/nmap/npcap/issues/289.
 
 #[cfg(target_os = "linux")]
 mod bpf;
-#[cfg(test)]
 pub(crate) mod memory;
 mod pcap;
 mod record;
@@ -223,7 +222,6 @@ impl Facts {
     /// ersatz's own, the in-memory wire): every frame handed over as it
     /// comes, nanosecond time stamps, a stop wakes the reader, no read
     /// timeout, nothing to warn about.
-    #[cfg(any(target_os = "linux", test))]
     pub(crate) fn unbuffered(
         library: impl Into<String>,
         version: impl Into<String>,

@@ -161,7 +161,7 @@ mod tests {
                 request.payload,
                 ethernet::Payload::ARP(arp::request(OUR_MAC, US, GW))
             );
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            peer.send(arp_reply(GW_MAC, GW)).unwrap();
             assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
         });
         assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn unsolicited_replies_are_ignored() {
         let (interface, peer) = interface();
-        peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+        peer.send(arp_reply(EVIL_MAC, GW)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
         while interface.stats().arp_ignored == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
@@ -185,10 +185,10 @@ mod tests {
         std::thread::scope(|s| {
             let asker = s.spawn(|| interface.resolve(GW));
             next_sent(&peer);
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            peer.send(arp_reply(GW_MAC, GW)).unwrap();
             assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
         });
-        peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+        peer.send(arp_reply(EVIL_MAC, GW)).unwrap();
         while interface.stats().arp_ignored < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -214,11 +214,11 @@ mod tests {
             next_sent(&peer);
             // Captured before our request went out, though the capture
             // thread gets to it only now; then our request; then the answer.
-            peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
-            peer.tx.send(own_request(GW)).unwrap();
+            peer.send(arp_reply(EVIL_MAC, GW)).unwrap();
+            peer.send(own_request(GW)).unwrap();
             // Time enough for the asker to take the claim, had it been believed.
             std::thread::sleep(Duration::from_millis(200));
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            peer.send(arp_reply(GW_MAC, GW)).unwrap();
             assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
         });
         assert_eq!(interface.cached_mac(GW), Some(GW_MAC));
@@ -230,10 +230,10 @@ mod tests {
         std::thread::scope(|s| {
             let asker = s.spawn(|| interface.resolve(GW));
             next_sent(&peer);
-            peer.tx.send(own_request(GW)).unwrap();
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            peer.send(own_request(GW)).unwrap();
+            peer.send(arp_reply(GW_MAC, GW)).unwrap();
             for _ in 0..64 {
-                peer.tx.send(arp_reply(EVIL_MAC, GW)).unwrap();
+                peer.send(arp_reply(EVIL_MAC, GW)).unwrap();
             }
             assert_eq!(asker.join().unwrap().unwrap(), GW_MAC);
         });
@@ -257,7 +257,7 @@ mod tests {
                 (interface.resolve(GW), start.elapsed())
             });
             next_sent(&peer);
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            peer.send(arp_reply(GW_MAC, GW)).unwrap();
             let (mac, took) = asker.join().unwrap();
             assert_eq!(mac.unwrap(), GW_MAC);
             assert!(took < ARP_INTERVAL, "{took:?}");

@@ -31,9 +31,9 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::ops::Deref;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use super::Timestamp;
 use crate::{arp, ethernet, icmp, ipv4};
@@ -533,20 +533,109 @@ impl Drop for Subscription {
 
 /// The receiving end of [`super::Interface::expect_ipv4`],
 /// [`super::Interface::listen_ipv4`], [`super::Interface::expect_echo`] and
-/// [`super::Interface::listen_echoes`]: an [`mpsc::Receiver`] (it derefs to
-/// one: `recv_timeout`, `try_recv`, ...) that takes its listener away when
-/// dropped.
+/// [`super::Interface::listen_echoes`]: what the listener's filter turned
+/// into values, in the order the packets were captured. Dropping it takes
+/// the listener away.
+///
+/// ```
+/// use std::time::Duration;
+/// use ersatz::{icmp, ipv4, link, ErrorKind, Interface};
+///
+/// # fn main() -> Result<(), ersatz::Error> {
+/// let (link, _peer) = link::Memory::new();
+/// let interface = Interface::on_link(link::Memory::nic(), link);
+/// let replies = interface.expect_ipv4(|r| Some(r.packet.src));
+/// // Nothing was captured: no value now, and a wait times out.
+/// assert!(replies.try_take().is_none());
+/// let e = replies.wait(Duration::from_millis(10)).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Timeout);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
+#[must_use = "the listener leaves when its Expectation is dropped"]
 pub struct Expectation<T> {
     rx: Receiver<T>,
     _subscription: Subscription,
 }
 
-impl<T> Deref for Expectation<T> {
-    type Target = Receiver<T>;
-    fn deref(&self) -> &Receiver<T> {
-        &self.rx
+impl<T> Expectation<T> {
+    /// Waits up to `timeout` for the next value.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when nothing came
+    /// within `timeout` (the listener stays: a later wait may still get
+    /// it); [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected)
+    /// when nothing more can come (the [`super::Interface`] was dropped, or
+    /// the listener left after its match and its value was taken).
+    pub fn wait(&self, timeout: Duration) -> Result<T, crate::Error> {
+        self.rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => crate::Error::timeout(timeout),
+            RecvTimeoutError::Disconnected => disconnected(),
+        })
     }
+
+    /// Waits until `deadline` for the next value (at once if it has passed
+    /// and nothing is there).
+    ///
+    /// # Errors
+    ///
+    /// As [`Expectation::wait`].
+    pub fn wait_until(&self, deadline: Instant) -> Result<T, crate::Error> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.wait(left)
+    }
+
+    /// Waits for the next value for as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) when
+    /// nothing more can come.
+    pub fn wait_forever(&self) -> Result<T, crate::Error> {
+        self.rx.recv().map_err(|_| disconnected())
+    }
+
+    /// The next value if one is there now, without waiting.
+    pub fn try_take(&self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Every value that is there now, oldest first, without waiting.
+    pub fn take_all(&self) -> impl Iterator<Item = T> + '_ {
+        self.rx.try_iter()
+    }
+
+    /// The channel's `recv_timeout`.
+    #[deprecated(since = "0.2.0", note = "use `wait`, whose error is `ersatz::Error`")]
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
+    }
+
+    /// The channel's `try_recv`.
+    #[deprecated(since = "0.2.0", note = "use `try_take`")]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// The channel's `recv`.
+    #[deprecated(since = "0.2.0", note = "use `wait_forever`")]
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.rx.recv()
+    }
+
+    /// The channel's `try_iter`.
+    #[deprecated(since = "0.2.0", note = "use `take_all`")]
+    pub fn try_iter(&self) -> mpsc::TryIter<'_, T> {
+        self.rx.try_iter()
+    }
+}
+
+fn disconnected() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Disconnected,
+        "nothing more can come: the listener is gone",
+    )
 }
 
 #[cfg(test)]
@@ -630,6 +719,40 @@ mod tests {
     }
 
     #[test]
+    fn wait_gives_the_value_a_timeout_or_disconnected() {
+        let listeners = Arc::new(Listeners::default());
+        let first = listeners.expect(true, seq_of);
+        let e = first.wait(Duration::from_millis(5)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Timeout);
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 9)));
+        assert_eq!(first.wait(Duration::from_millis(5)).ok(), Some(9));
+        // It left after its match: nothing more can come.
+        let e = first.wait(Duration::from_millis(5)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Disconnected);
+        // A stream whose table is gone (the Interface dropped) ends too.
+        let stream = listeners.expect(false, seq_of);
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 3)));
+        drop(listeners);
+        assert_eq!(stream.wait_forever().ok(), Some(3));
+        let e = stream.wait_forever().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Disconnected);
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_receiver_methods_are_still_there_deprecated() {
+        let listeners = Arc::new(Listeners::default());
+        let stream = listeners.expect(false, seq_of);
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1)));
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 2)));
+        listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 3)));
+        assert_eq!(stream.try_recv(), Ok(1));
+        assert_eq!(stream.recv_timeout(Duration::from_millis(5)), Ok(2));
+        assert_eq!(stream.recv(), Ok(3));
+        assert!(stream.try_iter().next().is_none());
+    }
+
+    #[test]
     fn first_match_is_delivered_then_the_listener_leaves() {
         let listeners = Arc::new(Listeners::default());
         let want_2 = listeners.expect(true, |r| {
@@ -641,16 +764,16 @@ mod tests {
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
             1
         );
-        assert_eq!(any.try_recv(), Ok(1));
+        assert_eq!(any.try_take(), Some(1));
         assert_eq!(listeners.len(), 1);
-        assert!(want_2.try_recv().is_err());
+        assert!(want_2.try_take().is_none());
         assert_eq!(
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 2))),
             1
         );
         assert_eq!(
-            want_2.try_recv(),
-            Ok((2, Timestamp::from_unix(Duration::from_secs(5))))
+            want_2.try_take(),
+            Some((2, Timestamp::from_unix(Duration::from_secs(5))))
         );
         assert_eq!(listeners.len(), 0);
         // Gone: a second reply with the same sequence number reaches nobody.
@@ -658,7 +781,7 @@ mod tests {
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 2))),
             0
         );
-        assert!(any.try_recv().is_err());
+        assert!(any.try_take().is_none());
     }
 
     #[test]
@@ -743,7 +866,7 @@ mod tests {
                 0
             );
         }
-        assert_eq!(all.try_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(all.take_all().collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(listeners.len(), 1);
         drop(all);
         assert_eq!(listeners.len(), 0);
@@ -755,7 +878,7 @@ mod tests {
         let e = listeners.expect(true, seq_of);
         let k = listeners.expect_echo(key(PEER, 1), true, seq_of);
         drop(listeners);
-        assert!(e.try_recv().is_err());
+        assert!(e.try_take().is_none());
         drop(e);
         drop(k);
     }
@@ -794,20 +917,20 @@ mod tests {
             listeners.dispatch(&received(echo_reply([2, 2, 2, 2], 2))),
             0
         );
-        assert!(e.try_recv().is_err());
+        assert!(e.try_take().is_none());
         // The ICMP error quoting our request 2 to the peer is.
         assert_eq!(
             listeners.dispatch(&received(unreachable([10, 0, 0, 254], PEER, 2))),
             1
         );
-        assert_eq!(e.try_recv(), Ok(ipv4::Addr([10, 0, 0, 254])));
+        assert_eq!(e.try_take(), Some(ipv4::Addr([10, 0, 0, 254])));
         assert_eq!(listeners.len(), 0);
         // Left: the reply itself now reaches nobody.
         assert_eq!(
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 2))),
             0
         );
-        assert!(e.try_recv().is_err());
+        assert!(e.try_take().is_none());
     }
 
     #[test]
@@ -823,7 +946,7 @@ mod tests {
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
             1
         );
-        assert_eq!(e.try_recv(), Ok(()));
+        assert_eq!(e.try_take(), Some(()));
     }
 
     #[test]
@@ -837,7 +960,7 @@ mod tests {
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
             1
         );
-        assert_eq!(b.try_recv(), Ok(1));
+        assert_eq!(b.try_take(), Some(1));
     }
 
     #[test]
@@ -850,8 +973,8 @@ mod tests {
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], 1))),
             2
         );
-        assert_eq!((keyed.try_recv(), scanned.try_recv()), (Ok(1), Ok(1)));
-        assert_eq!(stream.try_recv(), Ok(1));
+        assert_eq!((keyed.try_take(), scanned.try_take()), (Some(1), Some(1)));
+        assert_eq!(stream.try_take(), Some(1));
     }
 
     #[test]
@@ -863,8 +986,8 @@ mod tests {
             listeners.dispatch(&received(echo_reply([1, 1, 1, 1], seq)));
         }
         listeners.dispatch(&received(echo_reply([2, 2, 2, 2], 1)));
-        assert_eq!(stream.try_iter().collect::<Vec<_>>(), vec![5, 1, 5]);
-        assert!(other.try_recv().is_err());
+        assert_eq!(stream.take_all().collect::<Vec<_>>(), vec![5, 1, 5]);
+        assert!(other.try_take().is_none());
         drop((stream, other));
         assert_eq!(listeners.len(), 0);
     }
@@ -890,7 +1013,7 @@ mod tests {
         let src = [10, 1, (at >> 16) as u8, (at >> 8) as u8];
         assert_eq!(listeners.dispatch(&received(echo_reply(src, at as u16))), 1);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
-        assert_eq!(waiting[at as usize].try_recv(), Ok(at as u16));
+        assert_eq!(waiting[at as usize].try_take(), Some(at as u16));
         // Unknown keys run none.
         listeners.dispatch(&received(echo_reply([9, 9, 9, 9], 1)));
         assert_eq!(calls.load(Ordering::Relaxed), 1);

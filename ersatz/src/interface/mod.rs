@@ -9,25 +9,29 @@
 //! request.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), ersatz::interface::Error> {
+//! # fn main() -> Result<(), ersatz::Error> {
 //! use std::time::Duration;
 //! use ersatz::{icmp, ipv4, Interface};
 //!
-//! let target: ipv4::Addr = "10.77.2.2".parse().unwrap();
-//! let interface = Interface::open_for(target)?;
+//! let target: ipv4::Addr = "10.77.2.2".parse()?;
+//! let interface = Interface::open_for(target)?;          // route, NIC, our own ARP
 //! let echo = icmp::Echo { identifier: 0x4242, sequence_number: 1 };
+//! let payload = b"hello";
+//! // Filed before sending, so that no reply slips past; checks what Pinger checks.
 //! let reply = interface.expect_ipv4(move |r| match &r.packet.payload {
-//!     ipv4::Payload::ICMP(icmp::Packet { header: icmp::Header::EchoReply(e), .. })
-//!         if r.packet.src == target && *e == echo => Some(r.timestamp),
+//!     ipv4::Payload::ICMP(m @ icmp::Packet { header: icmp::Header::EchoReply(e), .. })
+//!         if r.packet.checksum_ok && m.checksum_ok && r.packet.src == target
+//!             && *e == echo && m.payload[..] == payload[..] => Some(r.timestamp),
 //!     _ => None,
 //! });
-//! let sent = interface.send_ipv4(echo.as_echo_request(&b"hello"[..]).as_ipv4_payload(), target)?;
-//! if let Ok(at) = reply.recv_timeout(Duration::from_secs(4)) {
-//!     let rtt = at.since(sent.timestamp(Duration::from_millis(50)));
-//!     println!("reply in {:.3} ms", rtt.as_secs_f64() * 1e3);
-//! }
+//! let sent = interface.send_ipv4(echo.as_echo_request(&payload[..]).as_ipv4_payload(), target)?;
+//! let at = reply.wait(Duration::from_secs(4))?;          // ersatz::Error: Timeout, ...
+//! println!("{:?}", at.since(sent.timestamp(Duration::from_millis(50))));
 //! # Ok(()) }
 //! ```
+//!
+//! README.md's "Embedding ersatz" quotes this example (ersatz/tests/readme.rs
+//! checks that they are the same).
 
 mod arp;
 mod listeners;
@@ -287,6 +291,67 @@ impl Shared {
     }
 }
 
+/// An [`Interface`] borrowed (`&Interface`) or shared (`Arc<Interface>`),
+/// for what runs on one: [`crate::probe::Engine::new`],
+/// [`crate::ping::Session::new`]. Made with `From`/`into()`; derefs to the
+/// Interface.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ersatz::{interface::InterfaceRef, link::Memory, Interface};
+///
+/// let (link, _peer) = Memory::new();
+/// let interface = Arc::new(Interface::on_link(Memory::nic(), link));
+/// let borrowed: InterfaceRef<'_> = (&*interface).into();
+/// let shared: InterfaceRef<'static> = interface.clone().into();
+/// assert_eq!(borrowed.nic(), shared.nic());
+/// ```
+#[derive(Clone)]
+pub struct InterfaceRef<'i>(Held<'i>);
+
+#[derive(Clone)]
+enum Held<'i> {
+    Borrowed(&'i Interface),
+    Shared(Arc<Interface>),
+}
+
+impl std::fmt::Debug for InterfaceRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InterfaceRef")
+            .field(&self.nic().name)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for InterfaceRef<'_> {
+    type Target = Interface;
+    fn deref(&self) -> &Interface {
+        match &self.0 {
+            Held::Borrowed(i) => i,
+            Held::Shared(i) => i,
+        }
+    }
+}
+
+impl<'i> From<&'i Interface> for InterfaceRef<'i> {
+    fn from(interface: &'i Interface) -> Self {
+        InterfaceRef(Held::Borrowed(interface))
+    }
+}
+
+impl<'i> From<&'i Arc<Interface>> for InterfaceRef<'i> {
+    /// Borrowed, as `&Interface` (the Arc is not cloned).
+    fn from(interface: &'i Arc<Interface>) -> Self {
+        InterfaceRef(Held::Borrowed(interface))
+    }
+}
+
+impl From<Arc<Interface>> for InterfaceRef<'static> {
+    fn from(interface: Arc<Interface>) -> Self {
+        InterfaceRef(Held::Shared(interface))
+    }
+}
+
 /// How to open an [`Interface`] beyond the defaults
 /// ([`Interface::open_route_with`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -302,10 +367,14 @@ pub struct Opening {
 /// A NIC opened for raw frames, with its capture thread. `Send + Sync`:
 /// share it (e.g. in an `Arc`) and send and expect from several threads.
 ///
-/// Dropping it stops the capture thread (joined) and closes both sides,
-/// at the same time: on Linux, closing a packet socket waits for an RCU
-/// grace period in the kernel (some 10-16 ms, measured in the lab), and
-/// two closes that start together share one.
+/// Dropping it stops the capture thread (joined) and closes both sides of
+/// the capture.
+///
+/// For a ping that checks everything in one call, see [`crate::Pinger`],
+/// which is built on it.
+// Both sides close at the same time: on Linux, closing a packet socket
+// waits for an RCU grace period in the kernel (some 10-16 ms, measured in
+// the lab), and two closes that start together share one.
 pub struct Interface {
     // Dropped first: when it is the last reference, the sending side
     // closes on the dropping thread while the capture thread closes the
@@ -348,6 +417,14 @@ impl Drop for Closing {
 
 impl Interface {
     /// Opens the NIC of the default route and resolves the gateway's MAC.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NetInfo`] when the OS's tables give no route, NIC, address
+    /// or MAC; [`Error::Capture`] when the capture library is missing or
+    /// may not open the NIC (not root / administrator);
+    /// [`Error::ArpTimeout`] when the next hop answers none of our ARP
+    /// requests. Each converts into [`crate::Error`] with `?`.
     pub fn open_default() -> Result<Self, Error> {
         let route = netinfo::default_route()?;
         Self::open_and_resolve(route.nic, None)
@@ -355,6 +432,21 @@ impl Interface {
 
     /// Opens the NIC that routes to `dst` and resolves its next hop's MAC
     /// (the gateway's, or `dst`'s own when it is on-link).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), ersatz::Error> {
+    /// let interface = ersatz::Interface::open_for("10.77.2.2".parse()?)?;
+    /// println!("{} ({})", interface.nic().name, interface.nic().addr);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NetInfo`] when the OS's tables give no route, NIC, address
+    /// or MAC; [`Error::Capture`] when the capture library is missing or
+    /// may not open the NIC (not root / administrator);
+    /// [`Error::ArpTimeout`] when the next hop answers none of our ARP
+    /// requests. Each converts into [`crate::Error`] with `?`.
     pub fn open_for(dst: ipv4::Addr) -> Result<Self, Error> {
         let route = netinfo::route_to(dst)?;
         let hop = (route.destination, route.next_hop);
@@ -363,6 +455,14 @@ impl Interface {
 
     /// Opens a NIC by name (Linux interface name; Windows GUID, friendly
     /// name or `\Device\NPF_{GUID}`) and resolves its gateway's MAC, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NetInfo`] when the OS's tables give no route, NIC, address
+    /// or MAC; [`Error::Capture`] when the capture library is missing or
+    /// may not open the NIC (not root / administrator);
+    /// [`Error::ArpTimeout`] when the next hop answers none of our ARP
+    /// requests. Each converts into [`crate::Error`] with `?`.
     pub fn open_nic(name: &str) -> Result<Self, Error> {
         Self::open_and_resolve(netinfo::nic_named(name)?, None)
     }
@@ -370,6 +470,11 @@ impl Interface {
     /// Opens the NIC of a route found with [`netinfo::route_to`], without
     /// resolving anything yet: the next hop's MAC is asked for on the first
     /// send (and an [`Error::ArpTimeout`] then concerns that send only).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capture`] when the capture library is missing or may not
+    /// open the NIC.
     pub fn open_route(route: netinfo::Route) -> Result<Self, Error> {
         Self::open_route_with(route, &Opening::default())
     }
@@ -377,6 +482,11 @@ impl Interface {
     /// [`Interface::open_route`], opened as `how` says: promiscuous, more
     /// let through the capture filter, packets to more addresses than the
     /// NIC's offered to the listeners (a responder answering for one).
+    ///
+    /// # Errors
+    ///
+    /// As [`Interface::open_route`]; also [`Error::Capture`] when the
+    /// capture filter does not compile.
     pub fn open_route_with(route: netinfo::Route, how: &Opening) -> Result<Self, Error> {
         let hop = Some((route.destination, route.next_hop));
         let link = capture::open_link(&route.nic, &how.capture)?;
@@ -399,6 +509,24 @@ impl Interface {
             interface.shared.resolve(hop)?;
         }
         Ok(interface)
+    }
+
+    /// Opens `nic` on an in-memory link ([`crate::link::Memory`]) instead
+    /// of a real NIC: the Interface works as on a NIC (capture thread, our
+    /// own ARP, listeners, sends), and the link's [`crate::link::Peer`]
+    /// sees every frame it sends and delivers what it captures. Nothing is
+    /// resolved yet: the first send asks for the next hop's MAC with ARP,
+    /// which the peer must answer ([`crate::link::Peer::answer_arp`]).
+    ///
+    /// ```
+    /// use ersatz::{link::Memory, Interface};
+    ///
+    /// let (link, _peer) = Memory::new();
+    /// let interface = Interface::on_link(Memory::nic(), link);
+    /// assert_eq!(interface.nic().addr, Memory::ADDR);
+    /// ```
+    pub fn on_link(nic: NIC, link: crate::link::Memory) -> Self {
+        Self::with_link(nic, None, link.link)
     }
 
     /// Starts the capture thread on an opened link.
@@ -498,6 +626,12 @@ impl Interface {
     /// The MAC of `ip`: from the cache, or learned with our own ARP request
     /// (up to [`ARP_TRIES`] requests, [`ARP_INTERVAL`] apart, then
     /// [`Error::ArpTimeout`]). Only replies to our requests are believed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArpTimeout`] when nobody answered; [`Error::Interrupted`]
+    /// after [`Interface::interrupt`]; [`Error::CaptureStopped`] when the
+    /// capture failed.
     pub fn resolve(&self, ip: ipv4::Addr) -> Result<ethernet::Addr, Error> {
         self.shared.resolve(ip)
     }
@@ -508,6 +642,10 @@ impl Interface {
     }
 
     /// The first hop of a packet to `dst`: `dst` itself when on-link, else the gateway.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoGateway`] when `dst` is not on-link and the NIC has no gateway.
     pub fn next_hop(&self, dst: ipv4::Addr) -> Result<ipv4::Addr, Error> {
         self.shared.next_hop(dst)
     }
@@ -608,11 +746,29 @@ impl Interface {
 
     /// Sends `payload` to `dst` in a new packet from our address (random
     /// identification, TTL 128, like Windows).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArpTimeout`] when the next hop answers no ARP request;
+    /// [`Error::NoGateway`] when the destination is not on-link and the
+    /// NIC has no gateway; [`Error::NeedsFragmentation`] when the packet is
+    /// larger than the MTU with Don't Fragment set; [`Error::Build`] when it
+    /// cannot be serialized; [`Error::Send`] when the capture library
+    /// refused the frame; [`Error::CaptureStopped`], [`Error::Interrupted`].
     pub fn send_ipv4(&self, payload: ipv4::Payload<'_>, dst: ipv4::Addr) -> Result<Sent, Error> {
         self.send_packet(&payload.as_packet(self.shared.nic.addr, dst))
     }
 
     /// Sends a packet built by the caller (TTL, flags, source as they are).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArpTimeout`] when the next hop answers no ARP request;
+    /// [`Error::NoGateway`] when the destination is not on-link and the
+    /// NIC has no gateway; [`Error::NeedsFragmentation`] when the packet is
+    /// larger than the MTU with Don't Fragment set; [`Error::Build`] when it
+    /// cannot be serialized; [`Error::Send`] when the capture library
+    /// refused the frame; [`Error::CaptureStopped`], [`Error::Interrupted`].
     pub fn send_packet(&self, packet: &ipv4::Packet<'_>) -> Result<Sent, Error> {
         send::send_packet(&self.shared, packet, send::Hop::Route)
     }
@@ -622,6 +778,10 @@ impl Interface {
     /// Interface's route says: for a caller that looked up each
     /// destination's route itself ([`netinfo::Routes`]), such as a sweep of
     /// targets behind different routers.
+    ///
+    /// # Errors
+    ///
+    /// As [`Interface::send_packet`].
     pub fn send_packet_via(
         &self,
         packet: &ipv4::Packet<'_>,
@@ -633,6 +793,10 @@ impl Interface {
     /// Sends a packet built by the caller straight to `mac`, without ARP:
     /// for a caller that has just learned the destination's MAC itself
     /// (an ARP probe's answer) and must not ask again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Interface::send_packet`], but for ARP (none is asked).
     pub fn send_packet_to(
         &self,
         packet: &ipv4::Packet<'_>,
@@ -644,6 +808,11 @@ impl Interface {
     /// Sends a whole frame as it is (its source MAC and everything else
     /// the caller's): for a responder answering as an address, and a MAC,
     /// that are not the NIC's. No capture timestamp is kept for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Send`] when the capture library refused the frame;
+    /// [`Error::CaptureStopped`] when the capture failed.
     pub fn send_frame(&self, frame: &[u8]) -> Result<(), Error> {
         self.shared.check_alive()?;
         self.shared.tx.send(frame).map_err(Error::Send)
@@ -653,6 +822,11 @@ impl Interface {
     /// tell us"), as an ARP ping does; the answer, if any, comes to
     /// [`Interface::subscribe_arp`] listeners (this call does not wait for
     /// it, and does not teach the Interface's cache).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Send`] when the capture library refused the frame;
+    /// [`Error::CaptureStopped`] when the capture failed.
     pub fn send_arp_request(&self, target: ipv4::Addr) -> Result<Sent, Error> {
         send::send_arp_request(&self.shared, target)
     }
@@ -785,7 +959,7 @@ mod tests {
             if len >= 14 {
                 garbage[12..14].copy_from_slice(&[0x08, 0x00]);
             }
-            peer.tx.send(garbage).unwrap();
+            peer.send(garbage).unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while interface.stats().captured < 6 && Instant::now() < deadline {

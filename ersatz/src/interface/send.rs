@@ -255,7 +255,7 @@ mod tests {
         std::thread::scope(|s| {
             let asker = s.spawn(|| interface.resolve(GW));
             next_sent(&peer);
-            peer.tx.send(arp_reply(GW_MAC, GW)).unwrap();
+            peer.send(arp_reply(GW_MAC, GW)).unwrap();
             asker.join().unwrap().unwrap();
         });
         let echo = icmp::Echo {
@@ -279,13 +279,12 @@ mod tests {
         };
         assert_eq!((request.src, request.dst, request.ttl), (US, FAR, 128));
         // Our own frame coming back through the capture is a send time, not a reply.
-        peer.tx
-            .send(
-                ethernet::Frame::new(GW_MAC, OUR_MAC, ethernet::Payload::IPv4(request.clone()))
-                    .to_vec()
-                    .unwrap(),
-            )
-            .unwrap();
+        peer.send(
+            ethernet::Frame::new(GW_MAC, OUR_MAC, ethernet::Payload::IPv4(request.clone()))
+                .to_vec()
+                .unwrap(),
+        )
+        .unwrap();
         let wire = sent
             .wire_timestamp(Duration::from_secs(2))
             .expect("own frame seen");
@@ -299,21 +298,20 @@ mod tests {
                 .to_vec()
                 .unwrap()[..]
         );
-        assert!(reply.try_recv().is_err());
+        assert!(reply.try_take().is_none());
         assert_eq!(interface.stats().own, 1);
         // The reply.
         let answer = echo
             .as_echo_reply(&b"abc"[..])
             .as_ipv4_payload()
             .as_packet(FAR, US);
-        peer.tx
-            .send(
-                ethernet::Frame::new(OUR_MAC, GW_MAC, answer.as_ethernet_payload())
-                    .to_vec()
-                    .unwrap(),
-            )
-            .unwrap();
-        let at = reply.recv_timeout(Duration::from_secs(2)).unwrap();
+        peer.send(
+            ethernet::Frame::new(OUR_MAC, GW_MAC, answer.as_ethernet_payload())
+                .to_vec()
+                .unwrap(),
+        )
+        .unwrap();
+        let at = reply.wait(Duration::from_secs(2)).unwrap();
         assert!(at >= wire);
         assert_eq!(interface.listeners(), 0);
     }
@@ -335,7 +333,7 @@ mod tests {
                 request.payload,
                 ethernet::Payload::ARP(arp::request(OUR_MAC, US, neighbour))
             );
-            peer.tx.send(arp_reply(neighbour_mac, neighbour)).unwrap();
+            peer.send(arp_reply(neighbour_mac, neighbour)).unwrap();
             sender.join().unwrap().unwrap();
         });
         assert_eq!(next_sent(&peer).dst, neighbour_mac);

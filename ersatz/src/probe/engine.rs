@@ -14,7 +14,7 @@ use super::{
 /// How far behind its schedule the pace may fall and still catch up (with
 /// probes back to back); beyond, the schedule starts again from now.
 const MAX_LAG: Duration = Duration::from_millis(2);
-use crate::interface::{self, Sent, Subscription, Timestamp};
+use crate::interface::{self, InterfaceRef, Sent, Subscription, Timestamp};
 use crate::Interface;
 
 /// One probe, from the moment its send is tried until it is forgotten.
@@ -145,7 +145,7 @@ type ByKey<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 /// the first stopped (sequence numbers, statistics, probes still waiting,
 /// the interval since the last probe).
 pub struct Engine<'i, K: Kind> {
-    interface: &'i Interface,
+    interface: InterfaceRef<'i>,
     kind: K,
     pace: Pace,
     inbox: Receiver<Answer<K::Key, K::Reply>>,
@@ -175,11 +175,19 @@ pub struct Engine<'i, K: Kind> {
 }
 
 impl<'i, K: Kind> Engine<'i, K> {
-    /// Starts listening for the kind's answers on `interface`. With
+    /// Starts listening for the kind's answers on `interface` (borrowed,
+    /// `&Interface`, or shared, `Arc<Interface>`: an engine on a shared
+    /// one borrows nothing and can be stored and moved). With
     /// `keep_frames`, events carry the frames' bytes (for hex dumps).
-    pub fn new(interface: &'i Interface, kind: K, pace: Pace, keep_frames: bool) -> Self {
+    pub fn new(
+        interface: impl Into<InterfaceRef<'i>>,
+        kind: K,
+        pace: Pace,
+        keep_frames: bool,
+    ) -> Self {
+        let interface = interface.into();
         let (tx, inbox) = mpsc::channel();
-        let listening = kind.listen(interface, Inbox::channel(tx, keep_frames));
+        let listening = kind.listen(&interface, Inbox::channel(tx, keep_frames));
         Engine {
             interface,
             kind,
@@ -221,8 +229,8 @@ impl<'i, K: Kind> Engine<'i, K> {
     }
 
     /// The interface probes go out on.
-    pub fn interface(&self) -> &'i Interface {
-        self.interface
+    pub fn interface(&self) -> &Interface {
+        &self.interface
     }
 
     /// How many probes are remembered (waiting, or settled and kept for
@@ -440,7 +448,7 @@ impl<'i, K: Kind> Engine<'i, K> {
             let tat = self.budget_tat.map_or(now, |t| t.max(now));
             self.budget_tat = Some(tat + budget.every);
         }
-        let result = self.kind.send(self.interface, &job, &key);
+        let result = self.kind.send(&self.interface, &job, &key);
         let probe = Probe {
             job: &job,
             key: &key,
