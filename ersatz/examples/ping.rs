@@ -57,8 +57,8 @@ fn main() -> ExitCode {
             }) if *e == echo && r.packet.src == target => Some((r.timestamp, r.packet.ttl)),
             _ => None,
         });
-        let payload = echo.as_echo_request(&b"abcdefghijklmnopqrstuvwabcdefghi"[..]);
-        let sent = match interface.send_ipv4(payload.as_ipv4_payload(), target) {
+        let payload = echo.into_echo_request(&b"abcdefghijklmnopqrstuvwabcdefghi"[..]);
+        let sent = match interface.send_ipv4(payload.into_ipv4_payload(), target) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");

@@ -21,7 +21,7 @@
 //!         if r.packet.src == target && *e == echo => Some(r.timestamp),
 //!     _ => None,
 //! });
-//! let sent = interface.send_ipv4(echo.as_echo_request(&b"hello"[..]).as_ipv4_payload(), target)?;
+//! let sent = interface.send_ipv4(echo.into_echo_request(&b"hello"[..]).into_ipv4_payload(), target)?;
 //! if let Ok(at) = reply.recv_timeout(Duration::from_secs(4)) {
 //!     let rtt = at.since(sent.timestamp(Duration::from_millis(50)));
 //!     println!("reply in {:.3} ms", rtt.as_secs_f64() * 1e3);
@@ -76,9 +76,10 @@ pub enum Error {
         /// The NIC.
         nic: String,
     },
-    /// The packet could not be serialized (too long, or options over 40 bytes).
-    #[error("cannot build the frame: {0:?}")]
-    Build(cookie_factory::GenError),
+    /// The packet could not be serialized (too long, options over 40 bytes,
+    /// a header field over its width).
+    #[error("cannot build the frame: {0}")]
+    Build(#[from] crate::wire::BuildError),
     /// The packet is larger than the NIC's MTU and may not be fragmented.
     #[error("packet needs to be fragmented but DF set ({len} bytes, MTU {mtu})")]
     NeedsFragmentation {
@@ -609,7 +610,7 @@ impl Interface {
     /// Sends `payload` to `dst` in a new packet from our address (random
     /// identification, TTL 128, like Windows).
     pub fn send_ipv4(&self, payload: ipv4::Payload<'_>, dst: ipv4::Addr) -> Result<Sent, Error> {
-        self.send_packet(&payload.as_packet(self.shared.nic.addr, dst))
+        self.send_packet(&payload.into_packet(self.shared.nic.addr, dst))
     }
 
     /// Sends a packet built by the caller (TTL, flags, source as they are).
@@ -762,7 +763,7 @@ mod tests {
 
     pub(super) fn arp_reply(from_mac: ethernet::Addr, from_ip: ipv4::Addr) -> Vec<u8> {
         let reply = arp::request(OUR_MAC, US, from_ip).reply(from_mac);
-        ethernet::Frame::new(OUR_MAC, from_mac, reply.as_ethernet_payload())
+        ethernet::Frame::new(OUR_MAC, from_mac, reply.into_ethernet_payload())
             .to_vec()
             .unwrap()
     }
