@@ -580,13 +580,15 @@ impl<'a> Packet<'a> {
     /// Refuses bit fields wider than the header has room for.
     #[inline(always)]
     fn check_fields(&self) -> Result<(), BuildError> {
-        // One test for all of them; which one it was, out of line.
-        if self.version > 0xf
-            || self.dscp > MAX_DSCP
-            || self.ecn > MAX_ECN
-            || self.flags > MAX_FLAGS
-            || self.fragment_offset > MAX_FRAGMENT_OFFSET
-        {
+        // One test for all of them, on the bits above each field's width
+        // (without branches between the fields: five tests in a row cost
+        // the echo build ~40 instructions); which one it was, out of line.
+        let over = u16::from(self.version >> 4)
+            | u16::from(self.dscp >> 6)
+            | u16::from(self.ecn >> 2)
+            | u16::from(self.flags >> 3)
+            | self.fragment_offset >> 13;
+        if over != 0 {
             return Err(self.field_out_of_range());
         }
         Ok(())
