@@ -47,6 +47,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc -p ersatz (missing docs and broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p ersatz --no-deps --locked
 echo "== cargo clippy --all-targets --target $WINDOWS -- -D warnings"
 cargo clippy --workspace --all-targets --locked --target "$WINDOWS" -- -D warnings
 echo "== cargo build --all-targets --target $WINDOWS (the .exes tests/tests/wine.rs runs)"

@@ -38,9 +38,9 @@ fn reply(src: ipv4::Addr, seq: u16) -> Received<'static> {
         identifier: IDENTIFIER,
         sequence_number: seq,
     }
-    .as_echo_reply(payload)
-    .as_ipv4_payload()
-    .as_packet(src, US);
+    .into_echo_reply(payload)
+    .into_ipv4_payload()
+    .into_packet(src, US);
     // Through the bytes and back, so checksums are set and verified like
     // those of a captured packet.
     let bytes = packet.to_vec().expect("a 60-byte packet serializes");

@@ -200,6 +200,13 @@ impl From<crate::parse::Failure> for Error {
     }
 }
 
+impl From<crate::wire::BuildError> for Error {
+    /// A frame or packet that cannot be built: [`ErrorKind::Build`].
+    fn from(e: crate::wire::BuildError) -> Self {
+        Error::with_source(ErrorKind::Build, e)
+    }
+}
+
 impl From<crate::ipv4::ParseAddrError> for Error {
     /// A string that is not an IPv4 address: [`ErrorKind::InvalidInput`].
     fn from(e: crate::ipv4::ParseAddrError) -> Self {

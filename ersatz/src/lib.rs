@@ -49,11 +49,14 @@
 //!
 //! ## Wire formats
 //!
-//! Every protocol type has `parse(input) -> parse::Result<Self>` (built on
-//! [`nom`]) and `serialize(&self) -> impl cookie_factory::SerializeFn<W>`
-//! (built on [`cookie_factory`]); TCP and UDP, whose checksums cover the
+//! Every protocol type has `parse(input) -> parse::Result<Self>` (the rest
+//! of the input and the value, or a [`parse::Error`] saying where and why;
+//! [`parse::run`] gives the value or an owned [`parse::Failure`]) and
+//! `to_vec(&self)` / `to_slice(&self, buf)` (the bytes, or a
+//! [`wire::BuildError`]); TCP and UDP, whose checksums cover the
 //! IPv4 addresses (the pseudo-header), take the source and destination
-//! address too: `parse(input, src, dst)`, `serialize(&self, src, dst)`.
+//! address too: `parse(input, src, dst)`, `to_vec(&self, src, dst)`. No
+//! type of another crate appears in these signatures.
 //! Parsing a valid frame does not allocate: the payloads borrow from the
 //! input ([`Blob`]); call `into_owned()` to keep a packet beyond the
 //! buffer's life. Lengths and checksums are computed when
@@ -72,13 +75,13 @@
 //!
 //! let echo = icmp::Echo { identifier: 0x1234, sequence_number: 1 };
 //! let packet = echo
-//!     .as_echo_request(&b"abcdefghijklmnopqrstuvwabcdefghi"[..])
-//!     .as_ipv4_payload()
-//!     .as_packet("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+//!     .into_echo_request(&b"abcdefghijklmnopqrstuvwabcdefghi"[..])
+//!     .into_ipv4_payload()
+//!     .into_packet("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
 //! let frame = ethernet::Frame::new(
 //!     "02-00-00-00-00-02".parse().unwrap(),
 //!     "02-00-00-00-00-01".parse().unwrap(),
-//!     packet.as_ethernet_payload(),
+//!     packet.into_ethernet_payload(),
 //! );
 //! let bytes = frame.to_vec().unwrap();
 //! assert_eq!(bytes.len(), 14 + 20 + 8 + 32);

@@ -184,9 +184,9 @@ impl EchoProbe {
     pub fn request(&self, target: ipv4::Addr, key: &EchoKey) -> ipv4::Packet<'_> {
         let mut packet = key
             .echo
-            .as_echo_request(Blob::from(&self.payload[..]))
-            .as_ipv4_payload()
-            .as_packet(self.us, target);
+            .into_echo_request(Blob::from(&self.payload[..]))
+            .into_ipv4_payload()
+            .into_packet(self.us, target);
         packet.ttl = self.ttl;
         packet.identification = self.ip_id.wrapping_add(key.echo.sequence_number);
         if self.dont_fragment {
@@ -736,7 +736,7 @@ mod tests {
     }
 
     fn frame(packet: ipv4::Packet<'_>) -> Vec<u8> {
-        ethernet::Frame::new(OUR_MAC, GW_MAC, packet.as_ethernet_payload())
+        ethernet::Frame::new(OUR_MAC, GW_MAC, packet.into_ethernet_payload())
             .to_vec()
             .unwrap()
     }
@@ -761,7 +761,8 @@ mod tests {
                 let packet = match frame_in.payload {
                     ethernet::Payload::ARP(p) if p.target_ip_addr == GW => {
                         let reply = arp::request(OUR_MAC, US, GW).reply(GW_MAC);
-                        let f = ethernet::Frame::new(OUR_MAC, GW_MAC, reply.as_ethernet_payload());
+                        let f =
+                            ethernet::Frame::new(OUR_MAC, GW_MAC, reply.into_ethernet_payload());
                         peer.send(f.to_vec().unwrap()).unwrap();
                         continue;
                     }
@@ -778,9 +779,9 @@ mod tests {
                 };
                 requests += 1;
                 let reply = frame(
-                    echo.as_echo_reply(payload.clone())
-                        .as_ipv4_payload()
-                        .as_packet(FAR, US),
+                    echo.into_echo_reply(payload.clone())
+                        .into_ipv4_payload()
+                        .into_packet(FAR, US),
                 );
                 let now = Instant::now();
                 match answer(echo.sequence_number) {
@@ -810,8 +811,8 @@ mod tests {
                             },
                             Blob::from(quote),
                         )
-                        .as_ipv4_payload()
-                        .as_packet(GW, US);
+                        .into_ipv4_payload()
+                        .into_packet(GW, US);
                         later.push((now, frame(error)));
                     }
                 }

@@ -231,9 +231,9 @@ impl Pinger {
             .interface
             .expect_echo(key, move |r| accept(r, target, echo, &expected));
         let mut packet = echo
-            .as_echo_request(Blob::from(payload))
-            .as_ipv4_payload()
-            .as_packet(self.interface.nic().addr, self.target);
+            .into_echo_request(Blob::from(payload))
+            .into_ipv4_payload()
+            .into_packet(self.interface.nic().addr, self.target);
         packet.ttl = self.ttl;
         packet.identification = self.ip_id.wrapping_add(sequence_number);
         let sent = self.interface.send_packet(&packet)?;

@@ -264,7 +264,9 @@ impl SynProbe {
             Blob::from(&[][..]),
             Blob::from(&[][..]),
         );
-        let mut packet = rst.into_ipv4_payload().as_packet(self.common.us, key.peer);
+        let mut packet = rst
+            .into_ipv4_payload()
+            .into_packet(self.common.us, key.peer);
         packet.ttl = self.common.ttl;
         packet.flags = ipv4::DONT_FRAGMENT;
         packet
@@ -314,7 +316,9 @@ impl SynProbe {
             Blob::from(options),
             Blob::from(&[][..]),
         );
-        let mut packet = syn.into_ipv4_payload().as_packet(self.common.us, key.peer);
+        let mut packet = syn
+            .into_ipv4_payload()
+            .into_packet(self.common.us, key.peer);
         packet.ttl = self.common.ttl;
         packet.flags = ipv4::DONT_FRAGMENT;
         packet
@@ -423,7 +427,7 @@ impl UdpProbe {
         let datagram = udp::Packet::new(key.our_port, key.peer_port, Blob::from(&self.payload[..]));
         let mut packet = datagram
             .into_ipv4_payload()
-            .as_packet(self.common.us, key.peer);
+            .into_packet(self.common.us, key.peer);
         packet.ttl = self.common.ttl;
         packet
     }
@@ -601,9 +605,9 @@ mod tests {
 
     /// A frame to us from `from` carrying `payload`.
     fn from(from: ipv4::Addr, payload: ipv4::Payload<'_>) -> Vec<u8> {
-        let mut packet = payload.as_packet(from, US);
+        let mut packet = payload.into_packet(from, US);
         packet.ttl = 61;
-        to_us(GW_MAC, packet.as_ethernet_payload())
+        to_us(GW_MAC, packet.into_ethernet_payload())
     }
 
     /// A TCP segment from `peer:src_port` to our `dst_port`.
@@ -639,7 +643,7 @@ mod tests {
         let quote = request.to_vec().unwrap()[..28].to_vec();
         from(
             peer,
-            icmp::Packet::new(header, Blob::from(quote)).as_ipv4_payload(),
+            icmp::Packet::new(header, Blob::from(quote)).into_ipv4_payload(),
         )
     }
 

@@ -287,7 +287,7 @@ impl Responder {
         let frame = ethernet::Frame::new(
             ethernet::Addr::broadcast(),
             mac,
-            announce.as_ethernet_payload(),
+            announce.into_ethernet_payload(),
         )
         .to_vec()
         .map_err(interface::Error::Build)?;
@@ -415,7 +415,7 @@ impl<F: FnMut(&Answered)> Answering<F> {
             Request::Arp { from, mac } => {
                 let reply = arp::request(mac, from, addr).reply(self.mac);
                 let frame =
-                    ethernet::Frame::new(mac, self.mac, reply.as_ethernet_payload()).to_vec();
+                    ethernet::Frame::new(mac, self.mac, reply.into_ethernet_payload()).to_vec();
                 let sent = frame
                     .map_err(interface::Error::Build)
                     .and_then(|f| self.interface.send_frame(&f));
@@ -429,9 +429,9 @@ impl<F: FnMut(&Answered)> Answering<F> {
             } => {
                 let bytes = payload.len();
                 let mut packet = echo
-                    .as_echo_reply(crate::Blob::from(payload))
-                    .as_ipv4_payload()
-                    .as_packet(addr, from);
+                    .into_echo_reply(crate::Blob::from(payload))
+                    .into_ipv4_payload()
+                    .into_packet(addr, from);
                 packet.ttl = self.options.ttl;
                 (
                     self.send_ip(&packet, to_mac),

@@ -91,9 +91,9 @@ fn parsing_valid_frames_does_not_allocate() {
 fn building_a_syn_does_not_allocate() {
     let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
     let mut buf = [0u8; 128];
-    // `as_packet` draws identifications from a generator made (and seeded,
+    // `into_packet` draws identifications from a generator made (and seeded,
     // which allocates) on a thread's first packet: make it first.
-    let _ = ipv4::Payload::Unknown(ersatz::Blob::empty()).as_packet(src, dst);
+    let _ = ipv4::Payload::Unknown(ersatz::Blob::empty()).into_packet(src, dst);
     let (n, written) = allocations(|| {
         let options = tcp::OptionBytes::new(&[
             tcp::TcpOption::MaxSegmentSize(1460),
@@ -117,8 +117,8 @@ fn building_a_syn_does_not_allocate() {
             ethernet::Addr([2, 0, 0, 0, 0, 2]),
             ethernet::Addr([2, 0, 0, 0, 0, 1]),
             syn.into_ipv4_payload()
-                .as_packet(src, dst)
-                .as_ethernet_payload(),
+                .into_packet(src, dst)
+                .into_ethernet_payload(),
         );
         frame.to_slice(&mut buf)
     });

@@ -126,6 +126,7 @@ fn compare(bytes: &[u8], f: &ethernet::Frame<'_>) -> Result<(), TestCaseError> {
             prop_assert_eq!(&body[ip_len..], &f.padding[..], "IPv4 padding");
             compare_sliced(bytes, p)?;
         }
+        unknown => return Err(fail(("new in ersatz, unknown to this comparison", unknown))),
     }
     Ok(())
 }
@@ -136,6 +137,7 @@ fn compare_arp(body: &[u8], a: &arp::Packet) -> Result<(), TestCaseError> {
     let op = match a.operation {
         arp::Operation::Request => 1,
         arp::Operation::Reply => 2,
+        unknown => return Err(fail(("new in ersatz, unknown to this comparison", unknown))),
     };
     prop_assert_eq!(e.operation.0, op);
     prop_assert_eq!(e.sender_mac, a.sender_hw_addr.0);
@@ -159,17 +161,17 @@ fn compare_ipv4(body: &[u8], p: &ipv4::Packet<'_>) -> Result<usize, TestCaseErro
         Some(s) => s.header(),
         None => Ipv4HeaderSlice::from_slice(body).map_err(fail)?,
     };
-    let flags = u8::from(p.flags);
-    prop_assert_eq!(h.version(), u8::from(p.version));
-    prop_assert_eq!(h.ihl(), u8::from(p.ihl));
-    prop_assert_eq!(h.dcp().value(), u8::from(p.dscp));
-    prop_assert_eq!(h.ecn().value(), u8::from(p.ecn));
+    let flags = p.flags;
+    prop_assert_eq!(h.version(), p.version);
+    prop_assert_eq!(h.ihl(), p.ihl);
+    prop_assert_eq!(h.dcp().value(), p.dscp);
+    prop_assert_eq!(h.ecn().value(), p.ecn);
     prop_assert_eq!(h.total_len(), p.length);
     prop_assert_eq!(h.identification(), p.identification);
     prop_assert_eq!(h.slice()[6] >> 7, flags >> 2, "reserved flag");
     prop_assert_eq!(h.dont_fragment(), flags & 2 != 0, "DF");
     prop_assert_eq!(h.more_fragments(), flags & 1 != 0, "MF");
-    prop_assert_eq!(h.fragments_offset().value(), u16::from(p.fragment_offset));
+    prop_assert_eq!(h.fragments_offset().value(), p.fragment_offset);
     prop_assert_eq!(h.ttl(), p.ttl);
     prop_assert_eq!(h.protocol().0, u8::from(p.protocol));
     prop_assert_eq!(h.header_checksum(), p.checksum);
@@ -226,6 +228,7 @@ fn compare_ipv4(body: &[u8], p: &ipv4::Packet<'_>) -> Result<usize, TestCaseErro
             prop_assert!(!p.is_fragment());
             compare_udp(payload, u, p.src, p.dst)?;
         }
+        unknown => return Err(fail(("new in ersatz, unknown to this comparison", unknown))),
     }
     Ok(total_len)
 }
@@ -242,8 +245,8 @@ fn compare_tcp(
     prop_assert_eq!(s.destination_port(), t.dst_port);
     prop_assert_eq!(s.sequence_number(), t.seq);
     prop_assert_eq!(s.acknowledgment_number(), t.ack);
-    prop_assert_eq!(s.data_offset(), u8::from(t.data_offset));
-    prop_assert_eq!((bytes[12] >> 1) & 7, u8::from(t.reserved), "reserved bits");
+    prop_assert_eq!(s.data_offset(), t.data_offset);
+    prop_assert_eq!((bytes[12] >> 1) & 7, t.reserved, "reserved bits");
     let f = t.flags;
     for (name, theirs, ours) in [
         ("FIN", s.fin(), tcp::Flags::FIN),
@@ -451,6 +454,9 @@ fn compare_icmp_kind(ep: &Icmpv4Type, h: &icmp::Header) -> Result<(), TestCaseEr
                 | H::InformationRequest(_)
                 | H::InformationReply(_)
                 | H::Other { .. } => false,
+                unknown => {
+                    return Err(fail(("new in ersatz, unknown to this comparison", unknown)))
+                }
             };
             prop_assert!(!known_to_etherparse, "etherparse: unknown, ersatz: {:?}", h);
         }
@@ -465,7 +471,7 @@ fn compare_sliced(bytes: &[u8], p: &ipv4::Packet<'_>) -> Result<(), TestCaseErro
     let ipv4::Payload::ICMP(m) = &p.payload else {
         return Ok(());
     };
-    let hl = usize::from(u8::from(p.ihl)) * 4;
+    let hl = usize::from(p.ihl) * 4;
     let icmp_bytes = &bytes[14 + hl..14 + usize::from(p.length)];
     if is_timestamp(icmp_bytes) && icmp_bytes.len() != 20 {
         return Ok(());
@@ -499,7 +505,7 @@ fn etherparse_decodes_frames_built_by_ersatz() {
         compare(&bytes, &expected)?;
         // and every checksum ersatz wrote is the one etherparse computes
         if let ethernet::Payload::IPv4(p) = &expected.payload {
-            let mut header = bytes[14..14 + usize::from(u8::from(p.ihl)) * 4].to_vec();
+            let mut header = bytes[14..14 + usize::from(p.ihl) * 4].to_vec();
             header[10..12].fill(0);
             prop_assert_eq!(p.checksum, ep_checksum(&header));
             let at = 14 + header.len();
@@ -562,10 +568,7 @@ fn agree(bytes: &[u8]) -> Result<bool, TestCaseError> {
             ersatz.is_ok(),
             accepts,
             "ersatz: {:?}",
-            ersatz
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| e.clone().map(|e| e.locate(bytes)))
+            ersatz.as_ref().map(|_| ()).map_err(|e| e.locate(bytes))
         );
     }
     if let Ok((_, f)) = &ersatz {
@@ -686,8 +689,7 @@ fn ersatz_reads_frames_built_by_etherparse() {
         let mut bytes = Vec::with_capacity(builder.size(e.payload.len()));
         builder.write(&mut bytes, &e.payload).map_err(fail)?;
 
-        let (rest, f) =
-            ethernet::Frame::parse(&bytes).map_err(|x| fail(x.map(|x| x.locate(&bytes))))?;
+        let (rest, f) = ethernet::Frame::parse(&bytes).map_err(|x| fail(x.locate(&bytes)))?;
         prop_assert!(rest.is_empty());
         prop_assert_eq!((f.dst.0, f.src.0), (e.dst_mac, e.src_mac));
         prop_assert_eq!(f.ether_type, Some(ethernet::EtherType::IPv4));
@@ -696,15 +698,15 @@ fn ersatz_reads_frames_built_by_etherparse() {
             return Err(fail(("not IPv4", &f.payload)));
         };
         prop_assert!(p.checksum_ok, "etherparse's header checksum rejected");
-        prop_assert_eq!(u8::from(p.ihl) as usize, 5 + e.ip.options.len() / 4);
+        prop_assert_eq!(p.ihl as usize, 5 + e.ip.options.len() / 4);
         prop_assert_eq!(
             usize::from(p.length),
             20 + e.ip.options.len() + 8 + e.payload.len()
         );
-        prop_assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (e.ip.dscp, e.ip.ecn));
+        prop_assert_eq!((p.dscp, p.ecn), (e.ip.dscp, e.ip.ecn));
         prop_assert_eq!(p.identification, e.ip.identification);
-        prop_assert_eq!(u8::from(p.flags), e.ip.flags);
-        prop_assert_eq!(u16::from(p.fragment_offset), 0);
+        prop_assert_eq!(p.flags, e.ip.flags);
+        prop_assert_eq!(p.fragment_offset, 0);
         prop_assert_eq!(p.ttl, e.ip.ttl);
         prop_assert_eq!(p.protocol, ipv4::Protocol::ICMP);
         prop_assert_eq!((p.src, p.dst), (e.ip.src, e.ip.dst));
@@ -723,7 +725,7 @@ fn ersatz_reads_frames_built_by_etherparse() {
 #[test]
 fn etherparse_echo_request_builder_matches_ersatz() {
     // The plain `ipv4(..).icmpv4_echo_request(..)` path: etherparse sets
-    // DF and identification 0 by itself, ersatz's `as_packet` neither.
+    // DF and identification 0 by itself, ersatz's `into_packet` neither.
     check(
         500,
         (
@@ -745,16 +747,16 @@ fn etherparse_echo_request_builder_matches_ersatz() {
                 sequence_number: seq,
             };
             let mut packet = echo
-                .as_echo_request(payload.clone())
-                .as_ipv4_payload()
-                .as_packet(ipv4::Addr(src), ipv4::Addr(dst));
+                .into_echo_request(payload.clone())
+                .into_ipv4_payload()
+                .into_packet(ipv4::Addr(src), ipv4::Addr(dst));
             packet.identification = 0;
             packet.flags = ipv4::DONT_FRAGMENT;
             packet.ttl = ttl;
             let frame = ethernet::Frame::new(
                 ethernet::Addr([2, 0, 0, 0, 0, 2]),
                 ethernet::Addr([2, 0, 0, 0, 0, 1]),
-                packet.as_ethernet_payload(),
+                packet.into_ethernet_payload(),
             );
             prop_assert_eq!(Hex(frame.to_vec().map_err(fail)?), Hex(bytes.clone()));
             let (_, parsed) = ethernet::Frame::parse(&bytes).map_err(fail)?;
@@ -893,8 +895,7 @@ fn ersatz_reads_tcp_built_by_etherparse() {
         let mut bytes = Vec::with_capacity(builder.size(e.payload.len()));
         builder.write(&mut bytes, &e.payload).map_err(fail)?;
 
-        let (_, f) =
-            ethernet::Frame::parse(&bytes).map_err(|x| fail(x.map(|x| x.locate(&bytes))))?;
+        let (_, f) = ethernet::Frame::parse(&bytes).map_err(|x| fail(x.locate(&bytes)))?;
         let ethernet::Payload::IPv4(p) = &f.payload else {
             return Err(fail(("not IPv4", &f.payload)));
         };
@@ -956,8 +957,7 @@ fn ersatz_reads_udp_built_by_etherparse() {
                 .udp(ports.0, ports.1);
             let mut bytes = Vec::with_capacity(builder.size(payload.len()));
             builder.write(&mut bytes, &payload).map_err(fail)?;
-            let (_, f) =
-                ethernet::Frame::parse(&bytes).map_err(|x| fail(x.map(|x| x.locate(&bytes))))?;
+            let (_, f) = ethernet::Frame::parse(&bytes).map_err(|x| fail(x.locate(&bytes)))?;
             let ethernet::Payload::IPv4(p) = &f.payload else {
                 return Err(fail(("not IPv4", &f.payload)));
             };

@@ -52,14 +52,14 @@ fn echo_request(frame: &[u8]) -> Option<(ipv4::Addr, icmp::Echo, Vec<u8>)> {
 /// The reply frame from `from` to us, with checksums right.
 fn reply(from: ipv4::Addr, echo: icmp::Echo, payload: &[u8]) -> Vec<u8> {
     let mut packet = echo
-        .as_echo_reply(payload)
-        .as_ipv4_payload()
-        .as_packet(from, Memory::ADDR);
+        .into_echo_reply(payload)
+        .into_ipv4_payload()
+        .into_packet(from, Memory::ADDR);
     packet.ttl = REPLY_TTL;
     ethernet::Frame::new(
         Memory::MAC,
         Memory::GATEWAY_MAC,
-        packet.as_ethernet_payload(),
+        packet.into_ethernet_payload(),
     )
     .to_vec()
     .expect("a reply frame")

@@ -77,7 +77,7 @@ fn check_reserialize(bytes: &[u8]) -> Result<Outcome, TestCaseError> {
     prop_assert!(all_checksums_ok(&again), "re-serialized checksums are bad");
     // ...and by another implementation's reckoning too.
     if let ethernet::Payload::IPv4(p) = &again.payload {
-        let hl = usize::from(u8::from(p.ihl)) * 4;
+        let hl = usize::from(p.ihl) * 4;
         prop_assert!(inet_verify(&out[14..14 + hl]));
         if let ipv4::Payload::ICMP(_) = &p.payload {
             prop_assert!(inet_verify(&out[14 + hl..14 + usize::from(p.length)]));
@@ -200,14 +200,11 @@ fn built_frames_round_trip() {
         prop_assert_eq!(parsed.ether_type, frame.ether_type);
 
         if let ethernet::Payload::IPv4(p) = &parsed.payload {
-            let hl = usize::from(u8::from(p.ihl)) * 4;
+            let hl = usize::from(p.ihl) * 4;
             prop_assert!(inet_verify(&bytes[14..14 + hl]), "header checksum");
-            let flags = u8::from(p.flags);
+            let flags = p.flags;
             prop_assert_eq!(p.dont_fragment(), flags & 2 != 0);
-            prop_assert_eq!(
-                p.is_fragment(),
-                flags & 1 != 0 || u16::from(p.fragment_offset) != 0
-            );
+            prop_assert_eq!(p.is_fragment(), flags & 1 != 0 || p.fragment_offset != 0);
             prop_assert_eq!(usize::from(p.length), p.len());
             prop_assert_eq!(bytes.len(), 14 + p.len() + parsed.padding.len());
             if let ipv4::Payload::ICMP(m) = &p.payload {
@@ -290,7 +287,7 @@ fn fixtures_parse_and_reserialize_exactly() {
     );
     for (name, bytes) in &frames {
         let (rest, frame) = ethernet::Frame::parse(bytes)
-            .unwrap_or_else(|e| panic!("{name}: {:?}", e.map(|e| e.locate(bytes))));
+            .unwrap_or_else(|e| panic!("{name}: {:?}", e.locate(bytes)));
         assert!(rest.is_empty());
         assert!(all_checksums_ok(&frame), "{name}: bad checksum");
         assert_eq!(Hex(frame.to_vec().unwrap()), Hex(bytes.clone()), "{name}");
@@ -378,7 +375,7 @@ fn fixtures_have_the_documented_fields() {
     ] {
         let (f, _) = parse(name);
         let p = ip_of(&f);
-        assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (48, 0), "{name}");
+        assert_eq!((p.dscp, p.ecn), (48, 0), "{name}");
         let m = icmp_of(&f);
         assert_eq!((m.typ, m.checksum), (typ, sum), "{name}");
         assert_eq!(
@@ -409,7 +406,7 @@ fn fixtures_have_the_documented_fields() {
         let (f, len) = parse(name);
         assert_eq!(len, 138);
         let p = ip_of(&f);
-        assert_eq!(u8::from(p.ihl), 15, "{name}");
+        assert_eq!(p.ihl, 15, "{name}");
         assert_eq!(Hex(p.options.to_vec()), Hex(unhex(options)), "{name}");
         assert_eq!(icmp_of(&f).payload.len(), 56);
     }

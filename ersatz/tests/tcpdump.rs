@@ -15,7 +15,6 @@ use common::pcap;
 use ersatz::{arp, ethernet, icmp, ipv4, tcp, udp, Blob};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ux::{u2, u6};
 
 /// Timestamp of the first frame of a file; frame `i` is `FIRST_SEC + i`
 /// seconds and `i` microseconds (see `pcap::to_bytes`).
@@ -176,23 +175,19 @@ impl Gen {
         let n = self.payload_len();
         let data = self.bytes(n);
         let message = if request {
-            echo.as_echo_request(data)
+            echo.into_echo_request(data)
         } else {
-            echo.as_echo_reply(data)
+            echo.into_echo_reply(data)
         };
-        let mut p = message.as_ipv4_payload().as_packet(src, dst);
+        let mut p = message.into_ipv4_payload().into_packet(src, dst);
         p.ttl = self.rng.random_range(1..=255);
-        p.dscp = u6::new(self.rng.random_range(0..64));
-        p.ecn = u2::new(self.rng.random_range(0..4));
+        p.dscp = self.rng.random_range(0..64);
+        p.ecn = self.rng.random_range(0..4);
         let df = self.rng.random_bool(0.5);
-        p.flags = if df {
-            ipv4::DONT_FRAGMENT
-        } else {
-            ux::u3::new(0)
-        };
+        p.flags = if df { ipv4::DONT_FRAGMENT } else { 0 };
         p.options = Blob::from(self.options());
         let ip_len = p.len();
-        let mut frame = ethernet::Frame::new(dst_mac, src_mac, p.clone().as_ethernet_payload());
+        let mut frame = ethernet::Frame::new(dst_mac, src_mac, p.clone().into_ethernet_payload());
         if 14 + ip_len < 60 && self.rng.random_bool(0.5) {
             frame.padding = Blob::from(vec![0u8; 60 - 14 - ip_len]);
         }
@@ -205,7 +200,7 @@ impl Gen {
                 mac(dst_mac),
                 bytes.len()
             ),
-            format!("(tos 0x{:x},", (u8::from(p.dscp) << 2) | u8::from(p.ecn)),
+            format!("(tos 0x{:x},", (p.dscp << 2) | p.ecn),
             format!(
                 "ttl {}, id {}, offset 0, flags [{}], proto ICMP (1), length {ip_len}",
                 p.ttl,
@@ -292,12 +287,12 @@ impl Gen {
         };
         let router = self.ip();
         let mut p = icmp::Packet::new(header, Blob::from(quote))
-            .as_ipv4_payload()
-            .as_packet(router, src);
-        p.dscp = u6::new(48);
+            .into_ipv4_payload()
+            .into_packet(router, src);
+        p.dscp = 48;
         p.ttl = 64;
         let (router_mac, host_mac) = (self.unicast_mac(), self.unicast_mac());
-        let bytes = ethernet::Frame::new(host_mac, router_mac, p.clone().as_ethernet_payload())
+        let bytes = ethernet::Frame::new(host_mac, router_mac, p.clone().into_ethernet_payload())
             .to_vec()
             .unwrap();
         Case {
@@ -344,11 +339,11 @@ impl Gen {
         dst: ipv4::Addr,
         proto: &str,
     ) -> (Vec<u8>, Vec<String>) {
-        let mut p = payload.as_packet(src, dst);
+        let mut p = payload.into_packet(src, dst);
         p.ttl = self.rng.random_range(1..=255);
         p.flags = ipv4::DONT_FRAGMENT;
         let (src_mac, dst_mac) = (self.unicast_mac(), self.unicast_mac());
-        let bytes = ethernet::Frame::new(dst_mac, src_mac, p.clone().as_ethernet_payload())
+        let bytes = ethernet::Frame::new(dst_mac, src_mac, p.clone().into_ethernet_payload())
             .to_vec()
             .unwrap();
         let expect = vec![
@@ -522,7 +517,7 @@ impl Gen {
             )
         };
         let src = packet.sender_hw_addr;
-        let mut frame = ethernet::Frame::new(dst, src, packet.as_ethernet_payload());
+        let mut frame = ethernet::Frame::new(dst, src, packet.into_ethernet_payload());
         if padded {
             frame.padding = Blob::from(vec![0u8; 18]);
         }

@@ -136,14 +136,17 @@ fn forge(requests: usize) {
             .wait(Duration::from_secs(20))
             .expect("an echo request within 20 s");
         let mut packet = echo
-            .as_echo_reply(&payload[..])
-            .as_ipv4_payload()
-            .as_packet(remote, host);
+            .into_echo_reply(&payload[..])
+            .into_ipv4_payload()
+            .into_packet(remote, host);
         packet.ttl = 63;
-        let mut frame =
-            ethernet::Frame::new(host_mac, interface.nic().mac, packet.as_ethernet_payload())
-                .to_vec()
-                .expect("build the reply");
+        let mut frame = ethernet::Frame::new(
+            host_mac,
+            interface.nic().mac,
+            packet.into_ethernet_payload(),
+        )
+        .to_vec()
+        .expect("build the reply");
         frame[IPV4_CHECKSUM] ^= 0xff;
         interface.send_frame(&frame).expect("send the forged reply");
         println!("FORGED {}", echo.sequence_number);

@@ -48,7 +48,7 @@ fn expect_echo_reply(
 fn ping(interface: &Interface, dst: ipv4::Addr, echo: icmp::Echo) -> Option<(Duration, u8, bool)> {
     let reply = expect_echo_reply(interface, dst, echo);
     let sent = interface
-        .send_ipv4(echo.as_echo_request(PAYLOAD).as_ipv4_payload(), dst)
+        .send_ipv4(echo.into_echo_request(PAYLOAD).into_ipv4_payload(), dst)
         .expect("send");
     let reply = reply.wait(Duration::from_secs(2)).ok()?;
     let wire = sent.wire_timestamp(Duration::from_millis(200));
@@ -228,8 +228,8 @@ fn absent_host_times_out_and_drop_joins_the_thread() {
         let err = interface
             .send_ipv4(
                 icmp::Echo::default()
-                    .as_echo_request(PAYLOAD)
-                    .as_ipv4_payload(),
+                    .into_echo_request(PAYLOAD)
+                    .into_ipv4_payload(),
                 addr(addrs::ABSENT),
             )
             .expect_err("nobody answers ARP for the absent host");

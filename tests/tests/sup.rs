@@ -898,7 +898,7 @@ fn respond_oddly(requests: usize) {
     println!("RESPONDER READY");
     let reply = |echo: icmp::Echo, payload: &[u8]| {
         interface
-            .send_ipv4(echo.as_echo_reply(payload).as_ipv4_payload(), host)
+            .send_ipv4(echo.into_echo_reply(payload).into_ipv4_payload(), host)
             .expect("send a reply");
     };
     for _ in 0..requests {

@@ -26,7 +26,6 @@
 
 #![no_main]
 
-use ersatz::wire::serialize;
 use ersatz::{arp, ethernet, icmp, ipv4, tcp, udp};
 use libfuzzer_sys::fuzz_target;
 
@@ -60,7 +59,10 @@ fn check_views(data: &[u8]) {
         (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "ipv4::View error"),
         (Err(e), Ok(_)) => panic!("ipv4::View fails where Packet parses: {e:?}"),
     }
-    match (ipv4::View::parse_quoted(data), ipv4::Packet::parse_quoted(data)) {
+    match (
+        ipv4::View::parse_quoted(data),
+        ipv4::Packet::parse_quoted(data),
+    ) {
         (Ok((rest, view)), Ok((packet_rest, packet))) => {
             assert_eq!(rest, packet_rest, "quoted ipv4::View rest");
             assert_eq!(view.to_packet(), Ok(packet), "quoted ipv4::View::to_packet");
@@ -76,7 +78,10 @@ fn check_views(data: &[u8]) {
         (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "icmp::View error"),
         (view, packet) => panic!("icmp: view {view:?}, packet {packet:?}"),
     }
-    match (tcp::View::parse(data, SRC, DST), tcp::Packet::parse(data, SRC, DST)) {
+    match (
+        tcp::View::parse(data, SRC, DST),
+        tcp::Packet::parse(data, SRC, DST),
+    ) {
         (Ok((rest, view)), Ok((packet_rest, packet))) => {
             assert_eq!(rest, packet_rest, "tcp::View rest");
             assert!(view.options_iter().eq(packet.options_iter()), "tcp options");
@@ -85,7 +90,10 @@ fn check_views(data: &[u8]) {
         (Err(e), Err(packet_e)) => assert_eq!(e, packet_e, "tcp::View error"),
         (view, packet) => panic!("tcp: view {view:?}, packet {packet:?}"),
     }
-    match (udp::View::parse(data, SRC, DST), udp::Packet::parse(data, SRC, DST)) {
+    match (
+        udp::View::parse(data, SRC, DST),
+        udp::Packet::parse(data, SRC, DST),
+    ) {
         (Ok((rest, view)), Ok((packet_rest, packet))) => {
             assert_eq!(rest, packet_rest, "udp::View rest");
             assert_eq!(view.to_packet(), packet, "udp::View::to_packet");
@@ -129,6 +137,7 @@ fn strip_ipv4(ip: &mut ipv4::Packet<'_>) {
         ipv4::Payload::TCP(t) => strip_tcp(t),
         ipv4::Payload::UDP(u) => strip_udp(u),
         ipv4::Payload::Unknown(_) => {}
+        unknown => panic!("new in ersatz, unknown to this target: {unknown:?}"),
     }
 }
 
@@ -165,6 +174,7 @@ fn ipv4_checksums_ok(ip: &ipv4::Packet<'_>) -> bool {
             ipv4::Payload::TCP(t) => t.checksum_ok,
             ipv4::Payload::UDP(u) => u.checksum_ok,
             ipv4::Payload::Unknown(_) => true,
+            unknown => panic!("new in ersatz, unknown to this target: {unknown:?}"),
         }
 }
 
@@ -172,6 +182,7 @@ fn frame_checksums_ok(frame: &ethernet::Frame<'_>) -> bool {
     match &frame.payload {
         ethernet::Payload::IPv4(ip) => ipv4_checksums_ok(ip),
         ethernet::Payload::ARP(_) | ethernet::Payload::Unknown(..) => true,
+        unknown => panic!("new in ersatz, unknown to this target: {unknown:?}"),
     }
 }
 
@@ -206,12 +217,11 @@ fn check_frame(data: &[u8]) {
             "to_slice into a too-short buffer succeeded"
         );
     }
-    // And so does cookie-factory's own writer for a slice (`&mut [u8]`).
-    buf.fill(0);
-    let rest = cookie_factory::gen_simple(frame.serialize(), &mut buf[..])
-        .expect("gen_simple into &mut [u8]");
-    assert!(rest.is_empty());
-    assert_same_bytes("Frame via &mut [u8]", &buf, &bytes);
+    // And so does appending to a vector that holds something already.
+    let mut appended = vec![0xa5u8; 3];
+    frame.append_to(&mut appended).expect("append_to");
+    assert_eq!(&appended[..3], &[0xa5; 3]);
+    assert_same_bytes("Frame via append_to", &appended[3..], &bytes);
 
     let (rest, again) = ethernet::Frame::parse(&bytes).unwrap_or_else(|e| {
         panic!(
@@ -280,6 +290,7 @@ fn check_ipv4(data: &[u8]) {
             assert_eq!(u.len(), consumed - ip.header_len(), "UDP fills the payload");
         }
         ipv4::Payload::Unknown(_) => {}
+        unknown => panic!("new in ersatz, unknown to this target: {unknown:?}"),
     }
 }
 
@@ -312,7 +323,10 @@ fn check_tcp(data: &[u8]) {
     assert_eq!(bytes.len(), data.len());
     let (_, mut again) = tcp::Packet::parse(&bytes, SRC, DST)
         .unwrap_or_else(|e| panic!("re-serialized TCP segment does not parse: {e:?}"));
-    assert!(again.checksum_ok, "re-serialized TCP segment has a bad checksum");
+    assert!(
+        again.checksum_ok,
+        "re-serialized TCP segment has a bad checksum"
+    );
     let mut first = t.clone();
     strip_tcp(&mut first);
     strip_tcp(&mut again);
@@ -325,7 +339,11 @@ fn check_udp(data: &[u8]) {
         return;
     };
     let consumed = data.len() - rest.len();
-    assert_eq!(consumed, usize::from(u.length), "UDP datagram bounded by its length");
+    assert_eq!(
+        consumed,
+        usize::from(u.length),
+        "UDP datagram bounded by its length"
+    );
     let bytes = u
         .to_vec(SRC, DST)
         .unwrap_or_else(|e| panic!("to_vec failed on a parsed UDP datagram: {e:?}\n{u:#?}"));
@@ -334,7 +352,10 @@ fn check_udp(data: &[u8]) {
     }
     let (_, mut again) = udp::Packet::parse(&bytes, SRC, DST)
         .unwrap_or_else(|e| panic!("re-serialized UDP datagram does not parse: {e:?}"));
-    assert!(again.checksum_ok, "re-serialized UDP datagram has a bad checksum");
+    assert!(
+        again.checksum_ok,
+        "re-serialized UDP datagram has a bad checksum"
+    );
     let mut first = u.clone();
     strip_udp(&mut first);
     strip_udp(&mut again);
@@ -392,7 +413,7 @@ fn check_arp(data: &[u8]) {
         return;
     };
     assert_eq!(data.len() - rest.len(), arp::LEN);
-    let bytes = serialize::to_vec(p.serialize()).expect("ARP serialize");
+    let bytes = p.to_vec().expect("ARP serialize");
     assert_same_bytes("arp::Packet", &bytes, &data[..arp::LEN]);
     let (_, again) = arp::Packet::parse(&bytes).expect("re-serialized ARP parses");
     assert_eq!(again, p);
@@ -426,8 +447,8 @@ fn check_quote(q: &icmp::Quote<'_>) {
     let ipv4::Payload::Unknown(body) = &ip.payload else {
         panic!("quoted payload is not raw");
     };
-    let transport = matches!(ip.protocol, ipv4::Protocol::TCP | ipv4::Protocol::UDP)
-        && u16::from(ip.fragment_offset) == 0;
+    let transport =
+        matches!(ip.protocol, ipv4::Protocol::TCP | ipv4::Protocol::UDP) && ip.fragment_offset == 0;
     let ports = (transport && body.len() >= 4).then(|| {
         (
             ip.protocol,

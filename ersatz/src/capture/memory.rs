@@ -106,7 +106,7 @@ impl Peer {
                 if p.operation == arp::Operation::Request && p.target_ip_addr == ip =>
             {
                 let reply =
-                    ethernet::Frame::new(parsed.src, mac, p.reply(mac).as_ethernet_payload());
+                    ethernet::Frame::new(parsed.src, mac, p.reply(mac).into_ethernet_payload());
                 let bytes = reply
                     .to_vec()
                     .map_err(|e| crate::Error::new(crate::ErrorKind::Build, format!("{e:?}")))?;
@@ -273,7 +273,7 @@ pub(crate) fn serve(
             if let ethernet::Payload::ARP(p) = &frame.payload {
                 if p.target_ip_addr == GW {
                     let reply = arp::request(OUR_MAC, US, GW).reply(GW_MAC);
-                    peer.send(to_us(GW_MAC, reply.as_ethernet_payload()))
+                    peer.send(to_us(GW_MAC, reply.into_ethernet_payload()))
                         .unwrap();
                     continue;
                 }
@@ -307,13 +307,13 @@ pub(crate) fn echo_reply(frame: &ethernet::Frame<'_>) -> Option<(ipv4::Addr, u16
         return None;
     };
     let reply = echo
-        .as_echo_reply(payload.clone())
-        .as_ipv4_payload()
-        .as_packet(packet.dst, US);
+        .into_echo_reply(payload.clone())
+        .into_ipv4_payload()
+        .into_packet(packet.dst, US);
     Some((
         packet.dst,
         echo.sequence_number,
-        to_us(GW_MAC, reply.as_ethernet_payload()),
+        to_us(GW_MAC, reply.into_ethernet_payload()),
     ))
 }
 
@@ -322,7 +322,7 @@ pub(crate) fn echo_reply(frame: &ethernet::Frame<'_>) -> Option<(ipv4::Addr, u16
 pub(crate) fn arp_reply(frame: &ethernet::Frame<'_>, mac: ethernet::Addr) -> Option<Vec<u8>> {
     match &frame.payload {
         ethernet::Payload::ARP(p) if p.operation == arp::Operation::Request => {
-            Some(to_us(mac, p.reply(mac).as_ethernet_payload()))
+            Some(to_us(mac, p.reply(mac).into_ethernet_payload()))
         }
         _ => None,
     }

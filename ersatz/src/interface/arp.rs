@@ -91,7 +91,7 @@ impl Shared {
         let request = ethernet::Frame::new(
             ethernet::Addr::broadcast(),
             self.nic.mac,
-            arp::request(self.nic.mac, self.nic.addr, ip).as_ethernet_payload(),
+            arp::request(self.nic.mac, self.nic.addr, ip).into_ethernet_payload(),
         )
         .to_vec()
         .map_err(Error::Build)?;
@@ -200,7 +200,7 @@ mod tests {
         ethernet::Frame::new(
             ethernet::Addr::broadcast(),
             OUR_MAC,
-            arp::request(OUR_MAC, US, ip).as_ethernet_payload(),
+            arp::request(OUR_MAC, US, ip).into_ethernet_payload(),
         )
         .to_vec()
         .unwrap()

@@ -652,9 +652,9 @@ mod tests {
             identifier: 7,
             sequence_number: seq,
         }
-        .as_echo_reply(&b"abc"[..])
-        .as_ipv4_payload()
-        .as_packet(ipv4::Addr(src), US)
+        .into_echo_reply(&b"abc"[..])
+        .into_ipv4_payload()
+        .into_packet(ipv4::Addr(src), US)
     }
 
     /// What a router says when our echo request `seq` to `dst` has no way on.
@@ -663,9 +663,9 @@ mod tests {
             identifier: 7,
             sequence_number: seq,
         }
-        .as_echo_request(&b"abc"[..])
-        .as_ipv4_payload()
-        .as_packet(US, dst);
+        .into_echo_request(&b"abc"[..])
+        .into_ipv4_payload()
+        .into_packet(US, dst);
         let quote = request.to_vec().unwrap()[..28].to_vec();
         icmp::Packet::new(
             icmp::Header::DestinationUnreachable {
@@ -675,8 +675,8 @@ mod tests {
             },
             crate::Blob::from(quote),
         )
-        .as_ipv4_payload()
-        .as_packet(ipv4::Addr(router), US)
+        .into_ipv4_payload()
+        .into_packet(ipv4::Addr(router), US)
     }
 
     fn received(packet: ipv4::Packet<'static>) -> Received<'static> {
@@ -896,11 +896,11 @@ mod tests {
         );
         // Echo requests (someone pinging us) and other traffic have no key.
         let request = icmp::Echo::default()
-            .as_echo_request(&b""[..])
-            .as_ipv4_payload()
-            .as_packet(PEER, US);
+            .into_echo_request(&b""[..])
+            .into_ipv4_payload()
+            .into_packet(PEER, US);
         assert_eq!(EchoKey::of(&request), None);
-        let udp = ipv4::Payload::Unknown(crate::Blob::from(&[0u8; 8][..])).as_packet(PEER, US);
+        let udp = ipv4::Payload::Unknown(crate::Blob::from(&[0u8; 8][..])).into_packet(PEER, US);
         assert_eq!(EchoKey::of(&udp), None);
     }
 

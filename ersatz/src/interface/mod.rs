@@ -24,7 +24,7 @@
 //!             && *e == echo && m.payload[..] == payload[..] => Some(r.timestamp),
 //!     _ => None,
 //! });
-//! let sent = interface.send_ipv4(echo.as_echo_request(&payload[..]).as_ipv4_payload(), target)?;
+//! let sent = interface.send_ipv4(echo.into_echo_request(&payload[..]).into_ipv4_payload(), target)?;
 //! let at = reply.wait(Duration::from_secs(4))?;          // ersatz::Error: Timeout, ...
 //! println!("{:?}", at.since(sent.timestamp(Duration::from_millis(50))));
 //! # Ok(()) }
@@ -80,9 +80,10 @@ pub enum Error {
         /// The NIC.
         nic: String,
     },
-    /// The packet could not be serialized (too long, or options over 40 bytes).
-    #[error("cannot build the frame: {0:?}")]
-    Build(cookie_factory::GenError),
+    /// The packet could not be serialized (too long, options over 40 bytes,
+    /// a header field over its width).
+    #[error("cannot build the frame: {0}")]
+    Build(#[from] crate::wire::BuildError),
     /// The packet is larger than the NIC's MTU and may not be fragmented.
     #[error("packet needs to be fragmented but DF set ({len} bytes, MTU {mtu})")]
     NeedsFragmentation {
@@ -756,7 +757,7 @@ impl Interface {
     /// cannot be serialized; [`Error::Send`] when the capture library
     /// refused the frame; [`Error::CaptureStopped`], [`Error::Interrupted`].
     pub fn send_ipv4(&self, payload: ipv4::Payload<'_>, dst: ipv4::Addr) -> Result<Sent, Error> {
-        self.send_packet(&payload.as_packet(self.shared.nic.addr, dst))
+        self.send_packet(&payload.into_packet(self.shared.nic.addr, dst))
     }
 
     /// Sends a packet built by the caller (TTL, flags, source as they are).
@@ -936,7 +937,7 @@ mod tests {
 
     pub(super) fn arp_reply(from_mac: ethernet::Addr, from_ip: ipv4::Addr) -> Vec<u8> {
         let reply = arp::request(OUR_MAC, US, from_ip).reply(from_mac);
-        ethernet::Frame::new(OUR_MAC, from_mac, reply.as_ethernet_payload())
+        ethernet::Frame::new(OUR_MAC, from_mac, reply.into_ethernet_payload())
             .to_vec()
             .unwrap()
     }

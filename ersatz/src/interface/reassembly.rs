@@ -66,9 +66,9 @@ impl Reassembly {
             identification: fragment.identification,
             protocol: u8::from(fragment.protocol),
         };
-        let offset = usize::from(u16::from(fragment.fragment_offset)) * 8;
+        let offset = usize::from(fragment.fragment_offset) * 8;
         let end = offset + data.len();
-        let more = u8::from(fragment.flags) & u8::from(ipv4::MORE_FRAGMENTS) != 0;
+        let more = fragment.flags & ipv4::MORE_FRAGMENTS != 0;
         if end + fragment.header_len() > usize::from(u16::MAX) || (more && data.len() % 8 != 0) {
             return None;
         }
@@ -133,8 +133,8 @@ fn assemble(buffer: &mut Buffer) -> Option<Vec<u8>> {
         }
     }
     let packet = ipv4::Packet {
-        flags: ux::u3::new(u8::from(head.flags) & !u8::from(ipv4::MORE_FRAGMENTS)),
-        fragment_offset: ux::u13::new(0),
+        flags: head.flags & !ipv4::MORE_FRAGMENTS,
+        fragment_offset: 0,
         payload: ipv4::Payload::Unknown(Blob::from(payload)),
         ..head.clone()
     };
@@ -153,9 +153,9 @@ mod tests {
             identifier: 3,
             sequence_number: 4,
         }
-        .as_echo_reply(Blob::from(data))
-        .as_ipv4_payload()
-        .as_packet(ipv4::Addr([10, 0, 0, 2]), ipv4::Addr([10, 0, 0, 1]))
+        .into_echo_reply(Blob::from(data))
+        .into_ipv4_payload()
+        .into_packet(ipv4::Addr([10, 0, 0, 2]), ipv4::Addr([10, 0, 0, 1]))
     }
 
     fn reparse(f: &ipv4::Packet<'_>) -> ipv4::Packet<'static> {

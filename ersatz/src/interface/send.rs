@@ -177,7 +177,7 @@ pub(super) fn send_packet(
         frame.extend_from_slice(&mac.0);
         frame.extend_from_slice(&shared.nic.mac.0);
         frame.extend_from_slice(&(ethernet::EtherType::IPv4 as u16).to_be_bytes());
-        let frame = cookie_factory::gen_simple(packet.serialize(), frame).map_err(Error::Build)?;
+        packet.append_to(&mut frame)?;
         (frame, Vec::new())
     } else {
         let mut frames = Vec::new();
@@ -205,7 +205,7 @@ pub(super) fn send_arp_request(shared: &Arc<Shared>, target: ipv4::Addr) -> Resu
     let frame = ethernet::Frame::new(
         ethernet::Addr::broadcast(),
         shared.nic.mac,
-        request.as_ethernet_payload(),
+        request.into_ethernet_payload(),
     )
     .to_vec()
     .map_err(Error::Build)?;
@@ -270,7 +270,7 @@ mod tests {
             _ => None,
         });
         let sent = interface
-            .send_ipv4(echo.as_echo_request(&b"abc"[..]).as_ipv4_payload(), FAR)
+            .send_ipv4(echo.into_echo_request(&b"abc"[..]).into_ipv4_payload(), FAR)
             .unwrap();
         let out = next_sent(&peer);
         assert_eq!((out.dst, out.src), (GW_MAC, OUR_MAC));
@@ -302,11 +302,11 @@ mod tests {
         assert_eq!(interface.stats().own, 1);
         // The reply.
         let answer = echo
-            .as_echo_reply(&b"abc"[..])
-            .as_ipv4_payload()
-            .as_packet(FAR, US);
+            .into_echo_reply(&b"abc"[..])
+            .into_ipv4_payload()
+            .into_packet(FAR, US);
         peer.send(
-            ethernet::Frame::new(OUR_MAC, GW_MAC, answer.as_ethernet_payload())
+            ethernet::Frame::new(OUR_MAC, GW_MAC, answer.into_ethernet_payload())
                 .to_vec()
                 .unwrap(),
         )

@@ -286,7 +286,7 @@ fn a_second_mac_for_an_address_is_a_duplicate() {
             for noise in [gratuitous, elsewhere] {
                 out.push((
                     Duration::from_millis(1),
-                    to_us(SECOND, noise.as_ethernet_payload()),
+                    to_us(SECOND, noise.into_ethernet_payload()),
                 ));
             }
         }

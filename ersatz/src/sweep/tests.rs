@@ -39,9 +39,9 @@ fn net_unreachable(frame: &ethernet::Frame<'_>) -> Option<Vec<u8>> {
         },
         Blob::from(quote),
     )
-    .as_ipv4_payload()
-    .as_packet(GW, US);
-    Some(to_us(GW_MAC, error.as_ethernet_payload()))
+    .into_ipv4_payload()
+    .into_packet(GW, US);
+    Some(to_us(GW_MAC, error.into_ethernet_payload()))
 }
 
 struct Outcome {
@@ -316,8 +316,8 @@ fn syn_answer(
         Blob::from(&[][..]),
         Blob::from(&[][..]),
     );
-    let packet = answer.into_ipv4_payload().as_packet(p.dst, US);
-    Some(to_us(from_mac, packet.as_ethernet_payload()))
+    let packet = answer.into_ipv4_payload().into_packet(p.dst, US);
+    Some(to_us(from_mac, packet.into_ethernet_payload()))
 }
 
 #[test]

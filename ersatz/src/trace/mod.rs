@@ -225,9 +225,9 @@ impl probe::Kind for TraceProbe {
         let seq = key.echo.sequence_number;
         let mut packet = key
             .echo
-            .as_echo_request(Blob::from(payload(seq, self.size)))
-            .as_ipv4_payload()
-            .as_packet(self.us, self.target);
+            .into_echo_request(Blob::from(payload(seq, self.size)))
+            .into_ipv4_payload()
+            .into_packet(self.us, self.target);
         packet.ttl = job.ttl;
         packet.identification = self.ip_id.wrapping_add(seq);
         interface.send_packet(&packet)
@@ -715,9 +715,9 @@ mod tests {
     fn quoting(from: ipv4::Addr, header: icmp::Header, request: &ipv4::Packet<'_>) -> Vec<u8> {
         let quote = request.to_vec().unwrap()[..28].to_vec();
         let packet = icmp::Packet::new(header, Blob::from(quote))
-            .as_ipv4_payload()
-            .as_packet(from, US);
-        to_us(GW_MAC, packet.as_ethernet_payload())
+            .into_ipv4_payload()
+            .into_packet(from, US);
+        to_us(GW_MAC, packet.into_ethernet_payload())
     }
 
     /// Runs a trace over `path`; returns it and the ICMP checksums of the
@@ -743,10 +743,10 @@ mod tests {
             };
             let reply = || {
                 let r = echo
-                    .as_echo_reply(m.payload.clone())
-                    .as_ipv4_payload()
-                    .as_packet(TARGET, US);
-                to_us(GW_MAC, r.as_ethernet_payload())
+                    .into_echo_reply(m.payload.clone())
+                    .into_ipv4_payload()
+                    .into_packet(TARGET, US);
+                to_us(GW_MAC, r.into_ethernet_payload())
             };
             match (path, p.ttl) {
                 (_, 1) => vec![(now, quoting(GW, exceeded, p))],
@@ -864,7 +864,7 @@ mod tests {
                 identifier: 0x1234,
                 sequence_number: seq,
             }
-            .as_echo_request(Blob::from(payload(seq, 32)));
+            .into_echo_request(Blob::from(payload(seq, 32)));
             packet.to_vec().unwrap()[2..4].to_vec()
         };
         let first = sum(0);
@@ -912,8 +912,8 @@ mod tests {
                 to_us(
                     GW_MAC,
                     a.into_ipv4_payload()
-                        .as_packet(TARGET, US)
-                        .as_ethernet_payload(),
+                        .into_packet(TARGET, US)
+                        .into_ethernet_payload(),
                 )
             };
             let now = Duration::ZERO;

@@ -5,17 +5,18 @@
 
 use std::io::Write;
 
-use cookie_factory::{GenError, SerializeFn, WriteContext};
+use cookie_factory::WriteContext;
 use derive_try_from_primitive::TryFromPrimitive;
-use nom::number::complete::{be_u16 as parse_u16, be_u8 as parse_u8};
 
-use super::parse::{self, context, invalid};
-use super::serialize::{self, put};
+use super::parse::{self, invalid, within};
+use super::serialize::{self, put, BuildError};
 use super::{ethernet, ipv4};
 
-/// What the sender asks or answers.
+/// What the sender asks or answers. Operations may be added in later
+/// versions (RFC 903's reverse ARP, say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, TryFromPrimitive)]
 #[repr(u16)]
+#[non_exhaustive]
 pub enum Operation {
     /// "Who has `target_ip_addr`? Tell `sender_ip_addr`."
     Request = 1,
@@ -23,9 +24,11 @@ pub enum Operation {
     Reply = 2,
 }
 
-/// The link layer the addresses belong to.
+/// The link layer the addresses belong to. Types may be added in later
+/// versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, TryFromPrimitive)]
 #[repr(u16)]
+#[non_exhaustive]
 pub enum HardwareType {
     /// Ethernet (10 Mb and every speed since).
     Ethernet = 1,
@@ -40,6 +43,20 @@ const HW_ADDR_LEN: u8 = 6;
 const PROTOCOL_ADDR_LEN: u8 = 4;
 
 /// An Ethernet/IPv4 ARP packet.
+///
+/// ```
+/// use ersatz::{arp, ethernet, ipv4};
+///
+/// let me = ethernet::Addr([2, 0, 0, 0, 0, 1]);
+/// let request = arp::request(me, ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 254]));
+/// let bytes = request.to_vec()?;
+/// assert_eq!((bytes.len(), &bytes[6..8]), (arp::LEN, &[0, 1][..]));
+///
+/// let parsed = ersatz::parse::run(&bytes, arp::Packet::parse)?;
+/// let reply = parsed.reply(ethernet::Addr([2, 0, 0, 0, 0, 0xfe]));
+/// assert_eq!((reply.operation, reply.target_hw_addr), (arp::Operation::Reply, me));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Packet {
     /// Request or reply.
@@ -54,7 +71,9 @@ pub struct Packet {
     pub target_ip_addr: ipv4::Addr,
 }
 
-/// A request from `sender` asking who has `target_ip_addr`.
+/// A request from `sender` asking who has `target_ip_addr` (the target's
+/// MAC zero: that is the question).
+#[must_use]
 pub fn request(
     sender_hw_addr: ethernet::Addr,
     sender_ip_addr: ipv4::Addr,
@@ -71,6 +90,7 @@ pub fn request(
 
 impl Packet {
     /// The reply to this request, from the station at `hw_addr`.
+    #[must_use]
     pub fn reply(&self, hw_addr: ethernet::Addr) -> Packet {
         Packet {
             operation: Operation::Reply,
@@ -81,58 +101,86 @@ impl Packet {
         }
     }
 
-    /// This packet as the payload of an Ethernet frame.
-    pub fn as_ethernet_payload(self) -> ethernet::Payload<'static> {
+    /// This packet as the payload of an Ethernet frame (also
+    /// `ethernet::Payload::from(packet)`).
+    #[must_use]
+    pub fn into_ethernet_payload(self) -> ethernet::Payload<'static> {
         ethernet::Payload::ARP(self)
     }
 
-    /// Parses 28 bytes of Ethernet/IPv4 ARP.
+    /// The old name of [`Packet::into_ethernet_payload`].
+    #[deprecated(since = "0.2.0", note = "renamed to into_ethernet_payload")]
+    #[must_use]
+    pub fn as_ethernet_payload(self) -> ethernet::Payload<'static> {
+        self.into_ethernet_payload()
+    }
+
+    /// Parses 28 bytes of Ethernet/IPv4 ARP; the rest of the input follows.
+    ///
+    /// # Errors
+    ///
+    /// Fewer than 28 bytes, a hardware type other than Ethernet (with
+    /// 6-byte addresses), a protocol type other than IPv4 (with 4-byte
+    /// addresses), or an operation other than request and reply.
     pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
-        context("ARP packet", |i| {
-            let start = i;
-            let (i, htype) = parse_u16(i)?;
-            let (i, ptype) = parse_u16(i)?;
-            let (i, hlen) = parse_u8(i)?;
-            let (i, plen) = parse_u8(i)?;
-            if HardwareType::try_from(htype).is_err() || hlen != HW_ADDR_LEN {
-                return invalid(start, "hardware type is not Ethernet");
-            }
-            if ptype != ethernet::EtherType::IPv4 as u16 || plen != PROTOCOL_ADDR_LEN {
-                return invalid(start, "protocol type is not IPv4");
-            }
-            let op_at = i;
-            let (i, op) = parse_u16(i)?;
-            let Ok(operation) = Operation::try_from(op) else {
-                return invalid(op_at, "operation is neither request (1) nor reply (2)");
-            };
-            let (i, sender_hw_addr) = ethernet::Addr::parse(i)?;
-            let (i, sender_ip_addr) = ipv4::Addr::parse(i)?;
-            let (i, target_hw_addr) = ethernet::Addr::parse(i)?;
-            let (i, target_ip_addr) = ipv4::Addr::parse(i)?;
-            Ok((
-                i,
-                Packet {
-                    operation,
-                    sender_hw_addr,
-                    sender_ip_addr,
-                    target_hw_addr,
-                    target_ip_addr,
-                },
-            ))
-        })(i)
+        within("ARP packet", i, Self::fields(i))
     }
 
-    /// Writes [`LEN`] (28) bytes.
-    pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
-        let packet = *self;
-        serialize::in_place(move |out| packet.write_to(out))
+    fn fields(start: parse::Input<'_>) -> parse::Result<'_, Self> {
+        let (rest, b) = parse::array::<LEN>(start)?;
+        let htype = u16::from_be_bytes([b[0], b[1]]);
+        let ptype = u16::from_be_bytes([b[2], b[3]]);
+        let (hlen, plen) = (b[4], b[5]);
+        if HardwareType::try_from(htype).is_err() || hlen != HW_ADDR_LEN {
+            return invalid(start, "hardware type is not Ethernet");
+        }
+        if ptype != ethernet::EtherType::IPv4 as u16 || plen != PROTOCOL_ADDR_LEN {
+            return invalid(start, "protocol type is not IPv4");
+        }
+        let Ok(operation) = Operation::try_from(u16::from_be_bytes([b[6], b[7]])) else {
+            return invalid(
+                &start[6..],
+                "operation is neither request (1) nor reply (2)",
+            );
+        };
+        let mac = |at: usize| {
+            ethernet::Addr([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5]])
+        };
+        let ip = |at: usize| ipv4::Addr([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let packet = Packet {
+            operation,
+            sender_hw_addr: mac(8),
+            sender_ip_addr: ip(14),
+            target_hw_addr: mac(18),
+            target_ip_addr: ip(24),
+        };
+        Ok((rest, packet))
     }
 
-    /// Writes the packet into a context held by reference (see
-    /// [`serialize::in_place`]): the 8 fixed bytes as one word, then the
-    /// addresses as they are stored.
+    /// The packet's [`LEN`] (28) bytes, in a new vector.
+    ///
+    /// # Errors
+    ///
+    /// None today: every ARP packet can be written (the `Result` is that
+    /// of every `to_vec`).
+    pub fn to_vec(&self) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(LEN, |out| self.write_to(out))
+    }
+
+    /// Writes the packet's [`LEN`] (28) bytes to the front of `buf` and says
+    /// how many bytes it took.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::BufferTooSmall`] if `buf` is shorter than 28 bytes.
+    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
+        serialize::to_slice(buf, || LEN, |out| self.write_to(out))
+    }
+
+    /// Writes the packet into a context held by reference: the 8 fixed
+    /// bytes as one word, then the addresses as they are stored.
     #[inline(always)]
-    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), BuildError> {
         let fixed = u64::from(HardwareType::Ethernet as u16) << 48
             | u64::from(ethernet::EtherType::IPv4 as u16) << 32
             | u64::from(HW_ADDR_LEN) << 24
@@ -149,8 +197,8 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::fixtures;
     use crate::wire::parse::run;
-    use crate::wire::{fixtures, serialize};
 
     const HOST_MAC: ethernet::Addr = ethernet::Addr([0x02, 0xe5, 0xa7, 0x01, 0x00, 0x02]);
     const GW_MAC: ethernet::Addr = ethernet::Addr([0x02, 0xe5, 0xa7, 0x01, 0x00, 0x01]);
@@ -163,7 +211,17 @@ mod tests {
         let packet = run(body, Packet::parse).unwrap();
         let ours = request(HOST_MAC, HOST, GW);
         assert_eq!(packet, ours);
-        assert_eq!(serialize::to_vec(ours.serialize()).unwrap(), body);
+        assert_eq!(ours.to_vec().unwrap(), body);
+        let mut buf = [0u8; 30];
+        assert_eq!(ours.to_slice(&mut buf), Ok(28));
+        assert_eq!(&buf[..28], body);
+        assert_eq!(
+            ours.to_slice(&mut buf[..27]),
+            Err(BuildError::BufferTooSmall {
+                needed: 28,
+                got: 27
+            })
+        );
     }
 
     #[test]
@@ -202,6 +260,17 @@ mod tests {
             with(7, 3),
             Err("ARP packet: operation is neither request (1) nor reply (2) (at byte 6)".into())
         );
-        assert!(run(&body[..27], Packet::parse).is_err());
+        assert_eq!(
+            run(&body[..27], Packet::parse).map_err(|e| e.to_string()),
+            Err("ARP packet: needs 28 bytes, has 27 (at byte 0)".into())
+        );
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn deprecated_name_gives_the_same_payload() {
+        let ours = request(HOST_MAC, HOST, GW);
+        assert_eq!(ours.as_ethernet_payload(), ours.into_ethernet_payload());
+        assert_eq!(ethernet::Payload::from(ours), ours.into_ethernet_payload());
     }
 }

@@ -1,15 +1,18 @@
-//! Bit fields: the `ux` integers of the headers (IPv4's 4-bit version, 6-bit
+//! Bit fields: the narrow fields of the headers (IPv4's 4-bit version, 6-bit
 //! DSCP, 13-bit fragment offset, TCP's 4-bit data offset and 9 flag bits,
-//! ...) written through `bitvec`.
+//! ...) written through `bitvec`. Crate-private: the packets hold these
+//! fields as plain integers.
 //!
-//! One `paste` macro implements [`BitField`] for every width the headers use,
-//! and [`Bits`] is a fixed-size, stack-allocated bit buffer: packing a header's
+//! [`Bits`] is a fixed-size, stack-allocated bit buffer: packing a header's
 //! bit fields never allocates. Fields are written through `bitvec`, bit by
 //! bit, and read with a shift (see [`Bits`] for why each is the fast way).
+//! The tests check both against `bitvec`'s `load_be`/`store_be`, through the
+//! `ux` integers of [`BitField`] (one `paste` macro per width).
 
 use bitvec::prelude::*;
 
 /// An unsigned integer narrower than its storage, as found in packet headers.
+#[cfg(test)]
 pub trait BitField: Copy {
     /// Width in bits.
     const BITS: usize;
@@ -19,6 +22,7 @@ pub trait BitField: Copy {
     fn from_u16_masked(value: u16) -> Self;
 }
 
+#[cfg(test)]
 macro_rules! bit_fields {
     ($($width:literal => $inner:ty),* $(,)?) => {
         paste::paste! {
@@ -67,6 +71,7 @@ macro_rules! bit_fields {
     };
 }
 
+#[cfg(test)]
 bit_fields!(2 => u8, 3 => u8, 4 => u8, 6 => u8, 9 => u16, 13 => u16);
 
 /// `N` bytes (at most 8) viewed as bits, most significant bit first
@@ -119,12 +124,27 @@ impl<const N: usize> Bits<N> {
     /// Always inlined: out of line (as LLVM left TCP's 9-bit flags), the
     /// loop is not folded into a shift, and the word goes through memory.
     #[inline(always)]
+    #[cfg(test)]
     pub fn put<T: BitField>(&mut self, at: usize, value: T) -> &mut Self {
-        assert!(at + T::BITS <= N * 8, "bit field outside {N} bytes");
-        let wide = value.to_u16();
-        let source = wide.view_bits::<Msb0>();
-        for k in 0..T::BITS {
-            self.0.set(at + k, source[16 - T::BITS + k]);
+        self.put_bits(at, T::BITS, value.to_u16())
+    }
+
+    /// Writes the low `bits` bits of `value` at bit offset `at` (the
+    /// higher bits of `value` are not written): [`Bits::put`] for a field
+    /// held in a plain integer.
+    ///
+    /// # Panics
+    /// As [`Bits::put`]: only for a field outside the `N` bytes, or wider
+    /// than 16 bits.
+    #[inline(always)]
+    pub fn put_bits(&mut self, at: usize, bits: usize, value: u16) -> &mut Self {
+        assert!(
+            bits <= 16 && at + bits <= N * 8,
+            "bit field outside {N} bytes"
+        );
+        let source = value.view_bits::<Msb0>();
+        for k in 0..bits {
+            self.0.set(at + k, source[16 - bits + k]);
         }
         self
     }
@@ -134,12 +154,28 @@ impl<const N: usize> Bits<N> {
     /// # Panics
     /// As [`Bits::put`]: only for a field outside the `N` bytes.
     #[inline]
+    #[cfg(test)]
     pub fn get<T: BitField>(&self, at: usize) -> T {
         assert!(at + T::BITS <= N * 8, "bit field outside {N} bytes");
         // Msb0: bit `at` is the word's bit 63 - at, so the field ends
         // 64 - at - BITS bits above the word's least significant bit.
         let word = self.0.into_inner();
         T::from_u16_masked((word >> (64 - at - T::BITS)) as u16)
+    }
+
+    /// Reads the `bits` bits at bit offset `at` into a plain integer:
+    /// [`Bits::get`] without the `ux` type.
+    ///
+    /// # Panics
+    /// As [`Bits::put_bits`].
+    #[inline(always)]
+    pub fn get_bits(&self, at: usize, bits: usize) -> u16 {
+        assert!(
+            bits <= 16 && at + bits <= N * 8,
+            "bit field outside {N} bytes"
+        );
+        let word = self.0.into_inner();
+        ((word >> (64 - at - bits)) & ((1 << bits) - 1)) as u16
     }
 
     /// The bytes.
@@ -221,6 +257,18 @@ mod tests {
             // TCP's flags: the 9 bits after data offset and reserved.
             for at in [0, 7] {
                 check::<u9>(bytes, at);
+            }
+            // Plain integers: the same bits as the `ux` fields.
+            let ours = Bits::from_bytes(bytes);
+            for (at, width) in [(0, 4), (4, 4), (8, 6), (14, 2), (0, 3), (3, 13), (7, 9)] {
+                let field = ours.get_bits(at, width);
+                let reference = BitArray::<[u8; 2], Msb0>::new(bytes);
+                assert_eq!(field, reference[at..at + width].load_be::<u16>());
+                let mut written = Bits::<2>::default();
+                written.put_bits(at, width, value);
+                let mut expected = BitArray::<[u8; 2], Msb0>::new([0; 2]);
+                expected[at..at + width].store_be(value & ((1 << width) - 1));
+                assert_eq!(written.into_bytes(), expected.into_inner());
             }
             // And a value written by `put` reads back.
             let mut w = Bits::<2>::default();

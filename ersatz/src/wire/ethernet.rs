@@ -9,13 +9,12 @@ use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
 
-use cookie_factory::combinator::slice;
-use cookie_factory::{GenError, SerializeFn, WriteContext};
+use cookie_factory::WriteContext;
 use derive_try_from_primitive::TryFromPrimitive;
 
 use super::blob::Blob;
 use super::parse::{self, within};
-use super::serialize::{self, put};
+use super::serialize::{self, put, BuildError};
 use super::{arp, ipv4};
 
 /// The context of frame parse errors.
@@ -30,11 +29,13 @@ pub struct Addr(pub [u8; 6]);
 
 impl Addr {
     /// `00-00-00-00-00-00`, the unknown target of an ARP request.
+    #[must_use]
     pub const fn zero() -> Self {
         Addr([0; 6])
     }
 
     /// `FF-FF-FF-FF-FF-FF`, every station on the link.
+    #[must_use]
     pub const fn broadcast() -> Self {
         Addr([0xff; 6])
     }
@@ -49,16 +50,22 @@ impl Addr {
         self.0[0] & 1 == 1
     }
 
-    /// Parses 6 bytes.
+    /// Parses 6 bytes; the rest of the input follows.
+    ///
+    /// # Errors
+    ///
+    /// [`parse::Reason::Truncated`] for fewer than 6 bytes.
+    ///
+    /// ```
+    /// use ersatz::ethernet::Addr;
+    ///
+    /// let (rest, mac) = Addr::parse(&[0x14, 0x0c, 0x76, 0x6a, 0x71, 0xbd, 0x08])?;
+    /// assert_eq!((mac.to_string(), rest), ("14-0C-76-6A-71-BD".to_string(), &[0x08][..]));
+    /// # Ok::<(), ersatz::parse::Error>(())
+    /// ```
     pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
         let (i, bytes) = parse::array::<6>(i)?;
         Ok((i, Addr(*bytes)))
-    }
-
-    /// Writes 6 bytes.
-    pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
-        let bytes = self.0;
-        move |out| slice(bytes)(out)
     }
 }
 
@@ -105,9 +112,11 @@ impl FromStr for Addr {
     }
 }
 
-/// The EtherTypes ersatz understands; others are kept raw in [`Payload::Unknown`].
+/// The EtherTypes ersatz understands; others are kept raw in
+/// [`Payload::Unknown`]. More may be added in later versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, TryFromPrimitive)]
 #[repr(u16)]
+#[non_exhaustive]
 pub enum EtherType {
     /// Internet Protocol version 4.
     IPv4 = 0x0800,
@@ -115,8 +124,10 @@ pub enum EtherType {
     ARP = 0x0806,
 }
 
-/// What an Ethernet frame carries.
+/// What an Ethernet frame carries. Protocols may be added in later
+/// versions (what is `Unknown` today may get its own variant).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Payload<'a> {
     /// An IPv4 packet.
     IPv4(ipv4::Packet<'a>),
@@ -128,6 +139,7 @@ pub enum Payload<'a> {
 
 impl<'a> Payload<'a> {
     /// The EtherType this payload goes out with.
+    #[must_use]
     pub fn ether_type_raw(&self) -> u16 {
         match self {
             Payload::IPv4(_) => EtherType::IPv4 as u16,
@@ -136,7 +148,25 @@ impl<'a> Payload<'a> {
         }
     }
 
+    /// Length on the wire.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::IPv4(p) => p.len(),
+            Payload::ARP(_) => arp::LEN,
+            Payload::Unknown(_, b) => b.len(),
+        }
+    }
+
+    /// Whether there are no bytes at all (only an `Unknown` payload can be
+    /// empty).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Detaches the payload from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Payload<'static> {
         match self {
             Payload::IPv4(p) => Payload::IPv4(p.into_owned()),
@@ -145,13 +175,8 @@ impl<'a> Payload<'a> {
         }
     }
 
-    /// Writes the payload.
-    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out))
-    }
-
     #[inline(always)]
-    fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+    fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), BuildError> {
         match self {
             Payload::IPv4(p) => p.write_to(out),
             Payload::ARP(p) => p.write_to(out),
@@ -160,8 +185,38 @@ impl<'a> Payload<'a> {
     }
 }
 
+impl<'a> From<ipv4::Packet<'a>> for Payload<'a> {
+    /// The packet as the payload of a frame: [`ipv4::Packet::into_ethernet_payload`].
+    #[inline]
+    fn from(packet: ipv4::Packet<'a>) -> Self {
+        Payload::IPv4(packet)
+    }
+}
+
+impl From<arp::Packet> for Payload<'_> {
+    /// The packet as the payload of a frame: [`arp::Packet::into_ethernet_payload`].
+    #[inline]
+    fn from(packet: arp::Packet) -> Self {
+        Payload::ARP(packet)
+    }
+}
+
 /// An Ethernet II frame (without preamble and frame check sequence, as
 /// captured).
+///
+/// ```
+/// use ersatz::{arp, ethernet, ipv4};
+///
+/// let mac = ethernet::Addr([2, 0, 0, 0, 0, 1]);
+/// let who_has = arp::request(mac, ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 254]));
+/// let frame = ethernet::Frame::new(ethernet::Addr::broadcast(), mac, who_has.into());
+/// let bytes = frame.to_vec()?;
+/// assert_eq!((bytes.len(), &bytes[12..14]), (42, &[0x08, 0x06][..]));
+///
+/// let parsed = ersatz::parse::run(&bytes, ethernet::Frame::parse)?;
+/// assert_eq!(parsed, frame);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame<'a> {
     /// Destination MAC.
@@ -179,8 +234,10 @@ pub struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    /// A frame carrying `payload`, without padding.
+    /// A frame carrying `payload`, without padding; `ether_type` follows
+    /// the payload.
     #[inline]
+    #[must_use]
     pub fn new(dst: Addr, src: Addr, payload: Payload<'a>) -> Self {
         Frame {
             dst,
@@ -192,7 +249,31 @@ impl<'a> Frame<'a> {
     }
 
     /// Parses a whole captured frame: every byte ends up in a field, so the
-    /// remaining input is always empty.
+    /// remaining input is always empty. IPv4 and ARP payloads are parsed
+    /// (see [`ipv4::Packet::parse`], [`arp::Packet::parse`]), other
+    /// EtherTypes kept raw; checksums are verified and the verdicts given
+    /// (`checksum_ok`), a wrong checksum is not an error.
+    ///
+    /// # Errors
+    ///
+    /// A frame shorter than its 14-byte head, or whose IPv4 or ARP payload
+    /// does not parse; the [`parse::Error`] names the layers it was in.
+    ///
+    /// ```
+    /// use ersatz::{ethernet, ipv4};
+    ///
+    /// let bytes = [
+    ///     0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, // Ethernet
+    ///     0x45, 0, 0, 20, 0x12, 0x34, 0x40, 0, 64, 253, 0x13, 0xb7, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0, 0, 0, 0, 0, 0, // padding
+    /// ];
+    /// // The error borrows `bytes`; `locate` makes an owned one of it.
+    /// let (_, frame) = ethernet::Frame::parse(&bytes).map_err(|e| e.locate(&bytes))?;
+    /// let ethernet::Payload::IPv4(ip) = &frame.payload else { panic!("not IPv4") };
+    /// assert!(ip.checksum_ok && ip.dont_fragment());
+    /// assert_eq!((ip.src, frame.padding.len()), (ipv4::Addr([10, 0, 0, 1]), 6));
+    /// # Ok::<(), ersatz::parse::Failure>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         match Self::parse_plain(i) {
@@ -274,46 +355,83 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// Writes the frame: header, payload, padding.
-    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| {
-            // Field by field, each copied as it is stored (an address read
-            // as part of a wider word, just after it was stored, stalls the
-            // CPU's store forwarding).
-            put(out, &self.dst.0)?;
-            put(out, &self.src.0)?;
-            put(out, &self.payload.ether_type_raw().to_be_bytes())?;
-            self.payload.write_to(out)?;
-            if self.padding.is_empty() {
-                Ok(())
-            } else {
-                put(out, &self.padding)
-            }
-        })
+    /// Length on the wire: head, payload, padding.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        HEADER_LEN + self.payload.len() + self.padding.len()
     }
 
-    /// The frame's bytes, in a new vector.
-    pub fn to_vec(&self) -> Result<Vec<u8>, cookie_factory::GenError> {
-        let payload = match &self.payload {
-            Payload::IPv4(p) => p.len(),
-            Payload::ARP(_) => arp::LEN,
-            Payload::Unknown(_, b) => b.len(),
-        };
-        let len = HEADER_LEN + payload + self.padding.len();
-        serialize::to_vec_sized(self.serialize(), len)
+    /// Never true: a frame has at least its head.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the frame: header, payload, padding.
+    #[inline(always)]
+    fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), BuildError> {
+        // Field by field, each copied as it is stored (an address read
+        // as part of a wider word, just after it was stored, stalls the
+        // CPU's store forwarding).
+        put(out, &self.dst.0)?;
+        put(out, &self.src.0)?;
+        put(out, &self.payload.ether_type_raw().to_be_bytes())?;
+        self.payload.write_to(out)?;
+        if self.padding.is_empty() {
+            Ok(())
+        } else {
+            put(out, &self.padding)
+        }
+    }
+
+    /// The frame's bytes, in a new vector: head, payload (lengths and
+    /// checksums computed, see [`ipv4::Packet::to_vec`]), padding.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::TooLong`] or [`BuildError::OutOfRange`] if the IPv4
+    /// packet inside cannot be written.
+    pub fn to_vec(&self) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(self.len(), |out| self.write_to(out))
     }
 
     /// Writes the frame to the front of `buf` (a buffer kept for reuse:
-    /// nothing is allocated) and says how many bytes it took. Fails with
-    /// `GenError::BufferTooSmall` if it does not fit.
-    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, cookie_factory::GenError> {
-        serialize::to_slice(
-            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize()(out),
-            buf,
-        )
+    /// nothing is allocated) and says how many bytes it took.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::BufferTooSmall`] if it does not fit (what was written
+    /// into `buf` is then meaningless), and as [`Frame::to_vec`].
+    ///
+    /// ```
+    /// use ersatz::{ethernet, Blob};
+    ///
+    /// let frame = ethernet::Frame::new(
+    ///     ethernet::Addr::broadcast(),
+    ///     ethernet::Addr([2, 0, 0, 0, 0, 1]),
+    ///     ethernet::Payload::Unknown(0x88b5, Blob::from(&b"hello"[..])),
+    /// );
+    /// let mut buf = [0u8; 1514];
+    /// let n = frame.to_slice(&mut buf)?;
+    /// assert_eq!(&buf[12..n], b"\x88\xb5hello");
+    /// assert!(frame.to_slice(&mut buf[..18]).is_err());
+    /// # Ok::<(), ersatz::wire::BuildError>(())
+    /// ```
+    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
+        serialize::to_slice(buf, || self.len(), |out| self.write_to(out))
+    }
+
+    /// Writes the frame at the end of `vec` (which grows as it must).
+    ///
+    /// # Errors
+    ///
+    /// As [`Frame::to_vec`]; `vec` is then left as it was.
+    pub fn append_to(&self, vec: &mut Vec<u8>) -> Result<(), BuildError> {
+        serialize::append(vec, self.len(), |out| self.write_to(out))
     }
 
     /// Detaches the frame from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Frame<'static> {
         Frame {
             dst: self.dst,
@@ -336,8 +454,23 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    /// Checks that the head is there. Fails as [`Frame::parse`] does for a
-    /// frame shorter than 14 bytes.
+    /// Checks that the head is there. The rest is empty: the view's
+    /// payload is every byte after the head.
+    ///
+    /// # Errors
+    ///
+    /// As [`Frame::parse`] for a frame shorter than 14 bytes.
+    ///
+    /// ```
+    /// use ersatz::ethernet;
+    ///
+    /// let bytes = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1];
+    /// let view = ersatz::parse::run(&bytes, ethernet::View::parse)?;
+    /// assert!(view.dst().is_broadcast());
+    /// assert_eq!(view.ether_type(), Some(ethernet::EtherType::ARP));
+    /// assert_eq!(view.payload(), &[0, 1]);
+    /// # Ok::<(), ersatz::parse::Failure>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         let (payload, head) = within(FRAME, i, parse::array::<HEADER_LEN>(i))?;

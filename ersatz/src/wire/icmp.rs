@@ -8,13 +8,13 @@
 
 use std::io::Write;
 
-use cookie_factory::{GenError, SerializeFn, WriteContext};
+use cookie_factory::WriteContext;
 
 use super::blob::Blob;
 use super::checksum::{self, Checksum};
 use super::ipv4;
 use super::parse::{self, within};
-use super::serialize::{self, put};
+use super::serialize::{self, put, BuildError};
 
 open_enum! {
     /// The message type.
@@ -115,6 +115,17 @@ open_enum! {
 }
 
 /// Identifier and sequence number of an echo (and of the other query messages).
+///
+/// Built by a struct literal, it makes an echo request or reply:
+///
+/// ```
+/// use ersatz::icmp;
+///
+/// let echo = icmp::Echo { identifier: 0x1234, sequence_number: 1 };
+/// let request = echo.into_echo_request(&b"abcd"[..]);
+/// assert_eq!(request.to_vec()?, [8, 0, 0x21, 0x04, 0x12, 0x34, 0, 1, b'a', b'b', b'c', b'd']);
+/// # Ok::<(), ersatz::wire::BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Echo {
     /// Identifier: which pinger (Windows uses one per process run).
@@ -124,16 +135,36 @@ pub struct Echo {
 }
 
 impl Echo {
-    /// An echo request with this identifier, sequence number and payload.
+    /// An echo request with this identifier, sequence number and payload
+    /// (its checksum is computed when it is written).
     #[inline]
-    pub fn as_echo_request<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
+    #[must_use]
+    pub fn into_echo_request<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
         Packet::new(Header::EchoRequest(self), payload.into())
     }
 
-    /// An echo reply with this identifier, sequence number and payload.
+    /// An echo reply with this identifier, sequence number and payload
+    /// (its checksum is computed when it is written).
     #[inline]
-    pub fn as_echo_reply<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
+    #[must_use]
+    pub fn into_echo_reply<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
         Packet::new(Header::EchoReply(self), payload.into())
+    }
+
+    /// The old name of [`Echo::into_echo_request`].
+    #[deprecated(since = "0.2.0", note = "renamed to into_echo_request")]
+    #[inline]
+    #[must_use]
+    pub fn as_echo_request<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
+        self.into_echo_request(payload)
+    }
+
+    /// The old name of [`Echo::into_echo_reply`].
+    #[deprecated(since = "0.2.0", note = "renamed to into_echo_reply")]
+    #[inline]
+    #[must_use]
+    pub fn as_echo_reply<'a>(self, payload: impl Into<Blob<'a>>) -> Packet<'a> {
+        self.into_echo_reply(payload)
     }
 
     #[inline(always)]
@@ -152,7 +183,12 @@ impl Echo {
 }
 
 /// The code and the 4 type-specific bytes of a message, given meaning.
+///
+/// Message types may get their own variant in later versions (what is
+/// [`Header::Other`] today, such as RFC 8335's extended echo, may not be
+/// tomorrow): matches need a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Header {
     /// Echo reply (type 0, code 0).
     EchoReply(Echo),
@@ -217,15 +253,28 @@ pub enum Header {
 }
 
 impl Header {
-    /// Gives the 4 type-specific bytes of a message of type `typ` their meaning.
+    /// Gives the 4 type-specific bytes of a message of type `typ` their
+    /// meaning. Echo and other query messages with a code other than 0, and
+    /// types without a layout here, are [`Header::Other`].
+    ///
+    /// ```
+    /// use ersatz::icmp::{Header, TimeExceededCode, Type};
+    ///
+    /// assert_eq!(
+    ///     Header::from_wire(Type::TimeExceeded, 0, [0; 4]),
+    ///     Header::TimeExceeded { code: TimeExceededCode::TtlExceeded, unused: 0 }
+    /// );
+    /// assert_eq!(Header::from_wire(Type::EchoRequest, 1, [0, 1, 0, 2]), Header::Other { code: 1, rest: [0, 1, 0, 2] });
+    /// ```
     #[inline(always)]
+    #[must_use]
     pub fn from_wire(typ: Type, code: u8, rest: [u8; 4]) -> Header {
         Self::from_word(typ, code, u32::from_be_bytes(rest))
     }
 
-    /// [`Header::from_wire`] with the 4 bytes as one big-endian word, read
-    /// from the buffer in one load: taken apart byte by byte for each
-    /// variant's fields, they cost the parser some 30 instructions a message.
+    /// [`Header::from_wire`] with the 4 bytes as one big-endian word.
+    // Read from the buffer in one load: taken apart byte by byte for each
+    // variant's fields, they cost the parser some 30 instructions a message.
     #[inline(always)]
     pub(crate) fn from_word(typ: Type, code: u8, word: u32) -> Header {
         match (typ, code) {
@@ -264,8 +313,10 @@ impl Header {
         }
     }
 
-    /// The code and the 4 type-specific bytes, as they go on the wire.
+    /// The code and the 4 type-specific bytes, as they go on the wire: the
+    /// inverse of [`Header::from_wire`].
     #[inline(always)]
+    #[must_use]
     pub fn to_wire(&self) -> (u8, [u8; 4]) {
         match *self {
             Header::EchoReply(e)
@@ -296,6 +347,7 @@ impl Header {
     }
 
     /// The type this header belongs to (`None` for [`Header::Other`]).
+    #[must_use]
     pub fn typ(&self) -> Option<Type> {
         Some(match self {
             Header::EchoReply(_) => Type::EchoReply,
@@ -315,6 +367,7 @@ impl Header {
 
     /// Whether this is an error message, whose payload quotes the datagram
     /// that caused it.
+    #[must_use]
     pub fn is_error(&self) -> bool {
         matches!(
             self,
@@ -350,7 +403,18 @@ pub struct Packet<'a> {
 impl<'a> Packet<'a> {
     /// A message with this header and payload; the type follows the header
     /// ([`Header::Other`] gets the reserved type 255: set `typ` yourself).
+    /// The checksum is computed when it is written.
+    ///
+    /// ```
+    /// use ersatz::{icmp, Blob};
+    ///
+    /// let mut message = icmp::Packet::new(icmp::Header::Other { code: 0, rest: [0; 4] }, Blob::empty());
+    /// message.typ = icmp::Type::RouterSolicitation;
+    /// assert_eq!(message.to_vec()?, [10, 0, 0xf5, 0xff, 0, 0, 0, 0]);
+    /// # Ok::<(), ersatz::wire::BuildError>(())
+    /// ```
     #[inline]
+    #[must_use]
     pub fn new(header: Header, payload: Blob<'a>) -> Self {
         Packet {
             typ: header.typ().unwrap_or(Type::Other(255)),
@@ -362,22 +426,35 @@ impl<'a> Packet<'a> {
     }
 
     /// Length on the wire.
+    #[must_use]
     pub fn len(&self) -> usize {
         HEADER_LEN + self.payload.len()
     }
 
     /// Never true: a message has at least its head.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         false
     }
 
-    /// This message as the payload of an IPv4 packet.
+    /// This message as the payload of an IPv4 packet (also
+    /// `ipv4::Payload::from(message)`).
     #[inline]
-    pub fn as_ipv4_payload(self) -> ipv4::Payload<'a> {
+    #[must_use]
+    pub fn into_ipv4_payload(self) -> ipv4::Payload<'a> {
         ipv4::Payload::ICMP(self)
     }
 
+    /// The old name of [`Packet::into_ipv4_payload`].
+    #[deprecated(since = "0.2.0", note = "renamed to into_ipv4_payload")]
+    #[inline]
+    #[must_use]
+    pub fn as_ipv4_payload(self) -> ipv4::Payload<'a> {
+        self.into_ipv4_payload()
+    }
+
     /// Detaches the message from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Packet<'static> {
         Packet {
             payload: self.payload.into_owned(),
@@ -389,6 +466,7 @@ impl<'a> Packet<'a> {
     /// and the first bytes of its payload (for an echo request, its identifier
     /// and sequence number: see [`Quote::echo_request`]). `None` for other
     /// messages, or when the quote is not an IPv4 header.
+    #[must_use]
     pub fn original(&self) -> Option<Quote<'_>> {
         if !self.header.is_error() {
             return None;
@@ -397,32 +475,43 @@ impl<'a> Packet<'a> {
         Some(Quote { packet })
     }
 
-    /// Parses a whole message: everything after the 8-byte head is payload.
+    /// Parses a whole message: everything after the 8-byte head is payload
+    /// (the rest is empty). The checksum is verified: the verdict is
+    /// `checksum_ok`, a wrong checksum is not an error.
+    ///
+    /// # Errors
+    ///
+    /// Fewer than 8 bytes.
+    ///
+    /// ```
+    /// use ersatz::icmp;
+    ///
+    /// let bytes = [0, 0, 0x39, 0x9d, 0x5b, 0xf0, 0, 1, 0xab];
+    /// let reply = ersatz::parse::run(&bytes, icmp::Packet::parse)?;
+    /// assert_eq!(reply.header, icmp::Header::EchoReply(icmp::Echo { identifier: 0x5bf0, sequence_number: 1 }));
+    /// assert_eq!((&reply.payload[..], reply.checksum_ok), (&[0xab][..], false));
+    /// # Ok::<(), ersatz::parse::Failure>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         let (rest, view) = View::parse(i)?;
         Ok((rest, view.to_packet()))
     }
 
-    /// Writes the message, computing the checksum over head and payload (an
-    /// odd length is padded with a zero byte for the sum only).
-    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out))
-    }
-
-    /// Writes the message into a context held by reference (see
-    /// [`serialize::in_place`]).
+    /// Writes the message into a context held by reference, computing the
+    /// checksum over head and payload (an odd length is padded with a zero
+    /// byte for the sum only).
     #[inline(always)]
-    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), BuildError> {
         put(out, &self.head().to_be_bytes())?;
         put(out, &self.payload)
     }
 
     /// The 8-byte head as it goes on the wire, as one big-endian value, the
-    /// checksum (over head and payload) computed. Built and summed in
-    /// registers: a head assembled byte by byte in memory and read back
-    /// wide, by the checksum or by the copy to the output, stalls the CPU's
-    /// store forwarding.
+    /// checksum (over head and payload) computed.
+    // Built and summed in registers: a head assembled byte by byte in memory
+    // and read back wide, by the checksum or by the copy to the output,
+    // stalls the CPU's store forwarding.
     #[inline(always)]
     pub(crate) fn head(&self) -> u64 {
         let (code, rest) = self.header.to_wire();
@@ -436,19 +525,25 @@ impl<'a> Packet<'a> {
         word | u64::from(sum) << 32
     }
 
-    /// The message's bytes, in a new vector.
-    pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
-        serialize::to_vec_sized(self.serialize(), self.len())
+    /// The message's bytes, in a new vector, the checksum computed (a
+    /// parsed message's `ffff` kept where `0000` would do as well).
+    ///
+    /// # Errors
+    ///
+    /// None today: every message can be written (the `Result` leaves room
+    /// for checks to come).
+    pub fn to_vec(&self) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(self.len(), |out| self.write_to(out))
     }
 
     /// Writes the message to the front of `buf` (a buffer kept for reuse:
-    /// nothing is allocated) and says how many bytes it took. Fails with
-    /// `GenError::BufferTooSmall` if it does not fit.
-    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, GenError> {
-        serialize::to_slice(
-            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize()(out),
-            buf,
-        )
+    /// nothing is allocated) and says how many bytes it took.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::BufferTooSmall`] if it does not fit.
+    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
+        serialize::to_slice(buf, || self.len(), |out| self.write_to(out))
     }
 }
 
@@ -464,7 +559,20 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     /// Checks a whole message (everything after the head is payload) and
-    /// verifies its checksum. Fails as [`Packet::parse`] does.
+    /// verifies its checksum.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::parse`]: fewer than 8 bytes.
+    ///
+    /// ```
+    /// use ersatz::icmp;
+    ///
+    /// let (_, view) = icmp::View::parse(&[8, 0, 0xf7, 0xfd, 0, 1, 0, 1])?;
+    /// assert_eq!(view.typ(), icmp::Type::EchoRequest);
+    /// assert!(view.checksum_ok());
+    /// # Ok::<(), ersatz::parse::Error>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         match Self::plain(i) {
@@ -542,6 +650,7 @@ impl<'a> View<'a> {
 
     /// The message as a value, exactly what [`Packet::parse`] gives.
     #[inline(always)]
+    #[must_use]
     pub fn to_packet(&self) -> Packet<'a> {
         Packet {
             typ: self.typ(),
@@ -563,6 +672,7 @@ pub struct Quote<'a> {
 impl Quote<'_> {
     /// If the quoted datagram was an ICMP echo request, its identifier and
     /// sequence number: how a pinger knows which of its probes failed.
+    #[must_use]
     pub fn echo_request(&self) -> Option<Echo> {
         if self.packet.protocol != ipv4::Protocol::ICMP || self.packet.is_fragment() {
             return None;
@@ -587,7 +697,7 @@ impl Quote<'_> {
     fn transport_head(&self, n: usize) -> Option<&[u8]> {
         let protocol = self.packet.protocol;
         if !matches!(protocol, ipv4::Protocol::TCP | ipv4::Protocol::UDP)
-            || u16::from(self.packet.fragment_offset) != 0
+            || self.packet.fragment_offset != 0
         {
             return None;
         }
@@ -602,6 +712,7 @@ impl Quote<'_> {
     /// RFC 792's 8 quoted bytes always hold). How a prober knows which of its
     /// probes a port unreachable or a time exceeded answers. `None` for other
     /// protocols, a later fragment, or a quote too short.
+    #[must_use]
     pub fn ports(&self) -> Option<(ipv4::Protocol, u16, u16)> {
         let head = self.transport_head(4)?;
         let (src, dst) = head.split_at(2);
@@ -615,6 +726,7 @@ impl Quote<'_> {
     /// If the quoted datagram was a TCP segment: its sequence number (bytes
     /// 4 to 8 after the quoted IPv4 header). `None` otherwise, or for a quote
     /// too short.
+    #[must_use]
     pub fn tcp_seq(&self) -> Option<u32> {
         if self.packet.protocol != ipv4::Protocol::TCP {
             return None;
@@ -707,7 +819,9 @@ mod tests {
         assert_eq!(reply.original(), None);
         // The kernel's reply is what we would build as the reply.
         assert_eq!(
-            echo.as_echo_reply(req.payload.borrowed()).to_vec().unwrap(),
+            echo.into_echo_reply(req.payload.borrowed())
+                .to_vec()
+                .unwrap(),
             reply.to_vec().unwrap()
         );
     }
@@ -805,7 +919,7 @@ mod tests {
         assert_eq!((cut.ports().is_some(), cut.tcp_seq()), (true, None));
         // A later fragment does not start with the header.
         let mut later = quote.clone();
-        later.packet.fragment_offset = ux::u13::new(1);
+        later.packet.fragment_offset = 1;
         assert_eq!((later.ports(), later.tcp_seq()), (None, None));
     }
 
@@ -841,7 +955,7 @@ mod tests {
             identifier: 1,
             sequence_number: 2,
         };
-        let bytes = echo.as_echo_request(&[0xab_u8][..]).to_vec().unwrap();
+        let bytes = echo.into_echo_request(&[0xab_u8][..]).to_vec().unwrap();
         // 0800 + 0000 + 0001 + 0002 + ab00 = b303 -> checksum 4cfc
         assert_eq!(bytes, [8, 0, 0x4c, 0xfc, 0, 1, 0, 2, 0xab]);
         let (_, back) = Packet::parse(&bytes).unwrap();
@@ -885,6 +999,35 @@ mod tests {
         );
         assert_eq!(Type::from(42), Type::Other(42));
         assert_eq!(u8::from(Type::Other(42)), 42);
+    }
+
+    /// The renamed builders: the old names give the same bytes.
+    #[test]
+    #[allow(deprecated)]
+    fn deprecated_names_build_the_same_bytes() {
+        let echo = Echo {
+            identifier: 0x5bf0,
+            sequence_number: 7,
+        };
+        let data = &b"0123456789"[..];
+        assert_eq!(
+            echo.as_echo_request(data).to_vec(),
+            echo.into_echo_request(data).to_vec()
+        );
+        assert_eq!(
+            echo.as_echo_reply(data).to_vec(),
+            echo.into_echo_reply(data).to_vec()
+        );
+        let src = ipv4::Addr([10, 0, 0, 1]);
+        let dst = ipv4::Addr([10, 0, 0, 2]);
+        assert_eq!(
+            echo.into_echo_request(data)
+                .as_ipv4_payload()
+                .to_vec(src, dst),
+            echo.into_echo_request(data)
+                .into_ipv4_payload()
+                .to_vec(src, dst)
+        );
     }
 
     #[test]

@@ -10,17 +10,15 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use cookie_factory::combinator::slice;
-use cookie_factory::{GenError, SerializeFn, WriteContext};
+use cookie_factory::WriteContext;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use ux::{u13, u2, u3, u4, u6};
 
-use super::bits::{BitField, Bits};
+use super::bits::Bits;
 use super::blob::Blob;
 use super::checksum::{self, Checksum};
 use super::parse::{self, invalid, within};
-use super::serialize::{self, put};
+use super::serialize::{self, check_field, put, too_long, BuildError};
 use super::{ethernet, icmp, tcp, udp};
 
 /// An IPv4 address.
@@ -28,17 +26,24 @@ use super::{ethernet, icmp, tcp, udp};
 pub struct Addr(pub [u8; 4]);
 
 impl Addr {
-    /// Parses 4 bytes.
+    /// Parses 4 bytes; the rest of the input follows.
+    ///
+    /// # Errors
+    ///
+    /// [`parse::Reason::Truncated`] for fewer than 4 bytes.
+    ///
+    /// ```
+    /// use ersatz::ipv4::Addr;
+    ///
+    /// let (_, addr) = Addr::parse(&[10, 77, 1, 2])?;
+    /// assert_eq!(addr, "10.77.1.2".parse().unwrap());
+    /// assert!(Addr::parse(&[10, 77, 1]).is_err());
+    /// # Ok::<(), ersatz::parse::Error>(())
+    /// ```
     #[inline]
     pub fn parse(i: parse::Input<'_>) -> parse::Result<'_, Self> {
         let (i, bytes) = parse::array::<4>(i)?;
         Ok((i, Addr(*bytes)))
-    }
-
-    /// Writes 4 bytes.
-    pub fn serialize<W: Write>(&self) -> impl SerializeFn<W> {
-        let bytes = self.0;
-        move |out| slice(bytes)(out)
     }
 }
 
@@ -109,10 +114,19 @@ open_enum! {
     }
 }
 
-/// The "Don't Fragment" flag.
-pub const DONT_FRAGMENT: u3 = u3::new(0b010);
-/// The "More Fragments" flag.
-pub const MORE_FRAGMENTS: u3 = u3::new(0b001);
+/// The "Don't Fragment" flag, in [`Packet::flags`].
+pub const DONT_FRAGMENT: u8 = 0b010;
+/// The "More Fragments" flag, in [`Packet::flags`].
+pub const MORE_FRAGMENTS: u8 = 0b001;
+
+/// The largest value of [`Packet::flags`] (3 bits).
+pub const MAX_FLAGS: u8 = 0b111;
+/// The largest [`Packet::fragment_offset`] (13 bits).
+pub const MAX_FRAGMENT_OFFSET: u16 = 0x1fff;
+/// The largest [`Packet::dscp`] (6 bits).
+pub const MAX_DSCP: u8 = 0x3f;
+/// The largest [`Packet::ecn`] (2 bits).
+pub const MAX_ECN: u8 = 0b11;
 
 /// More Fragments and the fragment offset in the header's fourth 16-bit word:
 /// a packet is a fragment when any of them is set.
@@ -121,11 +135,11 @@ const FRAGMENT_BITS: u16 = 0x3fff;
 /// Whether flags and offset make a fragment: More Fragments set, or a
 /// non-zero offset.
 #[inline]
-fn is_fragment(flags: u3, fragment_offset: u13) -> bool {
-    u8::from(flags) & u8::from(MORE_FRAGMENTS) != 0 || u16::from(fragment_offset) != 0
+fn is_fragment(flags: u8, fragment_offset: u16) -> bool {
+    flags & MORE_FRAGMENTS != 0 || fragment_offset != 0
 }
 
-/// A fresh identification for [`Payload::as_packet`]: random, from a
+/// A fresh identification for [`Payload::into_packet`]: random, from a
 /// small, fast generator per thread (rand's `SmallRng`), seeded on first
 /// use from the operating system's randomness.
 ///
@@ -173,7 +187,8 @@ pub const MIN_HEADER_LEN: usize = 20;
 /// Longest options field: IHL is at most 15 words.
 pub const MAX_OPTIONS_LEN: usize = 40;
 
-/// What an IPv4 packet carries.
+/// What an IPv4 packet carries. Protocols may be added in later versions
+/// (what is `Unknown` today may get its own variant).
 // An explicit tag byte. Left to itself, rustc keeps the variant in a niche
 // of the largest one (TCP's first `Cow`), and every test of it (the
 // serializer's two matches, dropping a frame) first decodes that word
@@ -182,6 +197,7 @@ pub const MAX_OPTIONS_LEN: usize = 40;
 // tag, 10 more, and the SYN's build 18 fewer than with the niche.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Payload<'a> {
     /// An ICMP message.
     ICMP(icmp::Packet<'a>),
@@ -197,6 +213,7 @@ pub enum Payload<'a> {
 impl<'a> Payload<'a> {
     /// Length on the wire.
     #[inline]
+    #[must_use]
     pub fn len(&self) -> usize {
         match self {
             Payload::ICMP(p) => p.len(),
@@ -207,12 +224,14 @@ impl<'a> Payload<'a> {
     }
 
     /// Whether there are no bytes at all.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The protocol number this payload goes out with.
     #[inline]
+    #[must_use]
     pub fn protocol(&self) -> Protocol {
         match self {
             Payload::ICMP(_) => Protocol::ICMP,
@@ -224,18 +243,35 @@ impl<'a> Payload<'a> {
 
     /// A new packet from `src` to `dst` carrying this payload, as Windows
     /// makes them: random identification, TTL 128, no flags, no options.
+    /// Set its fields before writing it to change any of that.
+    ///
+    /// ```
+    /// use ersatz::{ipv4, udp, Blob};
+    ///
+    /// let datagram = udp::Packet::new(40000, 33434, Blob::from(&b"probe"[..]));
+    /// let mut packet = datagram.into_ipv4_payload().into_packet(
+    ///     ipv4::Addr([10, 0, 0, 1]),
+    ///     ipv4::Addr([10, 0, 0, 2]),
+    /// );
+    /// assert_eq!((packet.ttl, packet.len()), (128, 20 + 8 + 5));
+    /// packet.ttl = 1;
+    /// packet.flags = ipv4::DONT_FRAGMENT;
+    /// let bytes = packet.to_vec()?;
+    /// assert_eq!((bytes[6], bytes[8], bytes[9]), (0x40, 1, 17));
+    /// # Ok::<(), ersatz::wire::BuildError>(())
+    /// ```
     #[inline]
-    pub fn as_packet(self, src: Addr, dst: Addr) -> Packet<'a> {
+    #[must_use]
+    pub fn into_packet(self, src: Addr, dst: Addr) -> Packet<'a> {
         Packet {
-            // Constants: `ux`'s checked `new` runs at compile time.
-            version: const { u4::new(4) },
-            ihl: const { u4::new(5) },
-            dscp: const { u6::new(0) },
-            ecn: const { u2::new(0) },
+            version: 4,
+            ihl: 5,
+            dscp: 0,
+            ecn: 0,
             length: (MIN_HEADER_LEN + self.len()).min(usize::from(u16::MAX)) as u16,
             identification: random_identification(),
-            flags: const { u3::new(0) },
-            fragment_offset: const { u13::new(0) },
+            flags: 0,
+            fragment_offset: 0,
             ttl: DEFAULT_TTL,
             protocol: self.protocol(),
             checksum: 0,
@@ -247,7 +283,16 @@ impl<'a> Payload<'a> {
         }
     }
 
+    /// The old name of [`Payload::into_packet`].
+    #[deprecated(since = "0.2.0", note = "renamed to into_packet")]
+    #[inline]
+    #[must_use]
+    pub fn as_packet(self, src: Addr, dst: Addr) -> Packet<'a> {
+        self.into_packet(src, dst)
+    }
+
     /// Detaches the payload from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Payload<'static> {
         match self {
             Payload::ICMP(p) => Payload::ICMP(p.into_owned()),
@@ -257,14 +302,14 @@ impl<'a> Payload<'a> {
         }
     }
 
-    /// Writes the payload of a packet from `src` to `dst` (TCP and UDP sum
-    /// the addresses into their checksums).
-    pub fn serialize<'s, W: Write + 's>(
-        &'s self,
-        src: Addr,
-        dst: Addr,
-    ) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out, src, dst))
+    /// The payload's bytes as carried from `src` to `dst` (TCP and UDP sum
+    /// the addresses into their checksums), in a new vector.
+    ///
+    /// # Errors
+    ///
+    /// As the TCP segment's or UDP datagram's `to_vec`.
+    pub fn to_vec(&self, src: Addr, dst: Addr) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(self.len(), |out| self.write_to(out, src, dst))
     }
 
     #[inline(always)]
@@ -273,7 +318,7 @@ impl<'a> Payload<'a> {
         out: &mut WriteContext<W>,
         src: Addr,
         dst: Addr,
-    ) -> Result<(), GenError> {
+    ) -> Result<(), BuildError> {
         match self {
             Payload::ICMP(p) => p.write_to(out),
             Payload::TCP(p) => p.write_to(out, src, dst),
@@ -283,25 +328,58 @@ impl<'a> Payload<'a> {
     }
 }
 
+impl<'a> From<icmp::Packet<'a>> for Payload<'a> {
+    /// The message as the payload of a packet: [`icmp::Packet::into_ipv4_payload`].
+    #[inline]
+    fn from(message: icmp::Packet<'a>) -> Self {
+        Payload::ICMP(message)
+    }
+}
+
+impl<'a> From<tcp::Packet<'a>> for Payload<'a> {
+    /// The segment as the payload of a packet: [`tcp::Packet::into_ipv4_payload`].
+    #[inline]
+    fn from(segment: tcp::Packet<'a>) -> Self {
+        Payload::TCP(segment)
+    }
+}
+
+impl<'a> From<udp::Packet<'a>> for Payload<'a> {
+    /// The datagram as the payload of a packet: [`udp::Packet::into_ipv4_payload`].
+    #[inline]
+    fn from(datagram: udp::Packet<'a>) -> Self {
+        Payload::UDP(datagram)
+    }
+}
+
 /// An IPv4 packet, every header field as it was on the wire.
+///
+/// The bit fields of the header are plain integers; on output a value
+/// wider than its field ([`MAX_DSCP`], [`MAX_ECN`], [`MAX_FLAGS`],
+/// [`MAX_FRAGMENT_OFFSET`], 15 for `version`) is refused with
+/// [`BuildError::OutOfRange`], never cut. Parsed packets always hold values
+/// that fit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet<'a> {
-    /// Version: 4.
-    pub version: u4,
-    /// Header length in 32-bit words, as parsed (computed from `options` on output).
-    pub ihl: u4,
-    /// Differentiated Services Code Point.
-    pub dscp: u6,
-    /// Explicit Congestion Notification.
-    pub ecn: u2,
+    /// Version: 4 (4 bits; written as it is).
+    pub version: u8,
+    /// Header length in 32-bit words, as parsed (computed from `options` on
+    /// output, whatever this holds).
+    pub ihl: u8,
+    /// Differentiated Services Code Point (6 bits: at most [`MAX_DSCP`]; the
+    /// DSCP, not the old TOS byte: EF is 46).
+    pub dscp: u8,
+    /// Explicit Congestion Notification (2 bits: at most [`MAX_ECN`]).
+    pub ecn: u8,
     /// Total length, as parsed (computed on output).
     pub length: u16,
     /// Identification, for reassembly.
     pub identification: u16,
-    /// Flags: reserved, [`DONT_FRAGMENT`], [`MORE_FRAGMENTS`].
-    pub flags: u3,
-    /// Fragment offset in 8-byte units.
-    pub fragment_offset: u13,
+    /// Flags (3 bits): reserved, [`DONT_FRAGMENT`], [`MORE_FRAGMENTS`].
+    pub flags: u8,
+    /// Fragment offset in 8-byte units (13 bits: at most
+    /// [`MAX_FRAGMENT_OFFSET`]).
+    pub fragment_offset: u16,
     /// Time to live.
     pub ttl: u8,
     /// Protocol of the payload.
@@ -324,38 +402,54 @@ pub struct Packet<'a> {
 
 impl<'a> Packet<'a> {
     /// Whether the Don't Fragment flag is set.
+    #[must_use]
     pub fn dont_fragment(&self) -> bool {
-        u8::from(self.flags) & u8::from(DONT_FRAGMENT) != 0
+        self.flags & DONT_FRAGMENT != 0
     }
 
     /// Whether this is a fragment (More Fragments set, or a non-zero offset):
     /// then the payload is not parsed, as it is not a whole message.
+    #[must_use]
     pub fn is_fragment(&self) -> bool {
         is_fragment(self.flags, self.fragment_offset)
     }
 
     /// Header length on output, options padded to whole words.
+    #[must_use]
     pub fn header_len(&self) -> usize {
         MIN_HEADER_LEN + self.options.len().div_ceil(4) * 4
     }
 
     /// Total length on output.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.header_len() + self.payload.len()
     }
 
     /// Never true: a packet has at least its header.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         false
     }
 
-    /// This packet as the payload of an Ethernet frame.
+    /// This packet as the payload of an Ethernet frame (also
+    /// `ethernet::Payload::from(packet)`).
     #[inline]
-    pub fn as_ethernet_payload(self) -> ethernet::Payload<'a> {
+    #[must_use]
+    pub fn into_ethernet_payload(self) -> ethernet::Payload<'a> {
         ethernet::Payload::IPv4(self)
     }
 
+    /// The old name of [`Packet::into_ethernet_payload`].
+    #[deprecated(since = "0.2.0", note = "renamed to into_ethernet_payload")]
+    #[inline]
+    #[must_use]
+    pub fn as_ethernet_payload(self) -> ethernet::Payload<'a> {
+        self.into_ethernet_payload()
+    }
+
     /// Detaches the packet from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Packet<'static> {
         Packet {
             options: self.options.into_owned(),
@@ -368,7 +462,35 @@ impl<'a> Packet<'a> {
     /// as the remaining input. ICMP, TCP and UDP payloads are parsed (unless
     /// fragmented; TCP and UDP checksums with this packet's addresses);
     /// other protocols are kept raw, and so is a UDP datagram whose length
-    /// leaves bytes of the payload over (so that every byte is kept).
+    /// leaves bytes of the payload over (so that every byte is kept). The
+    /// header checksum is verified: the verdict is `checksum_ok`, a wrong
+    /// checksum is not an error.
+    ///
+    /// # Errors
+    ///
+    /// A version other than 4, a header length below 5 words or past the
+    /// input, a total length shorter than the header or past the input, or
+    /// an ICMP, TCP or UDP payload that does not parse.
+    ///
+    /// ```
+    /// use ersatz::{icmp, ipv4};
+    ///
+    /// let request = icmp::Echo { identifier: 1, sequence_number: 9 }
+    ///     .into_echo_request(Vec::from(&b"abc"[..]))
+    ///     .into_ipv4_payload()
+    ///     .into_packet(ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let bytes = request.to_vec()?;
+    /// let (rest, packet) = ipv4::Packet::parse(&bytes).map_err(|e| e.locate(&bytes))?;
+    /// assert!(rest.is_empty() && packet.checksum_ok);
+    /// assert_eq!((packet.ttl, packet.protocol), (128, ipv4::Protocol::ICMP));
+    /// assert_eq!(packet.to_vec()?, bytes, "written back byte for byte");
+    ///
+    /// let mut damaged = bytes.clone();
+    /// damaged[8] = 1; // the TTL, changed without fixing the checksum
+    /// let packet = ersatz::parse::run(&damaged, ipv4::Packet::parse)?;
+    /// assert!(!packet.checksum_ok);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         if let Some((rest, view, message)) = View::plain_icmp(i) {
@@ -387,24 +509,20 @@ impl<'a> Packet<'a> {
     /// Parses the original datagram quoted by an ICMP error message: its header
     /// in full, then as many payload bytes as were quoted (RFC 792: at least 8),
     /// so the total length may run past the end. The payload stays raw.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::parse`], except that a total length past the input is
+    /// not one.
     pub fn parse_quoted(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         let (rest, view) = View::parse_quoted(i)?;
         Ok((rest, view.to_packet()?))
     }
 
-    /// Writes the packet, computing IHL, total length and header checksum.
-    ///
-    /// Fails with `GenError::CustomError(`[`serialize::OPTIONS_TOO_LONG`]`)`
-    /// for options over 40 bytes and
-    /// [`serialize::PACKET_TOO_LONG`] for a packet over 65,535 bytes.
-    pub fn serialize<'s, W: Write + 's>(&'s self) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out))
-    }
-
-    /// Writes the packet into a context held by reference (see
-    /// [`serialize::in_place`]).
+    /// Writes the packet into a context held by reference, computing IHL,
+    /// total length and header checksum.
     #[inline(always)]
-    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+    pub(crate) fn write_to<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), BuildError> {
         self.head()?.write(out)?;
         self.payload.write_to(out, self.src, self.dst)
     }
@@ -412,22 +530,29 @@ impl<'a> Packet<'a> {
     /// The header as it goes on the wire: IHL, total length and checksum
     /// computed, options zero-padded to whole words.
     #[inline(always)]
-    pub(crate) fn head<'s>(&'s self) -> Result<Head<'s>, GenError> {
+    pub(crate) fn head<'s>(&'s self) -> Result<Head<'s>, BuildError> {
         if self.options.len() > MAX_OPTIONS_LEN {
-            return Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG));
+            return Err(too_long(
+                "IPv4 options",
+                self.options.len(),
+                MAX_OPTIONS_LEN,
+            ));
         }
         let Ok(total) = u16::try_from(self.len()) else {
-            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            return Err(too_long("IPv4 packet", self.len(), usize::from(u16::MAX)));
         };
+        self.check_fields()?;
         let header_len = self.header_len();
         let mut word0 = Bits::<2>::default();
         word0
-            .put(0, self.version)
-            .put(4, u4::from_u16_masked((header_len / 4) as u16))
-            .put(8, self.dscp)
-            .put(14, self.ecn);
+            .put_bits(0, 4, u16::from(self.version))
+            .put_bits(4, 4, (header_len / 4) as u16)
+            .put_bits(8, 6, u16::from(self.dscp))
+            .put_bits(14, 2, u16::from(self.ecn));
         let mut word3 = Bits::<2>::default();
-        word3.put(0, self.flags).put(3, self.fragment_offset);
+        word3
+            .put_bits(0, 3, u16::from(self.flags))
+            .put_bits(3, 13, self.fragment_offset);
         // The fixed header as three big-endian words, built and summed in
         // registers (see icmp::Packet::head for why).
         let first = u64::from(u16::from_be_bytes(word0.into_bytes())) << 48
@@ -452,19 +577,104 @@ impl<'a> Packet<'a> {
         })
     }
 
-    /// The packet's bytes, in a new vector.
-    pub fn to_vec(&self) -> Result<Vec<u8>, GenError> {
-        serialize::to_vec_sized(self.serialize(), self.len())
+    /// Refuses bit fields wider than the header has room for.
+    #[inline(always)]
+    fn check_fields(&self) -> Result<(), BuildError> {
+        // One test for all of them, on the bits above each field's width
+        // (without branches between the fields: five tests in a row cost
+        // the echo build ~40 instructions); which one it was, out of line.
+        let over = u16::from(self.version >> 4)
+            | u16::from(self.dscp >> 6)
+            | u16::from(self.ecn >> 2)
+            | u16::from(self.flags >> 3)
+            | self.fragment_offset >> 13;
+        if over != 0 {
+            return Err(self.field_out_of_range());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn field_out_of_range(&self) -> BuildError {
+        let checks = [
+            ("version", u16::from(self.version), 0xf),
+            ("dscp", u16::from(self.dscp), u16::from(MAX_DSCP)),
+            ("ecn", u16::from(self.ecn), u16::from(MAX_ECN)),
+            ("flags", u16::from(self.flags), u16::from(MAX_FLAGS)),
+            ("fragment_offset", self.fragment_offset, MAX_FRAGMENT_OFFSET),
+        ];
+        checks
+            .into_iter()
+            .find_map(|(field, value, max)| check_field(field, value, max).err())
+            .unwrap_or(BuildError::OutOfRange {
+                field: "version",
+                value: u16::from(self.version),
+                max: 0xf,
+            })
+    }
+
+    /// The packet's bytes, in a new vector: IHL, total length and header
+    /// checksum computed, options zero-padded to whole words, the payload
+    /// written as its own `to_vec` would (TCP and UDP with this packet's
+    /// addresses).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::TooLong`] for options over 40 bytes or a packet over
+    /// 65,535; [`BuildError::OutOfRange`] for a bit field wider than its
+    /// field (see [`Packet`]); and as the payload's `to_vec`.
+    ///
+    /// ```
+    /// use ersatz::{ipv4, wire::BuildError, Blob};
+    ///
+    /// let mut packet = ipv4::Payload::Unknown(Blob::from(&[1u8, 2, 3][..]))
+    ///     .into_packet(ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let bytes = packet.to_vec()?;
+    /// assert_eq!(&bytes[..4], &[0x45, 0, 0, 23]);
+    ///
+    /// packet.dscp = 0xb8; // a TOS byte, not a DSCP
+    /// assert_eq!(
+    ///     packet.to_vec(),
+    ///     Err(BuildError::OutOfRange { field: "dscp", value: 0xb8, max: 63 })
+    /// );
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(self.len(), |out| self.write_to(out))
     }
 
     /// Writes the packet to the front of `buf` (a buffer kept for reuse:
-    /// nothing is allocated) and says how many bytes it took. Fails with
-    /// `GenError::BufferTooSmall` if it does not fit.
-    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, GenError> {
-        serialize::to_slice(
-            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize()(out),
-            buf,
-        )
+    /// nothing is allocated) and says how many bytes it took.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::BufferTooSmall`] if it does not fit, and as
+    /// [`Packet::to_vec`].
+    pub fn to_slice(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
+        serialize::to_slice(buf, || self.len(), |out| self.write_to(out))
+    }
+
+    /// Writes the packet at the end of `vec` (after an Ethernet head
+    /// written there, say), which grows as it must.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::to_vec`]; `vec` is then left as it was.
+    ///
+    /// ```
+    /// use ersatz::{ipv4, Blob};
+    ///
+    /// let packet = ipv4::Payload::Unknown(Blob::empty())
+    ///     .into_packet(ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let mut frame = vec![0xff; 12];
+    /// frame.extend_from_slice(&[0x08, 0x00]);
+    /// packet.append_to(&mut frame)?;
+    /// assert_eq!((frame.len(), frame[14]), (34, 0x45));
+    /// # Ok::<(), ersatz::wire::BuildError>(())
+    /// ```
+    pub fn append_to(&self, vec: &mut Vec<u8>) -> Result<(), BuildError> {
+        serialize::append(vec, self.len(), |out| self.write_to(out))
     }
 
     /// Splits the packet into fragments whose total length is at most `mtu`
@@ -473,26 +683,42 @@ impl<'a> Packet<'a> {
     /// with the "copied" flag go into every fragment, the others only into
     /// the first. A packet that fits is returned whole (as one fragment).
     ///
-    /// Fails with [`serialize::PACKET_TOO_LONG`] if the packet is over
-    /// 65,535 bytes or `mtu` leaves no room for 8 bytes of payload.
-    pub fn fragments(&self, mtu: usize) -> Result<Vec<Packet<'static>>, GenError> {
+    /// # Errors
+    ///
+    /// [`BuildError::TooLong`] for a packet over 65,535 bytes;
+    /// [`BuildError::CannotFragment`] if `mtu` leaves no room for 8 bytes of
+    /// payload after a fragment's header, or the offsets would not fit 13
+    /// bits; and as the payload's `to_vec`.
+    ///
+    /// ```
+    /// use ersatz::{ipv4, Blob};
+    ///
+    /// let packet = ipv4::Payload::Unknown(Blob::from(vec![7u8; 3000]))
+    ///     .into_packet(ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let fragments = packet.fragments(1500)?;
+    /// assert_eq!(fragments.len(), 3);
+    /// assert!(fragments.iter().all(|f| f.len() <= 1500 && f.is_fragment()));
+    /// assert_eq!(fragments[1].fragment_offset, 1480 / 8);
+    /// # Ok::<(), ersatz::wire::BuildError>(())
+    /// ```
+    pub fn fragments(&self, mtu: usize) -> Result<Vec<Packet<'static>>, BuildError> {
         if self.len() <= mtu {
             return Ok(vec![self.clone().into_owned()]);
         }
         if self.len() > usize::from(u16::MAX) {
-            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            return Err(too_long("IPv4 packet", self.len(), usize::from(u16::MAX)));
         }
-        let payload = serialize::to_vec(self.payload.serialize(self.src, self.dst))?;
+        let payload = self.payload.to_vec(self.src, self.dst)?;
         if payload.is_empty() {
             // Over the MTU with its header alone: nothing to cut.
-            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            return Err(BuildError::CannotFragment { mtu });
         }
         let first_options = self.options.to_vec();
         let later_options = copied_options(&self.options);
         let room = |options: &[u8]| {
             mtu.saturating_sub(MIN_HEADER_LEN + options.len().div_ceil(4) * 4) / 8 * 8
         };
-        let base = usize::from(u16::from(self.fragment_offset)) * 8;
+        let base = usize::from(self.fragment_offset) * 8;
         let mut out = Vec::new();
         let mut at = 0;
         while at < payload.len() {
@@ -503,21 +729,24 @@ impl<'a> Packet<'a> {
             };
             let room = room(options);
             if room == 0 {
-                return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+                return Err(BuildError::CannotFragment { mtu });
             }
             let end = (at + room).min(payload.len());
             let last = end == payload.len();
             let offset = (base + at) / 8;
-            let Ok(offset) = u16::try_from(offset) else {
-                return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            let Some(offset) = u16::try_from(offset)
+                .ok()
+                .filter(|&o| o <= MAX_FRAGMENT_OFFSET)
+            else {
+                return Err(BuildError::CannotFragment { mtu });
             };
-            let mut flags = u8::from(self.flags);
+            let mut flags = self.flags;
             if !last {
-                flags |= u8::from(MORE_FRAGMENTS);
+                flags |= MORE_FRAGMENTS;
             }
             out.push(Packet {
-                flags: u3::from_u16_masked(u16::from(flags)),
-                fragment_offset: u13::from_u16_masked(offset),
+                flags,
+                fragment_offset: offset,
                 options: Blob::from(options.clone()),
                 payload: Payload::Unknown(Blob::from(payload[at..end].to_vec())),
                 ..self.clone().into_owned()
@@ -564,7 +793,7 @@ pub(crate) struct Head<'s> {
 impl Head<'_> {
     /// Writes the header: the fixed words, the options, their padding.
     #[inline(always)]
-    pub(crate) fn write<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), GenError> {
+    pub(crate) fn write<W: Write>(&self, out: &mut WriteContext<W>) -> Result<(), BuildError> {
         let (first, second, third) = self.fixed;
         put(out, &first.to_be_bytes())?;
         put(out, &second.to_be_bytes())?;
@@ -602,6 +831,22 @@ impl Head<'_> {
 /// [`Packet::parse`] is a view made into a value; a view costs no more than
 /// the checks, which is all a receiver needs to decide whether a packet is
 /// for it ([`View::to_packet`] builds the [`Packet`] afterwards).
+///
+/// ```
+/// use ersatz::{icmp, ipv4};
+///
+/// let bytes = icmp::Echo { identifier: 3, sequence_number: 4 }
+///     .into_echo_reply(&b"data"[..])
+///     .into_ipv4_payload()
+///     .into_packet(ipv4::Addr([10, 0, 0, 2]), ipv4::Addr([10, 0, 0, 1]))
+///     .to_vec()?;
+/// let view = ersatz::parse::run(&bytes, ipv4::View::parse)?;
+/// assert!(view.checksum_ok() && view.carries_icmp());
+/// assert_eq!(view.dst(), ipv4::Addr([10, 0, 0, 1]));
+/// let message = ersatz::parse::run(view.payload(), icmp::View::parse)?;
+/// assert_eq!(message.header(), icmp::Header::EchoReply(icmp::Echo { identifier: 3, sequence_number: 4 }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View<'a> {
     /// The input the packet starts at (error positions are given from it).
@@ -617,8 +862,12 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     /// Checks a packet (see [`View`]) and verifies its header checksum. The
-    /// rest is what follows the total length. Fails as [`Packet::parse`]
-    /// does, with the same messages.
+    /// rest is what follows the total length.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::parse`] for the header, with the same messages (the
+    /// payload is not looked at).
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         match Self::plain(i) {
@@ -637,6 +886,10 @@ impl<'a> View<'a> {
 
     /// Checks the original datagram quoted by an ICMP error message (see
     /// [`Packet::parse_quoted`]): the total length may run past the end.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::parse_quoted`] for the header.
     pub fn parse_quoted(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         Self::parse_any(i, true)
     }
@@ -703,12 +956,12 @@ impl<'a> View<'a> {
     fn read(start: parse::Input<'a>, quoted: bool) -> parse::Result<'a, Self> {
         let (_, fixed) = parse::array::<MIN_HEADER_LEN>(start)?;
         let word0 = Bits::from_bytes([fixed[0], fixed[1]]);
-        let version: u4 = word0.get(0);
-        let ihl: u4 = word0.get(4);
-        if u8::from(version) != 4 {
+        let version = word0.get_bits(0, 4);
+        let ihl = word0.get_bits(4, 4);
+        if version != 4 {
             return invalid(start, "version is not 4");
         }
-        let header_len = usize::from(u8::from(ihl)) * 4;
+        let header_len = usize::from(ihl) * 4;
         if header_len < MIN_HEADER_LEN {
             return invalid(start, "header length (IHL) is below 5 words");
         }
@@ -755,26 +1008,30 @@ impl<'a> View<'a> {
 
     /// Version: 4.
     #[inline]
-    pub fn version(&self) -> u4 {
-        self.word0().get(0)
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        self.word0().get_bits(0, 4) as u8
     }
 
     /// Header length in 32-bit words.
     #[inline]
-    pub fn ihl(&self) -> u4 {
-        self.word0().get(4)
+    #[must_use]
+    pub fn ihl(&self) -> u8 {
+        self.word0().get_bits(4, 4) as u8
     }
 
-    /// Differentiated Services Code Point.
+    /// Differentiated Services Code Point (6 bits).
     #[inline]
-    pub fn dscp(&self) -> u6 {
-        self.word0().get(8)
+    #[must_use]
+    pub fn dscp(&self) -> u8 {
+        self.word0().get_bits(8, 6) as u8
     }
 
-    /// Explicit Congestion Notification.
+    /// Explicit Congestion Notification (2 bits).
     #[inline]
-    pub fn ecn(&self) -> u2 {
-        self.word0().get(14)
+    #[must_use]
+    pub fn ecn(&self) -> u8 {
+        self.word0().get_bits(14, 2) as u8
     }
 
     /// Total length, as on the wire (for a quote, possibly more than the
@@ -790,16 +1047,18 @@ impl<'a> View<'a> {
         u16::from_be_bytes([self.fixed[4], self.fixed[5]])
     }
 
-    /// Flags: reserved, [`DONT_FRAGMENT`], [`MORE_FRAGMENTS`].
+    /// Flags (3 bits): reserved, [`DONT_FRAGMENT`], [`MORE_FRAGMENTS`].
     #[inline]
-    pub fn flags(&self) -> u3 {
-        self.word3().get(0)
+    #[must_use]
+    pub fn flags(&self) -> u8 {
+        self.word3().get_bits(0, 3) as u8
     }
 
-    /// Fragment offset in 8-byte units.
+    /// Fragment offset in 8-byte units (13 bits).
     #[inline]
-    pub fn fragment_offset(&self) -> u13 {
-        self.word3().get(3)
+    #[must_use]
+    pub fn fragment_offset(&self) -> u16 {
+        self.word3().get_bits(3, 13)
     }
 
     /// Whether this is a fragment (More Fragments set, or a non-zero offset).
@@ -873,9 +1132,14 @@ impl<'a> View<'a> {
 
     /// The packet as a value, exactly what [`Packet::parse`] (or, for a
     /// quote, [`Packet::parse_quoted`]) gives: its ICMP, TCP or UDP payload
-    /// parsed, an error there reported inside this packet's context.
+    /// parsed.
+    ///
+    /// # Errors
+    ///
+    /// An ICMP, TCP or UDP payload that does not parse, reported inside
+    /// this packet's context ("IPv4 packet > TCP segment: ...").
     #[inline(always)]
-    pub fn to_packet(&self) -> std::result::Result<Packet<'a>, nom::Err<parse::Error<'a>>> {
+    pub fn to_packet(&self) -> std::result::Result<Packet<'a>, parse::Error<'a>> {
         if self.carries_icmp() {
             let (_, message) = within(self.what(), self.start, icmp::View::parse(self.payload))?;
             Ok(self.with_payload(Payload::ICMP(message.to_packet())))
@@ -957,6 +1221,7 @@ mod tests {
     use super::*;
     use crate::wire::fixtures;
     use crate::wire::parse::run;
+    use crate::wire::BuildError;
 
     fn ip(frame: &[u8]) -> Packet<'_> {
         run(&frame[14..], Packet::parse).expect("fixture parses")
@@ -1022,14 +1287,14 @@ mod tests {
     #[test]
     fn echo_request_header_fields() {
         let p = ip(fixtures::echo_request());
-        assert_eq!(u8::from(p.version), 4);
-        assert_eq!(u8::from(p.ihl), 5);
-        assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (0, 0));
+        assert_eq!(p.version, 4);
+        assert_eq!(p.ihl, 5);
+        assert_eq!((p.dscp, p.ecn), (0, 0));
         assert_eq!(p.length, 84);
         assert_eq!(p.identification, 0x0141);
         assert_eq!(p.flags, DONT_FRAGMENT);
         assert!(p.dont_fragment() && !p.is_fragment());
-        assert_eq!(u16::from(p.fragment_offset), 0);
+        assert_eq!(p.fragment_offset, 0);
         assert_eq!(p.ttl, 64);
         assert_eq!(p.protocol, Protocol::ICMP);
         assert_eq!((p.checksum, p.checksum_ok), (0x21cb, true));
@@ -1042,21 +1307,21 @@ mod tests {
     #[test]
     fn reply_from_behind_the_gateway_has_ttl_63() {
         let p = ip(fixtures::echo_reply());
-        assert_eq!((p.ttl, p.flags, p.identification), (63, u3::new(0), 0x565c));
+        assert_eq!((p.ttl, p.flags, p.identification), (63, 0, 0x565c));
         assert_eq!((p.checksum, p.checksum_ok), (0x0db0, true));
     }
 
     #[test]
     fn error_message_header_has_dscp_cs6() {
         let p = ip(fixtures::dest_unreachable());
-        assert_eq!((u8::from(p.dscp), u8::from(p.ecn)), (48, 0));
+        assert_eq!((p.dscp, p.ecn), (48, 0));
         assert_eq!((p.length, p.checksum, p.checksum_ok), (112, 0x199b, true));
     }
 
     #[test]
     fn record_route_options_are_kept() {
         let p = ip(fixtures::options_request());
-        assert_eq!(u8::from(p.ihl), 15);
+        assert_eq!(p.ihl, 15);
         assert_eq!(p.length, 124);
         assert_eq!(p.options.len(), 40);
         // NOP, then Record Route: type 7, length 39, pointer 8 (our own address in slot 1).
@@ -1137,11 +1402,11 @@ mod tests {
     }
 
     #[test]
-    fn as_packet_is_like_windows() {
+    fn into_packet_is_like_windows() {
         let payload = Payload::Unknown(Blob::from(&[1u8, 2, 3]));
         let a = payload
             .clone()
-            .as_packet(Addr([1, 2, 3, 4]), Addr([5, 6, 7, 8]));
+            .into_packet(Addr([1, 2, 3, 4]), Addr([5, 6, 7, 8]));
         assert_eq!(a.ttl, 128);
         assert_eq!(a.len(), 23);
         let bytes = a.to_vec().unwrap();
@@ -1149,7 +1414,7 @@ mod tests {
         assert!(checksum::verify(&bytes[..20]));
         // Identifications are random: 8 packets are not all alike.
         let ids: std::collections::HashSet<u16> = (0..8)
-            .map(|_| payload.clone().as_packet(a.src, a.dst).identification)
+            .map(|_| payload.clone().into_packet(a.src, a.dst).identification)
             .collect();
         assert!(ids.len() > 1);
     }
@@ -1177,23 +1442,31 @@ mod tests {
     #[test]
     fn options_are_padded_and_limited() {
         let mut p =
-            Payload::Unknown(Blob::empty()).as_packet(Addr([1, 1, 1, 1]), Addr([2, 2, 2, 2]));
+            Payload::Unknown(Blob::empty()).into_packet(Addr([1, 1, 1, 1]), Addr([2, 2, 2, 2]));
         p.options = Blob::from(&[0x94u8, 4, 0, 0, 1][..]);
         let bytes = p.to_vec().unwrap();
         assert_eq!(bytes[0], 0x47);
         assert_eq!(&bytes[20..28], &[0x94, 4, 0, 0, 1, 0, 0, 0]);
         assert!(checksum::verify(&bytes[..28]));
         p.options = Blob::from(vec![1u8; 41]);
-        assert!(matches!(
+        assert_eq!(
             p.to_vec(),
-            Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG))
-        ));
+            Err(BuildError::TooLong {
+                what: "IPv4 options",
+                len: 41,
+                max: 40
+            })
+        );
         p.options = Blob::empty();
         p.payload = Payload::Unknown(Blob::from(vec![0u8; 65516]));
-        assert!(matches!(
+        assert_eq!(
             p.to_vec(),
-            Err(GenError::CustomError(serialize::PACKET_TOO_LONG))
-        ));
+            Err(BuildError::TooLong {
+                what: "IPv4 packet",
+                len: 65536,
+                max: 65535
+            })
+        );
         p.payload = Payload::Unknown(Blob::from(vec![0u8; 65515]));
         assert_eq!(p.to_vec().unwrap().len(), 65535);
     }
@@ -1205,9 +1478,9 @@ mod tests {
             identifier: 1,
             sequence_number: 2,
         }
-        .as_echo_request(Blob::from(data))
-        .as_ipv4_payload()
-        .as_packet(Addr([10, 0, 0, 1]), Addr([10, 0, 0, 2]));
+        .into_echo_request(Blob::from(data))
+        .into_ipv4_payload()
+        .into_packet(Addr([10, 0, 0, 1]), Addr([10, 0, 0, 2]));
         // A copied option (Security-like type 0x82) and a not-copied one (Record Route).
         p.options = Blob::from(vec![0x82, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0]);
         let whole = p.to_vec().unwrap();
@@ -1220,8 +1493,8 @@ mod tests {
             assert_eq!(f.identification, p.identification);
             assert!(f.is_fragment());
             let last = i == frags.len() - 1;
-            assert_eq!(u8::from(f.flags) & 1 == 1, !last);
-            assert_eq!(usize::from(u16::from(f.fragment_offset)) * 8, joined.len());
+            assert_eq!(f.flags & 1 == 1, !last);
+            assert_eq!(usize::from(f.fragment_offset) * 8, joined.len());
             let expected_options: &[u8] = if i == 0 { &p.options } else { &[0x82, 4, 0, 0] };
             assert_eq!(&*f.options, expected_options);
             let (_, back) = Packet::parse(&bytes).unwrap();
@@ -1237,10 +1510,90 @@ mod tests {
         assert_eq!(joined, &whole[p.header_len()..]);
         // Fits: one piece, unchanged.
         assert_eq!(p.fragments(65535).unwrap(), vec![p.clone()]);
-        assert!(matches!(
-            p.fragments(27),
-            Err(GenError::CustomError(serialize::PACKET_TOO_LONG))
-        ));
+        assert_eq!(p.fragments(27), Err(BuildError::CannotFragment { mtu: 27 }));
+        // Offsets past 13 bits are refused, not cut.
+        let mut late = p.clone();
+        late.fragment_offset = MAX_FRAGMENT_OFFSET - 8;
+        assert_eq!(
+            late.fragments(1500),
+            Err(BuildError::CannotFragment { mtu: 1500 })
+        );
+    }
+
+    /// Bit fields over their width are refused, each by its name, never
+    /// cut; the widest values that fit go out as they are.
+    #[test]
+    fn fields_wider_than_the_header_are_refused() {
+        let base =
+            Payload::Unknown(Blob::empty()).into_packet(Addr([1, 1, 1, 1]), Addr([2, 2, 2, 2]));
+        let mut widest = base.clone();
+        (
+            widest.dscp,
+            widest.ecn,
+            widest.flags,
+            widest.fragment_offset,
+        ) = (63, 3, 7, 0x1fff);
+        let bytes = widest.to_vec().expect("fits");
+        assert_eq!(&bytes[..2], &[0x45, 0xff]);
+        assert_eq!(&bytes[6..8], &[0xff, 0xff]);
+        let mut buf = [0u8; 20];
+        type Set = fn(&mut Packet<'_>);
+        let cases: [(Set, &str, u16, u16); 5] = [
+            (|p| p.version = 16, "version", 16, 15),
+            (|p| p.dscp = 0xb8, "dscp", 0xb8, 63),
+            (|p| p.ecn = 4, "ecn", 4, 3),
+            (|p| p.flags = 8, "flags", 8, 7),
+            (
+                |p| p.fragment_offset = 0x2000,
+                "fragment_offset",
+                0x2000,
+                0x1fff,
+            ),
+        ];
+        for (set, field, value, max) in cases {
+            let mut p = base.clone();
+            set(&mut p);
+            let refused = Err(BuildError::OutOfRange { field, value, max });
+            assert_eq!(p.to_vec(), refused, "{field}");
+            assert_eq!(
+                p.to_slice(&mut buf).map(|_| ()),
+                refused.map(|_: Vec<u8>| ())
+            );
+        }
+        // IHL is computed, whatever the field holds.
+        let mut p = base.clone();
+        p.ihl = 200;
+        assert_eq!(p.to_vec().expect("ihl is not written")[0], 0x45);
+    }
+
+    /// The renamed builder: the old name gives the same packet.
+    #[test]
+    #[allow(deprecated)]
+    fn deprecated_names_build_the_same_bytes() {
+        let payload = Payload::Unknown(Blob::from(&[9u8, 8, 7][..]));
+        let (src, dst) = (Addr([10, 0, 0, 1]), Addr([10, 0, 0, 2]));
+        let mut old = payload.clone().as_packet(src, dst);
+        let new = payload.into_packet(src, dst);
+        old.identification = new.identification;
+        assert_eq!(old.to_vec(), new.to_vec());
+        let old_frame = old.clone().as_ethernet_payload();
+        assert_eq!(old_frame, new.clone().into_ethernet_payload());
+        assert_eq!(old_frame, ethernet::Payload::from(new));
+    }
+
+    #[test]
+    fn payloads_convert_with_from() {
+        let (src, dst) = (Addr([10, 0, 0, 1]), Addr([10, 0, 0, 2]));
+        let message = icmp::Echo::default().into_echo_request(Blob::empty());
+        assert_eq!(Payload::from(message.clone()), message.into_ipv4_payload());
+        let segment =
+            tcp::Packet::new(1, 2, 3, 4, tcp::Flags::SYN, 5, Blob::empty(), Blob::empty());
+        assert_eq!(Payload::from(segment.clone()), segment.into_ipv4_payload());
+        let datagram = udp::Packet::new(1, 2, Blob::empty());
+        assert_eq!(
+            Payload::from(datagram.clone()).to_vec(src, dst),
+            datagram.to_vec(src, dst)
+        );
     }
 
     #[test]

@@ -1,7 +1,38 @@
 //! Wire formats: pure functions from bytes to values and back, no I/O.
 //!
-//! Each protocol is one file holding its types, its parser, its serializer and,
-//! at the bottom, tests with real bytes.
+//! Each protocol is a module holding its types, its parser and its
+//! serializer: `parse(&[u8])` gives the bytes left and the value, or a
+//! [`parse::Error`] that says what was being parsed and where; `to_vec()`,
+//! `to_slice(&mut buf)` (and, for frames and IPv4 packets, `append_to(&mut
+//! vec)`) give the bytes, or a [`BuildError`]. TCP and UDP take the IPv4
+//! source and destination too (their checksums cover them). Packets are
+//! built from the inside out: `into_*` methods and `From` impls wrap each
+//! layer in the next.
+//!
+//! ```
+//! use ersatz::{ethernet, icmp, ipv4, parse};
+//!
+//! // Build an echo request in a frame...
+//! let request = icmp::Echo { identifier: 7, sequence_number: 1 }
+//!     .into_echo_request(&b"ping"[..])
+//!     .into_ipv4_payload()
+//!     .into_packet(ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]))
+//!     .into_ethernet_payload();
+//! let frame = ethernet::Frame::new(ethernet::Addr::broadcast(), ethernet::Addr([2, 0, 0, 0, 0, 1]), request);
+//! let bytes = frame.to_vec()?;
+//! assert_eq!(bytes.len(), 14 + 20 + 8 + 4);
+//!
+//! // ...and read it back, checksums verified.
+//! let parsed = parse::run(&bytes, ethernet::Frame::parse)?;
+//! let ethernet::Payload::IPv4(ip) = &parsed.payload else { panic!("not IPv4") };
+//! let ipv4::Payload::ICMP(message) = &ip.payload else { panic!("not ICMP") };
+//! assert!(ip.checksum_ok && message.checksum_ok);
+//! assert_eq!(message.header, icmp::Header::EchoRequest(icmp::Echo { identifier: 7, sequence_number: 1 }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Untrusted input never panics: every parser may be fed bytes straight off
+//! the network (see the crate's documentation).
 
 /// An enum for a protocol number that keeps values it has no name for:
 /// `From<repr>` never fails and `From<enum> for repr` gives the same number back.
@@ -13,7 +44,11 @@ macro_rules! open_enum {
         }
     ) => {
         $(#[$meta])*
+        ///
+        /// Values without a name here are kept as `Other`; names may be added
+        /// in later versions (so matches need a `_` arm).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )*
             /// A value without a name here, kept as it was on the wire.
@@ -43,16 +78,18 @@ macro_rules! open_enum {
 }
 
 pub mod arp;
-pub mod bits;
+pub(crate) mod bits;
 pub mod blob;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod parse;
-pub mod serialize;
+pub(crate) mod serialize;
 pub mod tcp;
 pub mod udp;
+
+pub use serialize::BuildError;
 
 /// Real frames captured in the namespace lab (see `tests/fixtures/README.md`),
 /// for the tests at the bottom of each protocol file.

@@ -1,27 +1,45 @@
-//! Parsing: [`nom`] with an error that says what was being parsed, and where.
+//! Parsing: plain functions from bytes to values, with an error that says
+//! what was being parsed, and where.
 //!
-//! Every wire type has `parse(input) -> parse::Result<Self>`. On failure the
-//! [`Error`] holds a stack of contexts ("Ethernet frame", "IPv4 packet", ...)
-//! and the reason, each with the input position it applies to; [`Error::locate`]
-//! turns that into a [`Failure`] with byte offsets into the original buffer,
-//! whose `Display` reads like
+//! Every wire type has `parse(input) -> parse::Result<Self>`: on success the
+//! bytes left after the value and the value, `Ok((rest, value))`, in the
+//! style of nom (without its types). On failure the [`Error`] holds a stack
+//! of contexts ("Ethernet frame", "IPv4 packet", ...) and the reason, each
+//! with the input position it applies to; [`Error::locate`] turns that into
+//! a [`Failure`] with byte offsets into the original buffer, whose `Display`
+//! reads like
 //! `Ethernet frame > IPv4 packet > ICMP message: needs 8 bytes, has 3 (at byte 34)`.
+//! [`run`] does both steps: a whole buffer in, a value or a [`Failure`] out.
+//!
+//! ```
+//! use ersatz::{ethernet, parse};
+//!
+//! // A frame cut short inside its ICMP message.
+//! let bytes = [
+//!     0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, // Ethernet
+//!     0x45, 0, 0, 23, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4
+//!     8, 0, 0, // 3 bytes of ICMP
+//! ];
+//! let failure = parse::run(&bytes, ethernet::Frame::parse).unwrap_err();
+//! assert_eq!(failure.offset, 34);
+//! assert_eq!(
+//!     failure.to_string(),
+//!     "Ethernet frame > IPv4 packet > ICMP message: needs 8 bytes, has 3 (at byte 34)"
+//! );
+//! ```
 
 use std::fmt;
-
-use nom::error::{ContextError, ErrorKind, ParseError};
 
 /// The input of every parser: the bytes not yet consumed.
 pub type Input<'a> = &'a [u8];
 
 /// What every parser returns: the rest of the input and the value, or an [`Error`].
-pub type Result<'a, T> = nom::IResult<Input<'a>, T, Error<'a>>;
+pub type Result<'a, T> = std::result::Result<(Input<'a>, T), Error<'a>>;
 
 /// Why parsing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
-    /// A nom combinator failed (most often: not enough bytes).
-    Nom(ErrorKind),
     /// The input needed `needed` more bytes than it had.
     Truncated {
         /// Bytes the field needed.
@@ -36,7 +54,6 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Nom(kind) => write!(f, "{}", kind.description()),
             Reason::Truncated { needed, available } => {
                 write!(f, "needs {needed} bytes, has {available}")
             }
@@ -48,14 +65,20 @@ impl fmt::Display for Reason {
 /// A parse error: the reason, and the contexts it happened in (innermost first),
 /// each with the input that was left at that point.
 ///
-/// It is one pointer wide (the details are boxed): every parser's result
-/// carries room for an error, and a small one keeps a successful parse from
-/// moving a large value through every layer. Errors are the rare path.
+/// It borrows the input, so it cannot outlive the buffer (nor go into a
+/// `Box<dyn Error>` with `?`): [`Error::locate`] makes an owned
+/// [`Failure`] of it, and [`run`] parses straight to one.
+///
+/// Its [`Details`] are read through `Deref`: `error.reason`, `error.context`.
+// One pointer wide (the details are boxed): every parser's result carries
+// room for an error, and a small one keeps a successful parse from moving a
+// large value through every layer. Errors are the rare path.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error<'a>(Box<Details<'a>>);
 
 /// What an [`Error`] knows.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Details<'a> {
     /// Where and why it failed.
     pub reason: (Input<'a>, Reason),
@@ -73,6 +96,7 @@ impl<'a> std::ops::Deref for Error<'a> {
 impl<'a> Error<'a> {
     /// An error at `input` for `reason`, with no context yet.
     #[cold]
+    #[must_use]
     pub fn new(input: Input<'a>, reason: Reason) -> Self {
         Error(Box::new(Details {
             reason: (input, reason),
@@ -85,6 +109,17 @@ impl<'a> Error<'a> {
     ///
     /// Positions that do not lie inside `full` (a parser run on another
     /// buffer) are reported at offset `full.len()`.
+    ///
+    /// ```
+    /// use ersatz::icmp;
+    ///
+    /// let bytes = [8u8, 0, 0];
+    /// let error = icmp::Packet::parse(&bytes).unwrap_err();
+    /// let failure = error.locate(&bytes);
+    /// assert_eq!(failure.context, ["ICMP message"]);
+    /// assert_eq!(failure.to_string(), "ICMP message: needs 8 bytes, has 3 (at byte 0)");
+    /// ```
+    #[must_use]
     pub fn locate(&self, full: &[u8]) -> Failure {
         let offset = |rest: Input<'_>| {
             let start = full.as_ptr() as usize;
@@ -116,25 +151,20 @@ impl fmt::Debug for Error<'_> {
     }
 }
 
-impl<'a> ParseError<Input<'a>> for Error<'a> {
-    fn from_error_kind(input: Input<'a>, kind: ErrorKind) -> Self {
-        Error::new(input, Reason::Nom(kind))
-    }
-
-    fn append(_input: Input<'a>, _kind: ErrorKind, other: Self) -> Self {
-        other
-    }
-}
-
-impl<'a> ContextError<Input<'a>> for Error<'a> {
-    fn add_context(input: Input<'a>, ctx: &'static str, mut other: Self) -> Self {
-        push_context(&mut other, input, ctx);
-        other
+impl fmt::Display for Error<'_> {
+    /// As the [`Failure`] it locates to, without the offset (an error does
+    /// not know the buffer it started in).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let contexts: Vec<_> = self.context.iter().rev().map(|(_, c)| *c).collect();
+        write!(f, "{}: {}", contexts.join(" > "), self.reason.1)
     }
 }
+
+impl std::error::Error for Error<'_> {}
 
 /// A located, owned parse error, for reporting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("{}: {reason} (at byte {offset})", .context.join(" > "))]
 pub struct Failure {
     /// What was being parsed, outermost first.
@@ -145,29 +175,38 @@ pub struct Failure {
     pub reason: Reason,
 }
 
-/// Runs `parser` on all of `input` and returns its value, or a located
-/// [`Failure`]. Bytes the parser leaves over are ignored.
+/// Runs `parser` on all of `input` and returns its value. Bytes the parser
+/// leaves over are ignored.
+///
+/// # Errors
+///
+/// What `parser` fails with, located in `input` (see [`Error::locate`]).
+///
+/// ```
+/// use ersatz::{ipv4, parse};
+///
+/// let header = [
+///     0x45, 0, 0, 20, 0x12, 0x34, 0x40, 0, 64, 253, 0x13, 0xb7, 10, 0, 0, 1, 10, 0, 0, 2,
+/// ];
+/// let packet = parse::run(&header, ipv4::Packet::parse)?;
+/// assert_eq!((packet.ttl, packet.checksum_ok), (64, true));
+/// assert_eq!(packet.protocol, ipv4::Protocol::Other(253));
+/// # Ok::<(), parse::Failure>(())
+/// ```
 pub fn run<'a, T>(
     input: &'a [u8],
     parser: impl FnOnce(Input<'a>) -> Result<'a, T>,
 ) -> std::result::Result<T, Failure> {
     match parser(input) {
         Ok((_, value)) => Ok(value),
-        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e.locate(input)),
-        Err(nom::Err::Incomplete(_)) => Err(Failure {
-            context: Vec::new(),
-            offset: input.len(),
-            reason: Reason::Truncated {
-                needed: input.len() + 1,
-                available: input.len(),
-            },
-        }),
+        Err(e) => Err(e.locate(input)),
     }
 }
 
 /// Wraps `parser` so that its errors name `what` it was parsing.
 #[inline(always)]
-pub fn context<'a, T>(
+#[cfg(test)]
+pub(crate) fn context<'a, T>(
     what: &'static str,
     parser: impl FnOnce(Input<'a>) -> Result<'a, T>,
 ) -> impl FnOnce(Input<'a>) -> Result<'a, T> {
@@ -182,12 +221,12 @@ pub fn context<'a, T>(
 /// built once, where the caller wants it, instead of being copied out of a
 /// combinator's return value layer by layer.
 #[inline(always)]
-pub fn within<'a, T>(
+pub(crate) fn within<'a, T>(
     what: &'static str,
     input: Input<'a>,
     mut result: Result<'a, T>,
 ) -> Result<'a, T> {
-    if let Err(nom::Err::Error(e) | nom::Err::Failure(e)) = &mut result {
+    if let Err(e) = &mut result {
         push_context(e, input, what);
     }
     result
@@ -202,13 +241,14 @@ fn push_context<'a>(error: &mut Error<'a>, input: Input<'a>, what: &'static str)
 /// Fails at `input` because the bytes say something impossible.
 #[cold]
 #[inline(never)]
-pub fn invalid<'a, T>(input: Input<'a>, what: &'static str) -> Result<'a, T> {
-    Err(nom::Err::Error(Error::new(input, Reason::Invalid(what))))
+pub(crate) fn invalid<'a, T>(input: Input<'a>, what: &'static str) -> Result<'a, T> {
+    Err(Error::new(input, Reason::Invalid(what)))
 }
 
 /// Splits off exactly `n` bytes, or fails with [`Reason::Truncated`].
 #[inline]
-pub fn take(n: usize) -> impl Fn(Input<'_>) -> Result<'_, &[u8]> {
+#[cfg(test)]
+pub(crate) fn take(n: usize) -> impl Fn(Input<'_>) -> Result<'_, &[u8]> {
     move |i: Input<'_>| {
         if i.len() < n {
             truncated(i, n)
@@ -220,12 +260,11 @@ pub fn take(n: usize) -> impl Fn(Input<'_>) -> Result<'_, &[u8]> {
 }
 
 /// Splits off exactly `N` bytes as an array, or fails with [`Reason::Truncated`].
-///
-/// The array is borrowed: fields are then read straight from the input, not
-/// from a copy of it (a copy on the stack read back at other widths stalls
-/// the CPU's store forwarding).
+// The array is borrowed: fields are then read straight from the input, not
+// from a copy of it (a copy on the stack read back at other widths stalls
+// the CPU's store forwarding).
 #[inline(always)]
-pub fn array<const N: usize>(i: Input<'_>) -> Result<'_, &[u8; N]> {
+pub(crate) fn array<const N: usize>(i: Input<'_>) -> Result<'_, &[u8; N]> {
     match i.split_first_chunk::<N>() {
         Some((head, rest)) => Ok((rest, head)),
         None => truncated(i, N),
@@ -235,20 +274,24 @@ pub fn array<const N: usize>(i: Input<'_>) -> Result<'_, &[u8; N]> {
 /// Fails at `input`, which is shorter than the `needed` bytes.
 #[cold]
 #[inline(never)]
-pub fn truncated<T>(input: Input<'_>, needed: usize) -> Result<'_, T> {
-    Err(nom::Err::Error(Error::new(
+pub(crate) fn truncated<T>(input: Input<'_>, needed: usize) -> Result<'_, T> {
+    Err(Error::new(
         input,
         Reason::Truncated {
             needed,
             available: input.len(),
         },
-    )))
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nom::number::complete::be_u16;
+
+    fn be_u16(i: Input<'_>) -> Result<'_, u16> {
+        let (i, bytes) = array::<2>(i)?;
+        Ok((i, u16::from_be_bytes(*bytes)))
+    }
 
     fn outer(i: Input<'_>) -> Result<'_, u16> {
         context("outer", |i| {
@@ -265,7 +308,7 @@ mod tests {
         assert_eq!(failure.offset, 2);
         assert_eq!(
             failure.to_string(),
-            "outer > inner: End of file (at byte 2)"
+            "outer > inner: needs 2 bytes, has 1 (at byte 2)"
         );
     }
 

@@ -12,15 +12,14 @@ use std::io::Write;
 use std::num::NonZeroU8;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
 
-use cookie_factory::{GenError, SerializeFn, WriteContext};
-use ux::{u3, u4, u9};
+use cookie_factory::WriteContext;
 
-use super::bits::{BitField, Bits};
+use super::bits::Bits;
 use super::blob::Blob;
 use super::checksum::Checksum;
 use super::ipv4::{self, Head};
 use super::parse::{self, invalid, within};
-use super::serialize::{self, put};
+use super::serialize::{self, check_field, put, too_long, BuildError};
 
 /// What errors inside a segment say they were parsing.
 const CONTEXT: &str = "TCP segment";
@@ -29,6 +28,8 @@ const CONTEXT: &str = "TCP segment";
 pub const MIN_HEADER_LEN: usize = 20;
 /// Longest options field: the data offset is at most 15 words.
 pub const MAX_OPTIONS_LEN: usize = 40;
+/// The largest [`Packet::reserved`] (3 bits).
+pub const MAX_RESERVED: u8 = 0b111;
 /// The IP protocol number, as it goes into the pseudo-header.
 const PROTOCOL: u8 = 6;
 
@@ -156,7 +157,11 @@ impl fmt::Debug for Flags {
 }
 
 /// One option of a segment (RFC 9293 3.2, RFC 7323, RFC 2018), given meaning.
+///
+/// Kinds may get their own variant in later versions (what is `Unknown`
+/// today may not be tomorrow): matches need a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TcpOption<'a> {
     /// End of option list (kind 0): what follows is padding.
     EndOfList,
@@ -199,6 +204,7 @@ pub enum TcpOption<'a> {
 
 impl TcpOption<'_> {
     /// Detaches the option from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> TcpOption<'static> {
         match self {
             TcpOption::EndOfList => TcpOption::EndOfList,
@@ -257,6 +263,16 @@ impl TcpOption<'_> {
 
 /// The option bytes of `list`, for building a segment: each option encoded
 /// in order, then zero bytes (End of Option List) to a multiple of 4.
+/// Options that take more than the 40 bytes a header holds are all encoded
+/// (writing the segment will refuse them).
+///
+/// ```
+/// use ersatz::tcp::{options, TcpOption};
+///
+/// let bytes = options(&[TcpOption::MaxSegmentSize(1460), TcpOption::WindowScale(7)]);
+/// assert_eq!(bytes, [2, 4, 0x05, 0xb4, 3, 3, 7, 0]);
+/// ```
+#[must_use]
 pub fn options(list: &[TcpOption<'_>]) -> Vec<u8> {
     if let Some(bytes) = OptionBytes::new(list) {
         return bytes.to_vec();
@@ -276,6 +292,15 @@ pub fn options(list: &[TcpOption<'_>]) -> Vec<u8> {
 /// The option bytes of a list, built on the stack: what [`options`] makes,
 /// without allocating, for lists that fit the 40 bytes a header has room
 /// for. Dereferences to the bytes.
+///
+/// ```
+/// use ersatz::tcp::{OptionBytes, TcpOption};
+///
+/// let mut bytes = OptionBytes::default();
+/// assert!(bytes.set(&[TcpOption::SackPermitted]));
+/// assert_eq!(&bytes[..], &[4, 2, 0, 0]);
+/// assert!(OptionBytes::new(&vec![TcpOption::Timestamps { value: 1, echo: 2 }; 5]).is_none());
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct OptionBytes {
     bytes: [u8; MAX_OPTIONS_LEN],
@@ -288,9 +313,11 @@ pub struct OptionBytes {
 
 impl OptionBytes {
     /// The bytes of `list`, padded as [`options`] pads them; `None` if they
-    /// take more than 40 bytes. (Moved out of the `Option`, the bytes are
-    /// copied once: [`OptionBytes::set`] writes them where they stay.)
+    /// take more than 40 bytes. [`OptionBytes::set`] writes them into a
+    /// value already in place instead.
+    // (Moved out of the `Option`, the bytes are copied once.)
     #[inline]
+    #[must_use]
     pub fn new(list: &[TcpOption<'_>]) -> Option<OptionBytes> {
         let mut o = OptionBytes::default();
         o.set(list).then_some(o)
@@ -298,13 +325,12 @@ impl OptionBytes {
 
     /// Replaces the bytes with those of `list`, padded as [`options`] pads
     /// them, in place; `false` (and no bytes) if they take more than 40.
-    ///
-    /// The options are gathered in a register and stored 8 aligned bytes at
-    /// a time, as the checksum and the write to the output read them back:
-    /// stored at their own offsets and widths (or copied afterwards, as a
-    /// value returned is), they were read back wider, which stalls the CPU's
-    /// store forwarding, and each store of a run-time length was a call
-    /// (perf: 25 of the 90 ns a SYN took to build).
+    // The options are gathered in a register and stored 8 aligned bytes at
+    // a time, as the checksum and the write to the output read them back:
+    // stored at their own offsets and widths (or copied afterwards, as a
+    // value returned is), they were read back wider, which stalls the CPU's
+    // store forwarding, and each store of a run-time length was a call
+    // (perf: 25 of the 90 ns a SYN took to build).
     #[inline]
     pub fn set(&mut self, list: &[TcpOption<'_>]) -> bool {
         let bytes = &mut self.bytes;
@@ -389,8 +415,17 @@ pub struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
-    /// Reads `bytes` (a segment's options field) as options.
+    /// Reads `bytes` (a segment's options field) as options. Never panics,
+    /// whatever the bytes.
+    ///
+    /// ```
+    /// use ersatz::tcp::{Options, TcpOption};
+    ///
+    /// let list: Vec<_> = Options::new(&[1, 2, 4, 5, 0xb4, 0]).collect();
+    /// assert_eq!(list, [TcpOption::NoOperation, TcpOption::MaxSegmentSize(1460), TcpOption::EndOfList]);
+    /// ```
     #[inline]
+    #[must_use]
     pub fn new(bytes: &'a [u8]) -> Self {
         Options { rest: bytes }
     }
@@ -523,10 +558,12 @@ pub struct Packet<'a> {
     /// Acknowledgment number (significant with [`Flags::ACK`]).
     pub ack: u32,
     /// Header length in 32-bit words, as parsed (computed from `options` on
-    /// output, like IPv4's IHL).
-    pub data_offset: u4,
-    /// The 3 reserved bits after the data offset (zero by RFC 9293).
-    pub reserved: u3,
+    /// output, like IPv4's IHL, whatever this holds).
+    pub data_offset: u8,
+    /// The 3 reserved bits after the data offset (zero by RFC 9293; at most
+    /// [`MAX_RESERVED`], a wider value is refused on output with
+    /// [`BuildError::OutOfRange`]).
+    pub reserved: u8,
     /// The control bits.
     pub flags: Flags,
     /// Receive window.
@@ -552,8 +589,25 @@ impl<'a> Packet<'a> {
     ///
     /// `options` are option bytes as [`options`] or [`OptionBytes`] make
     /// them (any bytes go: they are zero-padded to whole words on output).
+    ///
+    /// ```
+    /// use ersatz::tcp::{self, Flags, TcpOption};
+    /// use ersatz::{ipv4, Blob};
+    ///
+    /// let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let options = tcp::options(&[TcpOption::MaxSegmentSize(1460)]);
+    /// let syn = tcp::Packet::new(40000, 80, 1, 0, Flags::SYN, 64240, options.into(), Blob::empty());
+    /// let bytes = syn.to_vec(src, dst)?;
+    /// assert_eq!((bytes.len(), bytes[12], bytes[13]), (24, 0x60, 0x02));
+    ///
+    /// let back = ersatz::parse::run(&bytes, |i| tcp::Packet::parse(i, src, dst))?;
+    /// assert!(back.checksum_ok && back.flags.contains(Flags::SYN));
+    /// assert_eq!(back.options_iter().next(), Some(TcpOption::MaxSegmentSize(1460)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[allow(clippy::too_many_arguments)] // one per header field a caller sets
     #[inline]
+    #[must_use]
     pub fn new(
         src_port: u16,
         dst_port: u16,
@@ -569,8 +623,8 @@ impl<'a> Packet<'a> {
             dst_port,
             seq,
             ack,
-            data_offset: u4::from_u16_masked((header_len(options.len()) / 4) as u16),
-            reserved: const { u3::new(0) },
+            data_offset: ((header_len(options.len()) / 4) & 0xf) as u8,
+            reserved: 0,
             flags,
             window,
             checksum: 0,
@@ -601,28 +655,34 @@ impl<'a> Packet<'a> {
 
     /// Header length on output, options padded to whole words.
     #[inline]
+    #[must_use]
     pub fn header_len(&self) -> usize {
         header_len(self.options.len())
     }
 
     /// Length on the wire: header and payload.
     #[inline]
+    #[must_use]
     pub fn len(&self) -> usize {
         self.header_len() + self.payload.len()
     }
 
     /// Never true: a segment has at least its header.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         false
     }
 
-    /// This segment as the payload of an IPv4 packet.
+    /// This segment as the payload of an IPv4 packet (also
+    /// `ipv4::Payload::from(segment)`).
     #[inline]
+    #[must_use]
     pub fn into_ipv4_payload(self) -> ipv4::Payload<'a> {
         ipv4::Payload::TCP(self)
     }
 
     /// Detaches the segment from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Packet<'static> {
         Packet {
             options: self.options.into_owned(),
@@ -633,9 +693,12 @@ impl<'a> Packet<'a> {
 
     /// Parses a whole segment sent from `src` to `dst` (everything after the
     /// header is payload) and verifies its checksum, pseudo-header included:
-    /// the verdict is `checksum_ok`, a wrong checksum is not an error. Fails
-    /// for fewer than 20 bytes, a data offset below 5 words or past the
-    /// input, and a segment over 65,535 bytes (its length would not fit the
+    /// the verdict is `checksum_ok`, a wrong checksum is not an error.
+    ///
+    /// # Errors
+    ///
+    /// Fewer than 20 bytes, a data offset below 5 words or past the input,
+    /// and a segment over 65,535 bytes (its length would not fit the
     /// pseudo-header).
     #[inline]
     pub fn parse(i: parse::Input<'a>, src: ipv4::Addr, dst: ipv4::Addr) -> parse::Result<'a, Self> {
@@ -643,29 +706,15 @@ impl<'a> Packet<'a> {
         Ok((rest, view.to_packet()))
     }
 
-    /// Writes the segment as sent from `src` to `dst`, computing the data
-    /// offset and the checksum.
-    ///
-    /// Fails with `GenError::CustomError(`[`serialize::OPTIONS_TOO_LONG`]`)`
-    /// for options over 40 bytes and [`serialize::PACKET_TOO_LONG`] for a
-    /// segment over 65,535 bytes.
-    pub fn serialize<'s, W: Write + 's>(
-        &'s self,
-        src: ipv4::Addr,
-        dst: ipv4::Addr,
-    ) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out, src, dst))
-    }
-
-    /// Writes the segment into a context held by reference (see
-    /// [`serialize::in_place`]).
+    /// Writes the segment as sent from `src` to `dst` into a context held
+    /// by reference, computing the data offset and the checksum.
     #[inline(always)]
     pub(crate) fn write_to<W: Write>(
         &self,
         out: &mut WriteContext<W>,
         src: ipv4::Addr,
         dst: ipv4::Addr,
-    ) -> Result<(), GenError> {
+    ) -> Result<(), BuildError> {
         self.head(src, dst)?.write(out)?;
         // A copy of a run-time length, even of nothing, is a call: a SYN
         // has no data.
@@ -678,20 +727,29 @@ impl<'a> Packet<'a> {
     /// The header as it goes on the wire, built and summed in registers (see
     /// `icmp::Packet::head` for why).
     #[inline(always)]
-    fn head(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<Head<'_>, GenError> {
+    fn head(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<Head<'_>, BuildError> {
         let options: &[u8] = &self.options;
         if options.len() > MAX_OPTIONS_LEN {
-            return Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG));
+            return Err(too_long("TCP options", options.len(), MAX_OPTIONS_LEN));
         }
         let header_len = header_len(options.len());
         let Ok(len) = u16::try_from(header_len + self.payload.len()) else {
-            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            return Err(too_long(
+                "TCP segment",
+                header_len + self.payload.len(),
+                usize::from(u16::MAX),
+            ));
         };
+        check_field(
+            "reserved",
+            u16::from(self.reserved),
+            u16::from(MAX_RESERVED),
+        )?;
         let mut word6 = Bits::<2>::default();
         word6
-            .put(0, u4::from_u16_masked((header_len / 4) as u16))
-            .put(4, self.reserved)
-            .put(7, u9::from_u16_masked(self.flags.bits()));
+            .put_bits(0, 4, (header_len / 4) as u16)
+            .put_bits(4, 3, u16::from(self.reserved))
+            .put_bits(7, 9, self.flags.bits());
         let first =
             u64::from(self.src_port) << 48 | u64::from(self.dst_port) << 32 | u64::from(self.seq);
         let second = u64::from(self.ack) << 32
@@ -724,24 +782,32 @@ impl<'a> Packet<'a> {
         })
     }
 
-    /// The segment's bytes as sent from `src` to `dst`, in a new vector.
-    pub fn to_vec(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<Vec<u8>, GenError> {
-        serialize::to_vec_sized(self.serialize(src, dst), self.len())
+    /// The segment's bytes as sent from `src` to `dst`, in a new vector:
+    /// data offset and checksum (pseudo-header included) computed, options
+    /// zero-padded to whole words.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::TooLong`] for options over 40 bytes or a segment over
+    /// 65,535; [`BuildError::OutOfRange`] for `reserved` over 3 bits.
+    pub fn to_vec(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(self.len(), |out| self.write_to(out, src, dst))
     }
 
     /// Writes the segment as sent from `src` to `dst` to the front of `buf`
-    /// (nothing is allocated) and says how many bytes it took. Fails with
-    /// `GenError::BufferTooSmall` if it does not fit.
+    /// (nothing is allocated) and says how many bytes it took.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::BufferTooSmall`] if it does not fit, and as
+    /// [`Packet::to_vec`].
     pub fn to_slice(
         &self,
         buf: &mut [u8],
         src: ipv4::Addr,
         dst: ipv4::Addr,
-    ) -> Result<usize, GenError> {
-        serialize::to_slice(
-            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize(src, dst)(out),
-            buf,
-        )
+    ) -> Result<usize, BuildError> {
+        serialize::to_slice(buf, || self.len(), |out| self.write_to(out, src, dst))
     }
 }
 
@@ -765,7 +831,24 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     /// Checks a whole segment sent from `src` to `dst` and verifies its
-    /// checksum. Fails as [`Packet::parse`] does, with the same messages.
+    /// checksum.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::parse`], with the same messages.
+    ///
+    /// ```
+    /// use ersatz::{ipv4, tcp, Blob};
+    ///
+    /// let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let rst = tcp::Packet::new(80, 40000, 0, 2, tcp::Flags::RST | tcp::Flags::ACK, 0, Blob::empty(), Blob::empty());
+    /// let bytes = rst.to_vec(src, dst)?;
+    /// let view = ersatz::parse::run(&bytes, |i| tcp::View::parse(i, src, dst))?;
+    /// assert!(view.checksum_ok() && view.flags().contains(tcp::Flags::RST));
+    /// let other = ersatz::parse::run(&bytes, |i| tcp::View::parse(i, src, ipv4::Addr([10, 0, 0, 3])))?;
+    /// assert!(!other.checksum_ok(), "the pseudo-header counts");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>, src: ipv4::Addr, dst: ipv4::Addr) -> parse::Result<'a, Self> {
         match Self::plain(i, src, dst) {
@@ -778,7 +861,7 @@ impl<'a> View<'a> {
     #[inline(always)]
     fn plain(i: parse::Input<'a>, src: ipv4::Addr, dst: ipv4::Addr) -> Option<Self> {
         let (fixed, _) = i.split_first_chunk::<MIN_HEADER_LEN>()?;
-        let header_len = usize::from(u8::from(Bits::from_bytes([fixed[12]]).get::<u4>(0))) * 4;
+        let header_len = usize::from(Bits::from_bytes([fixed[12]]).get_bits(0, 4)) * 4;
         if header_len < MIN_HEADER_LEN || header_len > i.len() {
             return None;
         }
@@ -802,7 +885,7 @@ impl<'a> View<'a> {
 
     fn explain(i: parse::Input<'a>) -> parse::Result<'a, Self> {
         let (_, fixed) = parse::array::<MIN_HEADER_LEN>(i)?;
-        let header_len = usize::from(u8::from(Bits::from_bytes([fixed[12]]).get::<u4>(0))) * 4;
+        let header_len = usize::from(Bits::from_bytes([fixed[12]]).get_bits(0, 4)) * 4;
         if header_len < MIN_HEADER_LEN {
             return invalid(i, "data offset is below 5 words");
         }
@@ -845,20 +928,23 @@ impl<'a> View<'a> {
 
     /// Header length in 32-bit words.
     #[inline]
-    pub fn data_offset(&self) -> u4 {
-        self.word6().get(0)
+    #[must_use]
+    pub fn data_offset(&self) -> u8 {
+        self.word6().get_bits(0, 4) as u8
     }
 
     /// The 3 reserved bits.
     #[inline]
-    pub fn reserved(&self) -> u3 {
-        self.word6().get(4)
+    #[must_use]
+    pub fn reserved(&self) -> u8 {
+        self.word6().get_bits(4, 3) as u8
     }
 
     /// The control bits.
     #[inline]
+    #[must_use]
     pub fn flags(&self) -> Flags {
-        Flags::from_bits(self.word6().get::<u9>(7).to_u16())
+        Flags::from_bits(self.word6().get_bits(7, 9))
     }
 
     /// Receive window.
@@ -906,6 +992,7 @@ impl<'a> View<'a> {
 
     /// The segment as a value, exactly what [`Packet::parse`] gives.
     #[inline(always)]
+    #[must_use]
     pub fn to_packet(&self) -> Packet<'a> {
         Packet {
             src_port: self.src_port(),
@@ -1002,7 +1089,7 @@ mod tests {
         assert_eq!((src, dst), (HOST, REMOTE));
         assert_eq!((p.src_port, p.dst_port), (33980, 7777));
         assert_eq!((p.seq, p.ack), (0x8df5_8561, 0));
-        assert_eq!((u8::from(p.data_offset), u8::from(p.reserved)), (10, 0));
+        assert_eq!((p.data_offset, p.reserved), (10, 0));
         assert_eq!(p.flags, Flags::SYN);
         assert_eq!(p.flags.to_string(), "SYN");
         assert_eq!((p.window, p.urgent), (64240, 0));
@@ -1060,7 +1147,7 @@ mod tests {
     fn fin_carries_the_data() {
         let (p, _, _) = segment(fixtures::tcp_fin_data());
         assert_eq!((p.seq, p.ack), (0x2f3a_10d5, 0x8df5_8562));
-        assert_eq!(u8::from(p.data_offset), 8);
+        assert_eq!(p.data_offset, 8);
         assert_eq!(p.flags, Flags::FIN | Flags::PSH | Flags::ACK);
         assert_eq!(p.flags.to_string(), "FIN|PSH|ACK");
         assert!(p.flags.contains(Flags::FIN | Flags::ACK));
@@ -1085,7 +1172,7 @@ mod tests {
         let (p, _, _) = segment(fixtures::tcp_rst());
         assert_eq!((p.src_port, p.dst_port), (7778, 57910));
         assert_eq!((p.seq, p.ack), (0, 0x9255_22c7));
-        assert_eq!(u8::from(p.data_offset), 5);
+        assert_eq!(p.data_offset, 5);
         assert_eq!(p.flags, Flags::RST | Flags::ACK);
         assert_eq!((p.window, p.checksum, p.checksum_ok), (0, 0xe27d, true));
         assert!(p.options.is_empty() && p.payload.is_empty());
@@ -1183,13 +1270,19 @@ mod tests {
             Blob::empty(),
             Blob::empty(),
         );
-        p.reserved = u3::new(0b101);
+        p.reserved = 0b101;
         let bytes = p.to_vec(HOST, REMOTE).unwrap();
         assert_eq!(&bytes[12..14], &[0x5b, 0x01]);
         let (_, back) = Packet::parse(&bytes, HOST, REMOTE).unwrap();
+        assert_eq!((back.flags, back.reserved), (Flags::NS | Flags::FIN, 5));
+        p.reserved = 8;
         assert_eq!(
-            (back.flags, back.reserved),
-            (Flags::NS | Flags::FIN, u3::new(5))
+            p.to_vec(HOST, REMOTE),
+            Err(BuildError::OutOfRange {
+                field: "reserved",
+                value: 8,
+                max: 7
+            })
         );
     }
 
@@ -1221,7 +1314,7 @@ mod tests {
             Blob::from(bytes.clone()),
             Blob::empty(),
         );
-        assert_eq!(u8::from(p.data_offset), 12);
+        assert_eq!(p.data_offset, 12);
         assert_eq!(p.options_iter().collect::<Vec<_>>(), list);
         assert_eq!(p.padding(), &[0]);
         assert_eq!(OptionBytes::new(&list).as_deref(), Some(&bytes[..]));
@@ -1254,10 +1347,14 @@ mod tests {
             options(&many).into(),
             Blob::empty(),
         );
-        assert!(matches!(
+        assert_eq!(
             too_long.to_vec(HOST, REMOTE),
-            Err(GenError::CustomError(serialize::OPTIONS_TOO_LONG))
-        ));
+            Err(BuildError::TooLong {
+                what: "TCP options",
+                len: 52,
+                max: 40
+            })
+        );
         // Lengths that are impossible end the list with what is left.
         for (raw, expected) in [
             (
@@ -1333,7 +1430,7 @@ mod tests {
             Blob::from(&[3u8, 3, 7][..]),
             Blob::from(&b"abc"[..]),
         );
-        assert_eq!(u8::from(p.data_offset), 6);
+        assert_eq!(p.data_offset, 6);
         let bytes = p.to_vec(HOST, REMOTE).unwrap();
         assert_eq!(bytes.len(), 24 + 3);
         assert_eq!(&bytes[20..24], &[3, 3, 7, 0]);

@@ -9,13 +9,13 @@
 
 use std::io::Write;
 
-use cookie_factory::{GenError, SerializeFn, WriteContext};
+use cookie_factory::WriteContext;
 
 use super::blob::Blob;
 use super::checksum::Checksum;
 use super::ipv4;
 use super::parse::{self, invalid, within};
-use super::serialize::{self, put};
+use super::serialize::{self, put, too_long, BuildError};
 
 /// What errors inside a datagram say they were parsing.
 const CONTEXT: &str = "UDP datagram";
@@ -63,7 +63,22 @@ impl<'a> Packet<'a> {
     /// A datagram from `src_port` to `dst_port` carrying `payload`, with a
     /// checksum to be computed (the field is set to `ffff`: see
     /// [`Packet::checksum`]).
+    ///
+    /// ```
+    /// use ersatz::{ipv4, udp, Blob};
+    ///
+    /// let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let datagram = udp::Packet::new(40000, 53, Blob::from(&b"query"[..]));
+    /// let bytes = datagram.to_vec(src, dst)?;
+    /// assert_eq!(&bytes[..6], &[0x9c, 0x40, 0, 53, 0, 13]);
+    ///
+    /// let back = ersatz::parse::run(&bytes, |i| udp::Packet::parse(i, src, dst))?;
+    /// assert!(back.checksum_ok);
+    /// assert_eq!(&back.payload[..], b"query");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
+    #[must_use]
     pub fn new(src_port: u16, dst_port: u16, payload: Blob<'a>) -> Self {
         Packet {
             src_port,
@@ -77,22 +92,27 @@ impl<'a> Packet<'a> {
 
     /// Length on the wire: header and payload.
     #[inline]
+    #[must_use]
     pub fn len(&self) -> usize {
         HEADER_LEN + self.payload.len()
     }
 
     /// Never true: a datagram has at least its header.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         false
     }
 
-    /// This datagram as the payload of an IPv4 packet.
+    /// This datagram as the payload of an IPv4 packet (also
+    /// `ipv4::Payload::from(datagram)`).
     #[inline]
+    #[must_use]
     pub fn into_ipv4_payload(self) -> ipv4::Payload<'a> {
         ipv4::Payload::UDP(self)
     }
 
     /// Detaches the datagram from the buffer it was parsed from.
+    #[must_use]
     pub fn into_owned(self) -> Packet<'static> {
         Packet {
             payload: self.payload.into_owned(),
@@ -103,45 +123,36 @@ impl<'a> Packet<'a> {
     /// Parses a datagram sent from `src` to `dst`, bounded by its length
     /// field (what follows is returned as the remaining input), and
     /// verifies its checksum unless it is [`NO_CHECKSUM`]: the verdict is
-    /// `checksum_ok`, a wrong checksum is not an error. Fails for fewer
-    /// than 8 bytes, and for a length below 8 or past the input.
+    /// `checksum_ok`, a wrong checksum is not an error.
+    ///
+    /// # Errors
+    ///
+    /// Fewer than 8 bytes, or a length field below 8 or past the input.
     #[inline]
     pub fn parse(i: parse::Input<'a>, src: ipv4::Addr, dst: ipv4::Addr) -> parse::Result<'a, Self> {
         let (rest, view) = View::parse(i, src, dst)?;
         Ok((rest, view.to_packet()))
     }
 
-    /// Writes the datagram as sent from `src` to `dst`, computing the length
-    /// and (unless `checksum` is [`NO_CHECKSUM`]) the checksum.
-    ///
-    /// Fails with `GenError::CustomError(`[`serialize::PACKET_TOO_LONG`]`)`
-    /// for a datagram over 65,535 bytes.
-    pub fn serialize<'s, W: Write + 's>(
-        &'s self,
-        src: ipv4::Addr,
-        dst: ipv4::Addr,
-    ) -> impl SerializeFn<W> + 's {
-        serialize::in_place(move |out| self.write_to(out, src, dst))
-    }
-
-    /// Writes the datagram into a context held by reference (see
-    /// [`serialize::in_place`]).
+    /// Writes the datagram as sent from `src` to `dst` into a context held
+    /// by reference, computing the length and (unless `checksum` is
+    /// [`NO_CHECKSUM`]) the checksum.
     #[inline(always)]
     pub(crate) fn write_to<W: Write>(
         &self,
         out: &mut WriteContext<W>,
         src: ipv4::Addr,
         dst: ipv4::Addr,
-    ) -> Result<(), GenError> {
+    ) -> Result<(), BuildError> {
         put(out, &self.head(src, dst)?.to_be_bytes())?;
         put(out, &self.payload)
     }
 
     /// The 8-byte header as it goes on the wire, as one big-endian value.
     #[inline(always)]
-    fn head(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<u64, GenError> {
+    fn head(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<u64, BuildError> {
         let Ok(len) = u16::try_from(self.len()) else {
-            return Err(GenError::CustomError(serialize::PACKET_TOO_LONG));
+            return Err(too_long("UDP datagram", self.len(), usize::from(u16::MAX)));
         };
         let head =
             u64::from(self.src_port) << 48 | u64::from(self.dst_port) << 32 | u64::from(len) << 16;
@@ -161,24 +172,30 @@ impl<'a> Packet<'a> {
         Ok(head | u64::from(checksum))
     }
 
-    /// The datagram's bytes as sent from `src` to `dst`, in a new vector.
-    pub fn to_vec(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<Vec<u8>, GenError> {
-        serialize::to_vec_sized(self.serialize(src, dst), self.len())
+    /// The datagram's bytes as sent from `src` to `dst`, in a new vector:
+    /// length and (unless `checksum` is [`NO_CHECKSUM`]) checksum computed.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::TooLong`] for a datagram over 65,535 bytes.
+    pub fn to_vec(&self, src: ipv4::Addr, dst: ipv4::Addr) -> Result<Vec<u8>, BuildError> {
+        serialize::to_vec(self.len(), |out| self.write_to(out, src, dst))
     }
 
     /// Writes the datagram as sent from `src` to `dst` to the front of `buf`
-    /// (nothing is allocated) and says how many bytes it took. Fails with
-    /// `GenError::BufferTooSmall` if it does not fit.
+    /// (nothing is allocated) and says how many bytes it took.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::BufferTooSmall`] if it does not fit, and as
+    /// [`Packet::to_vec`].
     pub fn to_slice(
         &self,
         buf: &mut [u8],
         src: ipv4::Addr,
         dst: ipv4::Addr,
-    ) -> Result<usize, GenError> {
-        serialize::to_slice(
-            |out: WriteContext<serialize::SliceWriter<'_>>| self.serialize(src, dst)(out),
-            buf,
-        )
+    ) -> Result<usize, BuildError> {
+        serialize::to_slice(buf, || self.len(), |out| self.write_to(out, src, dst))
     }
 }
 
@@ -195,8 +212,23 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     /// Checks a datagram sent from `src` to `dst` and verifies its checksum;
-    /// the rest is what follows its length. Fails as [`Packet::parse`]
-    /// does, with the same messages.
+    /// the rest is what follows its length.
+    ///
+    /// # Errors
+    ///
+    /// As [`Packet::parse`], with the same messages.
+    ///
+    /// ```
+    /// use ersatz::{ipv4, udp, Blob};
+    ///
+    /// let (src, dst) = (ipv4::Addr([10, 0, 0, 1]), ipv4::Addr([10, 0, 0, 2]));
+    /// let mut bytes = udp::Packet::new(1, 2, Blob::from(&b"x"[..])).to_vec(src, dst)?;
+    /// bytes.extend_from_slice(&[0; 3]); // padding after the datagram
+    /// let (rest, view) = udp::View::parse(&bytes, src, dst).map_err(|e| e.locate(&bytes))?;
+    /// assert_eq!((view.length(), view.payload(), rest), (9, &b"x"[..], &[0u8; 3][..]));
+    /// assert!(udp::View::parse(&bytes[..7], src, dst).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn parse(i: parse::Input<'a>, src: ipv4::Addr, dst: ipv4::Addr) -> parse::Result<'a, Self> {
         match Self::plain(i, src, dst) {
@@ -284,6 +316,7 @@ impl<'a> View<'a> {
 
     /// The datagram as a value, exactly what [`Packet::parse`] gives.
     #[inline(always)]
+    #[must_use]
     pub fn to_packet(&self) -> Packet<'a> {
         Packet {
             src_port: self.src_port(),
@@ -456,10 +489,14 @@ mod tests {
         assert!(!p.checksum_ok);
         let (_, p) = Packet::parse(&frame[34..], HOST, GW).unwrap();
         assert!(!p.checksum_ok, "the pseudo-header counts");
-        assert!(matches!(
+        assert_eq!(
             Packet::new(1, 2, Blob::from(vec![0u8; 65528])).to_vec(HOST, REMOTE),
-            Err(GenError::CustomError(serialize::PACKET_TOO_LONG))
-        ));
+            Err(BuildError::TooLong {
+                what: "UDP datagram",
+                len: 65536,
+                max: 65535
+            })
+        );
         assert_eq!(
             Packet::new(1, 2, Blob::from(vec![0u8; 65527]))
                 .to_vec(HOST, REMOTE)

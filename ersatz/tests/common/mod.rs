@@ -15,7 +15,6 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed};
-use ux::{u13, u2, u3, u4, u6};
 
 // ---------------------------------------------------------------------------
 // Bytes that print as hex in proptest failures.
@@ -243,6 +242,7 @@ pub fn icmp_wire(h: &icmp::Header) -> (u8, [u8; 4]) {
             unused,
         } => (*code, [*pointer, unused[0], unused[1], unused[2]]),
         H::Other { code, rest } => (*code, *rest),
+        unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
     }
 }
 
@@ -262,6 +262,7 @@ pub fn icmp_type_byte(h: &icmp::Header) -> Option<u8> {
         H::InformationRequest(_) => 15,
         H::InformationReply(_) => 16,
         H::Other { .. } => return None,
+        unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
     })
 }
 
@@ -280,7 +281,7 @@ pub fn reference_icmp(p: &icmp::Packet<'_>) -> Vec<u8> {
 pub fn reference_tcp(p: &tcp::Packet<'_>, src: ipv4::Addr, dst: ipv4::Addr) -> Vec<u8> {
     let options = padded_options(&p.options);
     let offset = ((20 + options.len()) / 4) as u16;
-    let word = offset << 12 | u16::from(u8::from(p.reserved)) << 9 | p.flags.bits();
+    let word = offset << 12 | u16::from(p.reserved) << 9 | p.flags.bits();
     let mut out = Vec::new();
     out.extend_from_slice(&p.src_port.to_be_bytes());
     out.extend_from_slice(&p.dst_port.to_be_bytes());
@@ -332,14 +333,12 @@ pub fn reference_ipv4(p: &ipv4::Packet<'_>) -> Vec<u8> {
         ipv4::Payload::TCP(t) => reference_tcp(t, p.src, p.dst),
         ipv4::Payload::UDP(u) => reference_udp(u, p.src, p.dst),
         ipv4::Payload::Unknown(b) => b.to_vec(),
+        unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
     };
     let hl = 20 + options.len();
     let total = u16::try_from(hl + payload.len()).expect("packet too long for the reference");
-    let flags_frag = (u16::from(u8::from(p.flags)) << 13) | u16::from(p.fragment_offset);
-    let mut out = vec![
-        (u8::from(p.version) << 4) | (hl / 4) as u8,
-        (u8::from(p.dscp) << 2) | u8::from(p.ecn),
-    ];
+    let flags_frag = (u16::from(p.flags) << 13) | p.fragment_offset;
+    let mut out = vec![(p.version << 4) | (hl / 4) as u8, (p.dscp << 2) | p.ecn];
     out.extend_from_slice(&total.to_be_bytes());
     out.extend_from_slice(&p.identification.to_be_bytes());
     out.extend_from_slice(&flags_frag.to_be_bytes());
@@ -360,6 +359,7 @@ pub fn reference_arp(p: &arp::Packet) -> Vec<u8> {
     let op: u16 = match p.operation {
         arp::Operation::Request => 1,
         arp::Operation::Reply => 2,
+        unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
     };
     let mut out = vec![0, 1, 8, 0, 6, 4];
     out.extend_from_slice(&op.to_be_bytes());
@@ -379,6 +379,7 @@ pub fn reference_frame(f: &ethernet::Frame<'_>) -> Vec<u8> {
         ethernet::Payload::IPv4(p) => (0x0800u16, reference_ipv4(p)),
         ethernet::Payload::ARP(p) => (0x0806, reference_arp(p)),
         ethernet::Payload::Unknown(t, b) => (*t, b.to_vec()),
+        unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
     };
     out.extend_from_slice(&ether_type.to_be_bytes());
     out.extend_from_slice(&body);
@@ -397,7 +398,7 @@ pub fn as_parsed(f: &ethernet::Frame<'_>) -> ethernet::Frame<'static> {
     if let ethernet::Payload::IPv4(p) = &mut f.payload {
         let bytes = reference_ipv4(p);
         let options = padded_options(&p.options);
-        p.ihl = u4::new(((20 + options.len()) / 4) as u8);
+        p.ihl = ((20 + options.len()) / 4) as u8;
         p.length = u16::from_be_bytes([bytes[2], bytes[3]]);
         p.checksum = u16::from_be_bytes([bytes[10], bytes[11]]);
         p.checksum_ok = true;
@@ -412,6 +413,7 @@ pub fn as_parsed(f: &ethernet::Frame<'_>) -> ethernet::Frame<'static> {
             ipv4::Payload::TCP(t) => *t = tcp_as_parsed(t, src, dst),
             ipv4::Payload::UDP(u) => *u = udp_as_parsed(u, src, dst),
             ipv4::Payload::Unknown(_) => {}
+            unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
         }
     }
     f
@@ -426,7 +428,7 @@ pub fn tcp_as_parsed(
     let bytes = reference_tcp(t, src, dst);
     let options = padded_options(&t.options);
     tcp::Packet {
-        data_offset: u4::new(((20 + options.len()) / 4) as u8),
+        data_offset: ((20 + options.len()) / 4) as u8,
         checksum: u16::from_be_bytes([bytes[16], bytes[17]]),
         checksum_ok: true,
         options: Blob::from(options),
@@ -470,6 +472,7 @@ pub fn without_checksums(f: &ethernet::Frame<'_>) -> ethernet::Frame<'static> {
                 u.checksum_ok = true;
             }
             ipv4::Payload::Unknown(_) => {}
+            unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
         }
     }
     f
@@ -485,6 +488,7 @@ pub fn all_checksums_ok(f: &ethernet::Frame<'_>) -> bool {
                     ipv4::Payload::TCP(t) => t.checksum_ok,
                     ipv4::Payload::UDP(u) => u.checksum_ok,
                     ipv4::Payload::Unknown(_) => true,
+                    unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
                 }
         }
         _ => true,
@@ -496,12 +500,13 @@ pub fn checksum_fields(f: &ethernet::Frame<'_>) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     if let ethernet::Payload::IPv4(p) = &f.payload {
         out.push(14 + 10..14 + 12);
-        let at = 14 + usize::from(u8::from(p.ihl)) * 4;
+        let at = 14 + usize::from(p.ihl) * 4;
         match &p.payload {
             ipv4::Payload::ICMP(_) => out.push(at + 2..at + 4),
             ipv4::Payload::TCP(_) => out.push(at + 16..at + 18),
             ipv4::Payload::UDP(_) => out.push(at + 6..at + 8),
             ipv4::Payload::Unknown(_) => {}
+            unknown => panic!("new in ersatz, unknown to this reference code: {unknown:?}"),
         }
     }
     out
@@ -546,7 +551,7 @@ pub fn exercise(bytes: &[u8]) {
         }
         match arp::Packet::parse(s) {
             Ok((_, a)) => {
-                ersatz::wire::serialize::to_vec(a.serialize()).expect("ARP serializes");
+                a.to_vec().expect("ARP serializes");
             }
             Err(e) => check_error(s, e),
         }
@@ -602,20 +607,15 @@ fn exercise_icmp(m: &icmp::Packet<'_>) {
     }
 }
 
-fn check_error(input: &[u8], e: nom::Err<ersatz::parse::Error<'_>>) {
-    match e {
-        nom::Err::Error(e) | nom::Err::Failure(e) => {
-            let failure = e.locate(input);
-            assert!(
-                failure.offset <= input.len(),
-                "error located at {} in {} bytes: {failure}",
-                failure.offset,
-                input.len()
-            );
-            let _ = (format!("{failure}"), format!("{e:?}"));
-        }
-        nom::Err::Incomplete(n) => panic!("complete parsers returned Incomplete({n:?})"),
-    }
+fn check_error(input: &[u8], e: ersatz::parse::Error<'_>) {
+    let failure = e.locate(input);
+    assert!(
+        failure.offset <= input.len(),
+        "error located at {} in {} bytes: {failure}",
+        failure.offset,
+        input.len()
+    );
+    let _ = (format!("{failure}"), format!("{e:?}"), format!("{e}"));
 }
 
 // ---------------------------------------------------------------------------
@@ -771,14 +771,14 @@ impl IpFields {
         payload: ipv4::Payload<'static>,
     ) -> ipv4::Packet<'static> {
         ipv4::Packet {
-            version: u4::new(4),
-            ihl: u4::new(0),
-            dscp: u6::new(self.dscp),
-            ecn: u2::new(self.ecn),
+            version: 4,
+            ihl: 0,
+            dscp: self.dscp,
+            ecn: self.ecn,
             length: 0,
             identification: self.identification,
-            flags: u3::new(self.flags),
-            fragment_offset: u13::new(self.fragment_offset),
+            flags: self.flags,
+            fragment_offset: self.fragment_offset,
             ttl: self.ttl,
             protocol,
             checksum: 0,
@@ -835,7 +835,7 @@ pub fn arb_quote() -> BoxedStrategy<(Vec<u8>, icmp::Echo)> {
             fields.fragment_offset = 0;
             let packet = fields.packet(
                 ipv4::Protocol::ICMP,
-                echo.as_echo_request(data).as_ipv4_payload(),
+                echo.into_echo_request(data).into_ipv4_payload(),
             );
             let mut bytes = reference_ipv4(&packet);
             if !whole {
@@ -954,9 +954,9 @@ pub fn arb_tcp() -> BoxedStrategy<tcp::Packet<'static>> {
                     Blob::from(options),
                     Blob::from(payload),
                 );
-                t.reserved = ux::u3::new(reserved);
+                t.reserved = reserved;
                 t.urgent = urgent;
-                t.data_offset = u4::new(0);
+                t.data_offset = 0;
                 t
             },
         )
@@ -1000,7 +1000,7 @@ pub fn arb_ipv4() -> BoxedStrategy<(ipv4::Packet<'static>, Option<icmp::Echo>)> 
                 match kind {
                     0 => {
                         return (
-                            fields.packet(ipv4::Protocol::ICMP, m.as_ipv4_payload()),
+                            fields.packet(ipv4::Protocol::ICMP, m.into_ipv4_payload()),
                             echo,
                         )
                     }
@@ -1064,8 +1064,8 @@ pub fn arb_unknown_ether_type() -> BoxedStrategy<u16> {
 /// ARP sometimes padded with 1 to 40 random bytes.
 pub fn arb_built() -> BoxedStrategy<Built> {
     let payload = prop_oneof![
-        6 => arb_ipv4().prop_map(|(p, echo)| (p.as_ethernet_payload(), echo)),
-        2 => arb_arp().prop_map(|a| (a.as_ethernet_payload(), None)),
+        6 => arb_ipv4().prop_map(|(p, echo)| (p.into_ethernet_payload(), echo)),
+        2 => arb_arp().prop_map(|a| (a.into_ethernet_payload(), None)),
         1 => (arb_unknown_ether_type(), arb_bytes(1500))
             .prop_map(|(t, b)| (ethernet::Payload::Unknown(t, Blob::from(b)), None)),
     ];
