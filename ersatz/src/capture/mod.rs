@@ -40,10 +40,12 @@ mod record;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub(crate) use pcap::open_link;
+// These take or give rawsock's types: not for embedders (issue 17: no
+// other crate's types in public signatures).
+pub(crate) use pcap::{library, loaded_path, open_link};
 pub use pcap::{
-    describe_data_link, filter_for, library, loaded_path, read_timeout, snaplen, Error, BUSY,
-    IDLE_READ_TIMEOUT, NAP_MAX, NAP_MIN, READ_TIMEOUT, STOP_READ_TIMEOUT,
+    filter_for, read_timeout, snaplen, Error, BUSY, IDLE_READ_TIMEOUT, NAP_MAX, NAP_MIN,
+    READ_TIMEOUT, STOP_READ_TIMEOUT,
 };
 pub use record::Recorder;
 

@@ -104,7 +104,7 @@ pub fn read_timeout(immediate_mode: bool, breakloop_wakes_reader: bool) -> Durat
 }
 
 /// A data link that is not Ethernet, in words, for [`Error::NotEthernet`].
-pub fn describe_data_link(data_link: rawsock::DataLink) -> String {
+pub(crate) fn describe_data_link(data_link: rawsock::DataLink) -> String {
     // DLT_ values: https://www.tcpdump.org/linktypes.html
     let what = match data_link.dlt() {
         1 => "Ethernet",
@@ -230,7 +230,7 @@ static LIBRARY: OnceLock<Result<rawsock::Library, Error>> = OnceLock::new();
 
 /// The capture library, loaded on first use (Windows: `System32\Npcap\wpcap.dll`
 /// first, then `wpcap.dll`; Linux: `libpcap.so.1` and its other names).
-pub fn library() -> Result<&'static rawsock::Library, Error> {
+pub(crate) fn library() -> Result<&'static rawsock::Library, Error> {
     LIBRARY
         .get_or_init(|| rawsock::open_best_library().map_err(|e| Error::from_rawsock("", e)))
         .as_ref()
@@ -243,7 +243,7 @@ pub fn library() -> Result<&'static rawsock::Library, Error> {
 /// starts as the asked one does up to `.so` (`libpcap.so.0.8` is a link to
 /// `libpcap.so.1.10.3`); Windows: `GetModuleFileNameW`. The name asked for
 /// where neither tells.
-pub fn loaded_path(library: &rawsock::Library) -> String {
+pub(crate) fn loaded_path(library: &rawsock::Library) -> String {
     let asked = library.path().to_string();
     resolved_path(&asked).unwrap_or(asked)
 }
