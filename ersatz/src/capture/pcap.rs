@@ -52,7 +52,7 @@ pub enum Error {
     NotEthernet {
         /// The pcap device.
         device: String,
-        /// Its data link type, in words ([`describe_data_link`]).
+        /// Its data link type, in words.
         data_link: String,
     },
     /// Anything else the capture library said.
