@@ -42,11 +42,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // These take or give rawsock's types: not for embedders (issue 17: no
 // other crate's types in public signatures).
-pub(crate) use pcap::{library, loaded_path, open_link};
 pub use pcap::{
     filter_for, read_timeout, snaplen, Error, BUSY, IDLE_READ_TIMEOUT, NAP_MAX, NAP_MIN,
     READ_TIMEOUT, STOP_READ_TIMEOUT,
 };
+pub(crate) use pcap::{library, loaded_path, open_link};
 pub use record::Recorder;
 
 /// A capture time: wall-clock time since the UNIX epoch, as the capture
