@@ -5,8 +5,10 @@
 //! [`crate::capture::Error`], [`crate::interface::Error`]); every one of them
 //! converts into [`Error`] with `?`. An [`Error`] says what kind of failure
 //! it was ([`Error::kind`], an [`ErrorKind`] to match on), prints the same
-//! sentence as the error it came from, and keeps that error as its
-//! [`source`](std::error::Error::source).
+//! sentence as the error it came from, and keeps that error
+//! ([`Error::get_ref`], [`Error::downcast_ref`]); its
+//! [`source`](std::error::Error::source) is that error's source, as with
+//! `std::io::Error`, so a printed chain does not say the sentence twice.
 
 use std::fmt;
 use std::time::Duration;
@@ -22,6 +24,11 @@ pub enum ErrorKind {
     /// operating system's tables, or the target is this machine's own
     /// address ([`crate::netinfo::Error`]).
     Route,
+    /// A system call failed while reading the operating system's network
+    /// tables (`netinfo::Error::Os`).
+    Os,
+    /// This operating system is not supported (`netinfo::Error::Unsupported`).
+    Unsupported,
     /// The capture library (Npcap's `wpcap.dll`, libpcap) is missing or
     /// could not open the NIC ([`crate::capture::Error`]).
     Capture,
@@ -121,13 +128,23 @@ impl Error {
         self.kind == ErrorKind::Timeout
     }
 
+    /// The error this came from, if it came from one.
+    pub fn get_ref(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match &self.repr {
+            Repr::Source(s) => Some(&**s),
+            Repr::Message(_) => None,
+        }
+    }
+
+    /// The error this came from, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.get_ref().and_then(|e| e.downcast_ref())
+    }
+
     /// The [`crate::interface::Error`] this came from, if it did (also for
     /// the netinfo and capture errors it wraps).
     pub fn as_interface_error(&self) -> Option<&interface::Error> {
-        match &self.repr {
-            Repr::Source(s) => s.downcast_ref(),
-            Repr::Message(_) => None,
-        }
+        self.downcast_ref()
     }
 }
 
@@ -141,16 +158,22 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// The source of the error this came from (this one already says that
+    /// error's sentence; [`Error::get_ref`] gives the error itself).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.repr {
-            Repr::Source(s) => Some(&**s),
+            Repr::Source(s) => s.source(),
             Repr::Message(_) => None,
         }
     }
 }
 
-fn netinfo_kind(_: &netinfo::Error) -> ErrorKind {
-    ErrorKind::Route
+fn netinfo_kind(e: &netinfo::Error) -> ErrorKind {
+    match e {
+        netinfo::Error::Os { .. } => ErrorKind::Os,
+        netinfo::Error::Unsupported => ErrorKind::Unsupported,
+        _ => ErrorKind::Route,
+    }
 }
 
 fn capture_kind(e: &capture::Error) -> ErrorKind {
@@ -227,11 +250,32 @@ mod tests {
             e.to_string().starts_with("no ARP reply from 10.0.0.1"),
             "{e}"
         );
-        assert!(e.source().is_some());
+        // The error it came from is kept; the chain does not repeat it.
+        assert!(e.get_ref().is_some());
+        assert!(e.source().is_none());
         assert!(matches!(
             e.as_interface_error(),
             Some(interface::Error::ArpTimeout(_))
         ));
+
+        // A failed system call: its own kind, and the OS error once as the
+        // source of the sentence that already names it.
+        let os = netinfo::Error::Os {
+            what: "reading /proc/net/route",
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let e: Error = interface::Error::NetInfo(os).into();
+        assert_eq!(e.kind(), ErrorKind::Os);
+        assert!(
+            e.to_string()
+                .starts_with("reading /proc/net/route failed: "),
+            "{e}"
+        );
+        let source = e.source().expect("the io::Error");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(source.source().is_none());
+        let e: Error = netinfo::Error::Unsupported.into();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
 
         let e: Error = netinfo::Error::NoRoute(crate::ipv4::Addr([10, 9, 9, 9])).into();
         assert_eq!(e.kind(), ErrorKind::Route);

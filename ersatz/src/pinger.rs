@@ -141,7 +141,9 @@ impl Pinger {
             target,
             identifier: rand::random(),
             ttl: ipv4::DEFAULT_TTL,
-            next_seq: AtomicU16::new(1),
+            // Random, like the identifier: two pingers that happen to share
+            // an identifier (1 in 65,536) then still number apart.
+            next_seq: AtomicU16::new(rand::random()),
             ip_id: rand::random(),
         }
     }
@@ -154,7 +156,9 @@ impl Pinger {
     }
 
     /// Sets the echo identifier of [`Pinger::ping`]'s requests (random by
-    /// default).
+    /// default). Replies are told apart by identifier and sequence number:
+    /// two pingers of one Interface and target must not share one, or each
+    /// may take the other's replies.
     #[must_use]
     pub fn identifier(mut self, identifier: u16) -> Self {
         self.identifier = identifier;
@@ -179,7 +183,10 @@ impl Pinger {
     /// Sends one echo request carrying `payload` and waits up to `timeout`
     /// (from the moment it was sent) for its reply. Several threads may
     /// ping at once through one pinger: each request has a sequence number
-    /// of its own.
+    /// of its own (they wrap after 65,536 requests). Before the first
+    /// request, the next hop's MAC may have to be learned with our own ARP
+    /// (up to [`crate::interface::ARP_TRIES`] requests a second apart),
+    /// which comes before the timeout starts.
     ///
     /// Only the reply is taken: an echo reply from the target whose IPv4
     /// header checksum and ICMP checksum are right, with our identifier and
@@ -204,7 +211,8 @@ impl Pinger {
     /// [`ErrorKind::InvalidInput`] when `payload` is longer than
     /// [`MAX_PAYLOAD`]; what sending can fail with
     /// ([`Interface::send_packet`]): [`ErrorKind::ArpTimeout`] (the next hop
-    /// answers no ARP), [`ErrorKind::Send`], [`ErrorKind::Interrupted`].
+    /// answers no ARP), [`ErrorKind::Route`] (no gateway for a routed
+    /// target), [`ErrorKind::Send`], [`ErrorKind::Interrupted`].
     pub fn ping(&self, payload: &[u8], timeout: Duration) -> Result<Reply, Error> {
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::new(

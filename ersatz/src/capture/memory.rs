@@ -107,9 +107,7 @@ impl Peer {
             {
                 let reply =
                     ethernet::Frame::new(parsed.src, mac, p.reply(mac).into_ethernet_payload());
-                let bytes = reply
-                    .to_vec()
-                    .map_err(|e| crate::Error::new(crate::ErrorKind::Build, format!("{e:?}")))?;
+                let bytes = reply.to_vec().map_err(crate::Error::from)?;
                 self.send(bytes)?;
                 Ok(true)
             }
