@@ -187,6 +187,55 @@ pub fn expect_clap_error(run: &Run, mentions: &str) {
 /// A child process killed (and reaped) if the test fails before it ends.
 pub struct KillOnDrop(pub Option<Child>);
 
+/// Runs this test binary's test `test` inside `ns` (with
+/// [`crate::INSIDE_ENV`] set, so the test plays its inside part, and
+/// `env`), and waits up to 20 s until it prints a line containing `ready`.
+/// Returns the process (killed on drop) and a thread that returns
+/// everything it printed once it exits. For the peers a test runs in a
+/// namespace of its lab (a responder, a forger).
+pub fn start_inside(
+    ns: &Ns,
+    timeout: Duration,
+    test: &str,
+    env: &[(&str, String)],
+    ready: &'static str,
+) -> (KillOnDrop, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader};
+    let exe = std::env::current_exe().expect("path of the test binary");
+    let mut command = ns.command(timeout, &exe.to_string_lossy());
+    command
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(crate::INSIDE_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = KillOnDrop(Some(
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {test} inside: {e}")),
+    ));
+    let stdout = child.child().stdout.take().expect("its stdout");
+    let (is_ready, ready_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(ready) {
+                let _ = is_ready.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{test} did not print {ready:?} within 20 s"));
+    (child, reader)
+}
+
 impl KillOnDrop {
     /// The child's pid.
     pub fn pid(&self) -> u32 {

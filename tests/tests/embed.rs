@@ -21,15 +21,13 @@
 //! (`cargo build -p ersatz --example ping --target x86_64-pc-windows-gnu`;
 //! see tests/wine/README.md).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use ersatz::{ethernet, icmp, interface, ipv4, netinfo, Interface};
 use ersatz_e2e::sup::KillOnDrop;
-use ersatz_e2e::{addrs, inside, windows_exe, Lab, Ns, Wine, INSIDE_ENV};
+use ersatz_e2e::{addrs, inside, windows_exe, Lab, Ns, Wine};
 
 /// Bound on every process the test starts.
 const BOUND: Duration = Duration::from_secs(30);
@@ -156,41 +154,13 @@ fn forge(requests: usize) {
 /// Starts the forger in the gateway and waits until it listens; the
 /// thread returns everything it printed.
 fn start_forger(lab: &Lab, requests: usize) -> (KillOnDrop, std::thread::JoinHandle<String>) {
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let mut child = KillOnDrop(Some(
-        lab.gw
-            .command(BOUND, &exe.to_string_lossy())
-            .args([
-                "the_example_pings_and_refuses_a_forged_reply",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(INSIDE_ENV, "1")
-            .env(FORGER_ENV, requests.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the forger"),
-    ));
-    let stdout = child.child().stdout.take().expect("the forger's stdout");
-    let (ready, is_ready) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("FORGER READY") {
-                let _ = ready.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    is_ready
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the forger did not start listening within 20 s");
-    (child, reader)
+    ersatz_e2e::sup::start_inside(
+        &lab.gw,
+        BOUND,
+        "the_example_pings_and_refuses_a_forged_reply",
+        &[(FORGER_ENV, requests.to_string())],
+        "FORGER READY",
+    )
 }
 
 /// `Reply from 10.77.2.2: bytes=32 time=0.043ms TTL=63`: the time, if the

@@ -927,41 +927,13 @@ fn respond_oddly(requests: usize) {
 
 /// Starts the responder in the remote namespace and waits until it listens.
 fn start_responder(lab: &Lab, requests: usize) -> (KillOnDrop, std::thread::JoinHandle<String>) {
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let mut child = KillOnDrop(Some(
-        lab.remote
-            .command(BOUND, &exe.to_string_lossy())
-            .args([
-                "odd_replies_are_reported_not_counted",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(ersatz_e2e::INSIDE_ENV, "1")
-            .env(RESPONDER_ENV, requests.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the responder"),
-    ));
-    let stdout = child.child().stdout.take().expect("responder's stdout");
-    let (ready, is_ready) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("RESPONDER READY") {
-                let _ = ready.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    is_ready
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the responder did not start listening within 20 s");
-    (child, reader)
+    ersatz_e2e::sup::start_inside(
+        &lab.remote,
+        BOUND,
+        "odd_replies_are_reported_not_counted",
+        &[(RESPONDER_ENV, requests.to_string())],
+        "RESPONDER READY",
+    )
 }
 
 #[test]
